@@ -1,0 +1,58 @@
+//! Recent aggregate states, so a hot aggregate (a busy group chat, a merchant's wallet) is not
+//! re-read from the store for every command.
+//!
+//! The cache is only an optimisation and never a source of truth: an entry may be stale when
+//! another process appended to the stream, in which case the append's expected version
+//! conflicts, the entry is evicted, and the command is retried on fresh state.
+
+use loopync_domain::{Aggregate, StreamName};
+use lru::LruCache;
+use std::any::Any;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+/// A state as cached: its stream version and the version of its last snapshot.
+#[derive(Clone)]
+struct Entry {
+    version: i64,
+    snapshot_at: i64,
+    state: Arc<dyn Any + Send + Sync>,
+}
+
+/// A bounded LRU of aggregate states keyed by stream name. Capacity 0 disables it.
+pub struct AggregateCache {
+    entries: Option<Mutex<LruCache<StreamName, Entry>>>,
+}
+
+/// A cached state: `(version, snapshot_at, state)`.
+pub type Cached<A> = (i64, i64, Arc<A>);
+
+impl AggregateCache {
+    pub fn new(capacity: usize) -> Self {
+        Self { entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))) }
+    }
+
+    pub fn get<A: Aggregate>(&self, stream: &StreamName) -> Option<Cached<A>> {
+        let mut entries = self.entries.as_ref()?.lock().ok()?;
+        let entry = entries.get(stream)?.clone();
+        let state = entry.state.downcast::<A>().ok()?;
+        Some((entry.version, entry.snapshot_at, state))
+    }
+
+    pub fn put<A: Aggregate>(&self, stream: StreamName, version: i64, snapshot_at: i64, state: Arc<A>) {
+        let Some(entries) = &self.entries else { return };
+        if let Ok(mut entries) = entries.lock() {
+            // Never replace a newer state by an older one (two commands racing on one stream).
+            if entries.peek(&stream).is_some_and(|e| e.version > version) {
+                return;
+            }
+            entries.put(stream, Entry { version, snapshot_at, state });
+        }
+    }
+
+    pub fn evict(&self, stream: &StreamName) {
+        if let Some(Ok(mut entries)) = self.entries.as_ref().map(|e| e.lock()) {
+            entries.pop(stream);
+        }
+    }
+}

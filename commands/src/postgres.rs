@@ -1,0 +1,517 @@
+//! The PostgreSQL event store.
+//!
+//! Every append — one command's, or a whole group-commit batch's — is a single SQL statement
+//! ([`APPEND_SQL`]) run in its own implicit transaction: it checks each stream's expected
+//! version, inserts the events, and records idempotency keys. One round trip, one commit, and
+//! nothing half-written: a failure anywhere in the statement rolls all of it back.
+//!
+//! Optimistic concurrency is enforced twice: the statement compares the expected versions with
+//! the streams' current versions, and the primary key `(stream_name, stream_version)` makes
+//! two concurrent appends at the same version collide even when both saw the same current
+//! version. Within one statement, events are inserted in `(stream_name, version)` order, so
+//! concurrent multi-stream appends take their index locks in the same order and cannot deadlock.
+//!
+//! With group commit on, concurrent appends are queued to one writer task, which sends every
+//! queued request in one statement: one commit (one WAL flush) for the batch. Each request is
+//! still checked on its own; a request that conflicts is answered `Conflict` without failing
+//! the others. Requests that touch a stream (or an idempotency key) already in the batch wait
+//! for the next batch, so the checks inside a statement never depend on each other. If the
+//! batch statement fails as a whole (a concurrent writer in another process took a version or
+//! a key first), its requests are retried one by one, so each gets its own answer. Every
+//! request is answered only after its commit is durable.
+
+use crate::error::{StoreError, is_unavailable};
+use crate::store::{
+    AppendError, AppendOutcome, AppendRequest, AppendedEvent, EventStore, Snapshot, StoredCommand,
+};
+use async_trait::async_trait;
+use loopync_domain::StreamName;
+use loopync_schemas::{EVENTS_CHANNEL, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{ConnectOptions, Row, types::Json};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+/// Group commit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommit {
+    /// Queue concurrent appends into shared transactions.
+    pub enabled: bool,
+    /// Most requests in one batch.
+    pub max_batch: usize,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        Self { enabled: true, max_batch: 512 }
+    }
+}
+
+/// The PostgreSQL event store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    writer: Option<mpsc::Sender<PendingAppend>>,
+    appended: Arc<AppendSignal>,
+}
+
+/// Tells log readers that events were committed: `local` wakes readers in this process at once;
+/// `remote` wakes the notifier task, which sends a coalesced `NOTIFY` for other processes.
+#[derive(Default)]
+pub struct AppendSignal {
+    pub local: Notify,
+    remote: Notify,
+}
+
+impl AppendSignal {
+    fn committed(&self) {
+        self.local.notify_waiters();
+        self.remote.notify_one();
+    }
+}
+
+struct PendingAppend {
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
+}
+
+impl PgEventStore {
+    /// A store on `pool`. With group commit on, spawns the writer task; always spawns the
+    /// cross-process notifier, which holds one connection of its own.
+    pub fn new(pool: PgPool, group_commit: GroupCommit) -> Self {
+        let appended = Arc::new(AppendSignal::default());
+        let writer = group_commit.enabled.then(|| {
+            let (sender, receiver) = mpsc::channel(group_commit.max_batch.max(1) * 4);
+            tokio::spawn(run_writer(pool.clone(), receiver, group_commit.max_batch.max(1), appended.clone()));
+            sender
+        });
+        tokio::spawn(run_notifier((*pool.connect_options()).clone(), appended.clone()));
+        Self { pool, writer, appended }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Signalled after every commit of new events (for in-process log readers).
+    pub fn append_signal(&self) -> Arc<AppendSignal> {
+        self.appended.clone()
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let result = match &self.writer {
+            Some(writer) => {
+                let (reply, answer) = oneshot::channel();
+                writer
+                    .send(PendingAppend { request, reply })
+                    .await
+                    .map_err(|_| AppendError::Store(StoreError::WriterStopped))?;
+                answer.await.map_err(|_| AppendError::Store(StoreError::WriterStopped))?
+            }
+            None => {
+                let result = append_one(&self.pool, &request).await;
+                if result.is_ok() {
+                    self.appended.committed();
+                }
+                result
+            }
+        };
+        if let Ok(outcome) = &result {
+            metrics::counter!("loopync_events_appended_total").increment(outcome.events.len() as u64);
+        }
+        result
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
+             WHERE stream_name = $1 AND stream_version > $2 ORDER BY stream_version"
+        );
+        Ok(sqlx::query_as(&sql).bind(stream.as_str()).bind(after_version).fetch_all(&self.pool).await?)
+    }
+
+    async fn find_command(&self, scope: &str, key: &str) -> Result<Option<StoredCommand>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT request_hash, transaction_id::text::bigint AS transaction_id, positions \
+             FROM command_log WHERE scope = $1 AND idempotency_key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let request_hash: Vec<u8> = row.try_get("request_hash").map_err(StoreError::from)?;
+        let transaction_id: i64 = row.try_get("transaction_id").map_err(StoreError::from)?;
+        let positions: Vec<i64> = row.try_get("positions").map_err(StoreError::from)?;
+        // The (transaction_id, global_position) index finds them directly.
+        let sql = format!(
+            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
+             WHERE transaction_id = $1::text::xid8 AND global_position = ANY($2) \
+             ORDER BY global_position"
+        );
+        let events = sqlx::query_as(&sql)
+            .bind(transaction_id.to_string())
+            .bind(&positions)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Some(StoredCommand { request_hash, events }))
+    }
+
+    async fn load_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_version, snapshot_version, state FROM snapshots WHERE stream_name = $1",
+        )
+        .bind(stream.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Snapshot {
+            stream_version: row.try_get("stream_version").map_err(StoreError::from)?,
+            snapshot_version: row.try_get("snapshot_version").map_err(StoreError::from)?,
+            state: row.try_get("state").map_err(StoreError::from)?,
+        }))
+    }
+
+    async fn save_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snapshots (stream_name, stream_version, snapshot_version, state) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (stream_name) DO UPDATE \
+             SET stream_version = excluded.stream_version, snapshot_version = excluded.snapshot_version, \
+                 state = excluded.state, taken_at = now() \
+             WHERE snapshots.stream_version < excluded.stream_version \
+                OR snapshots.snapshot_version <> excluded.snapshot_version",
+        )
+        .bind(stream.as_str())
+        .bind(snapshot.stream_version)
+        .bind(snapshot.snapshot_version)
+        .bind(&snapshot.state)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Appends a batch of requests in one statement (see the module comment). The whole statement
+/// succeeds or fails; each request in a successful statement is either appended or, when one
+/// of its expected versions did not hold, answered with `Conflict`.
+pub const APPEND_SQL: &str = r#"
+WITH stream_check AS (
+    SELECT s.request, s.stream_name, s.expected,
+           coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_name = s.stream_name), 0) AS current
+    FROM unnest($1::int[], $2::text[], $3::bigint[]) AS s(request, stream_name, expected)
+),
+accepted AS (
+    SELECT request FROM stream_check
+    GROUP BY request
+    HAVING bool_and(expected < 0 OR expected = current)
+),
+appended AS (
+    INSERT INTO events (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata)
+    SELECT n.stream_name, c.current + n.ordinal, n.event_id, n.event_type, n.schema_version, n.payload, n.metadata
+    FROM unnest($4::int[], $5::text[], $6::bigint[], $7::uuid[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
+         AS n(request, stream_name, ordinal, event_id, event_type, schema_version, payload, metadata)
+    JOIN accepted a ON a.request = n.request
+    JOIN stream_check c ON c.request = n.request AND c.stream_name = n.stream_name
+    ORDER BY n.stream_name, n.ordinal
+    RETURNING event_id, stream_name, stream_version, global_position, transaction_id
+),
+recorded AS (
+    INSERT INTO command_log (scope, idempotency_key, request_hash, positions)
+    SELECT k.scope, k.idempotency_key, k.request_hash, p.positions
+    FROM unnest($12::int[], $13::text[], $14::text[], $15::bytea[]) AS k(request, scope, idempotency_key, request_hash)
+    JOIN (
+        SELECT n.request, array_agg(a.global_position ORDER BY a.global_position) AS positions
+        FROM appended a
+        JOIN unnest($4::int[], $7::uuid[]) AS n(request, event_id) ON n.event_id = a.event_id
+        GROUP BY n.request
+    ) p ON p.request = k.request
+    RETURNING 1
+)
+SELECT event_id, stream_name, stream_version, global_position, transaction_id::text::bigint AS transaction_id
+FROM appended
+"#;
+
+/// The columns of [`APPEND_SQL`]'s parameters.
+#[derive(Default)]
+struct AppendParams {
+    stream_request: Vec<i32>,
+    stream_name: Vec<String>,
+    stream_expected: Vec<i64>,
+    event_request: Vec<i32>,
+    event_stream: Vec<String>,
+    event_ordinal: Vec<i64>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<&'static str>,
+    event_schema_version: Vec<i32>,
+    event_payload: Vec<Json<serde_json::Value>>,
+    event_metadata: Vec<Json<serde_json::Value>>,
+    key_request: Vec<i32>,
+    key_scope: Vec<String>,
+    key: Vec<String>,
+    key_hash: Vec<Vec<u8>>,
+}
+
+impl AppendParams {
+    fn push(&mut self, index: i32, request: &AppendRequest) -> Result<(), serde_json::Error> {
+        let metadata = serde_json::to_value(&request.metadata)?;
+        for stream in &request.streams {
+            self.stream_request.push(index);
+            self.stream_name.push(stream.stream.as_str().to_owned());
+            self.stream_expected.push(stream.expected.as_sql());
+            for (ordinal, event) in (1_i64..).zip(&stream.events) {
+                self.event_request.push(index);
+                self.event_stream.push(stream.stream.as_str().to_owned());
+                self.event_ordinal.push(ordinal);
+                self.event_id.push(event.event_id);
+                self.event_type.push(event.event_type);
+                self.event_schema_version.push(event.schema_version);
+                self.event_payload.push(Json(event.payload.clone()));
+                self.event_metadata.push(Json(metadata.clone()));
+            }
+        }
+        if let Some(record) = &request.idempotency {
+            self.key_request.push(index);
+            self.key_scope.push(record.scope.clone());
+            self.key.push(record.key.clone());
+            self.key_hash.push(record.request_hash.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Runs [`APPEND_SQL`] for `requests`; the outer error is the statement's, the inner results
+/// are per request.
+async fn append_statement(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
+    let mut params = AppendParams::default();
+    for (index, request) in (0_i32..).zip(requests) {
+        params.push(index, request).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    }
+    let rows = sqlx::query(APPEND_SQL)
+        .bind(&params.stream_request)
+        .bind(&params.stream_name)
+        .bind(&params.stream_expected)
+        .bind(&params.event_request)
+        .bind(&params.event_stream)
+        .bind(&params.event_ordinal)
+        .bind(&params.event_id)
+        .bind(&params.event_type)
+        .bind(&params.event_schema_version)
+        .bind(&params.event_payload)
+        .bind(&params.event_metadata)
+        .bind(&params.key_request)
+        .bind(&params.key_scope)
+        .bind(&params.key)
+        .bind(&params.key_hash)
+        .fetch_all(pool)
+        .await?;
+
+    let request_of: HashMap<Uuid, i32> =
+        params.event_id.iter().copied().zip(params.event_request.iter().copied()).collect();
+    let mut appended: Vec<Vec<AppendedEvent>> = vec![Vec::new(); requests.len()];
+    for row in rows {
+        let event = AppendedEvent {
+            event_id: row.try_get("event_id")?,
+            stream: row.try_get("stream_name")?,
+            stream_version: row.try_get("stream_version")?,
+            position: Position::new(row.try_get("transaction_id")?, row.try_get("global_position")?),
+        };
+        if let Some(slot) = request_of.get(&event.event_id).and_then(|i| usize::try_from(*i).ok()) {
+            appended[slot].push(event);
+        }
+    }
+    Ok(requests
+        .iter()
+        .zip(appended)
+        .map(|(request, mut events)| {
+            if events.is_empty() {
+                return Err(AppendError::Conflict { streams: stream_names(request) });
+            }
+            events.sort_by_key(|e| e.position);
+            let position = events.last().map(|e| e.position).unwrap_or_default();
+            Ok(AppendOutcome { events, position })
+        })
+        .collect())
+}
+
+fn stream_names(request: &AppendRequest) -> Vec<String> {
+    request.streams.iter().map(|s| s.stream.as_str().to_owned()).collect()
+}
+
+/// Appends one request in its own statement, classifying constraint violations.
+async fn append_one(pool: &PgPool, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
+    match append_statement(pool, &[request]).await {
+        Ok(mut results) => results.pop().unwrap_or_else(|| Err(AppendError::Conflict { streams: vec![] })),
+        Err(error) => Err(classify(error, request)),
+    }
+}
+
+fn classify(error: sqlx::Error, request: &AppendRequest) -> AppendError {
+    if let sqlx::Error::Database(db) = &error {
+        match (db.code().as_deref(), db.constraint()) {
+            // Another append took this version between our check and our insert.
+            (Some("23505"), Some("events_pkey")) => {
+                return AppendError::Conflict { streams: stream_names(request) };
+            }
+            // The same idempotency key was committed concurrently.
+            (Some("23505"), Some("command_log_pkey")) => return AppendError::DuplicateCommand,
+            // Deadlock or serialization failure: nothing was written; the caller retries.
+            (Some("40P01" | "40001"), _) => return AppendError::Conflict { streams: stream_names(request) },
+            _ => {}
+        }
+    }
+    AppendError::Store(StoreError::from(error))
+}
+
+/// The group-commit writer: takes every queued request, appends them in one statement, answers
+/// each after the commit.
+async fn run_writer(
+    pool: PgPool,
+    mut queue: mpsc::Receiver<PendingAppend>,
+    max_batch: usize,
+    appended: Arc<AppendSignal>,
+) {
+    let mut waiting: VecDeque<PendingAppend> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match queue.recv().await {
+                Some(pending) => waiting.push_back(pending),
+                None => return,
+            }
+        }
+        while waiting.len() < max_batch * 2 {
+            match queue.try_recv() {
+                Ok(pending) => waiting.push_back(pending),
+                Err(_) => break,
+            }
+        }
+
+        let (batch, deferred) = take_batch(std::mem::take(&mut waiting), max_batch);
+        waiting = deferred;
+        if batch.is_empty() {
+            continue;
+        }
+        metrics::histogram!("loopync_group_commit_batch_size").record(batch.len() as f64);
+
+        let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+        let results = match append_statement(&pool, &requests).await {
+            Ok(results) => results,
+            Err(error) if is_unavailable(&error) || batch.len() == 1 => {
+                requests.iter().map(|request| Err(classify_owned(&error, request))).collect()
+            }
+            Err(error) => {
+                // A concurrent writer elsewhere collided with one of the requests: give every
+                // request its own statement so only the colliding one fails.
+                tracing::debug!(%error, batch = batch.len(), "group commit batch failed, appending one by one");
+                futures::future::join_all(requests.iter().map(|request| append_one(&pool, request))).await
+            }
+        };
+        if results.iter().any(Result::is_ok) {
+            appended.committed();
+        }
+        for (pending, result) in batch.into_iter().zip(results) {
+            // The caller may have gone (request cancelled); its append stands regardless.
+            let _ = pending.reply.send(result);
+        }
+    }
+}
+
+fn classify_owned(error: &sqlx::Error, request: &AppendRequest) -> AppendError {
+    if let sqlx::Error::Database(db) = error {
+        let violation = match (db.code().as_deref(), db.constraint()) {
+            (Some("23505"), Some("command_log_pkey")) => Some(AppendError::DuplicateCommand),
+            (Some("23505"), Some("events_pkey")) | (Some("40P01" | "40001"), _) => {
+                Some(AppendError::Conflict { streams: stream_names(request) })
+            }
+            _ => None,
+        };
+        if let Some(violation) = violation {
+            return violation;
+        }
+    }
+    let message = error.to_string();
+    if is_unavailable(error) {
+        AppendError::Store(StoreError::Unavailable(sqlx::Error::Protocol(message)))
+    } else {
+        AppendError::Store(StoreError::Database(sqlx::Error::Protocol(message)))
+    }
+}
+
+/// Splits the queue into a batch whose requests share no stream and no idempotency key, and
+/// the rest (kept in arrival order for the next batch). Requests whose caller has gone are
+/// dropped unanswered: nothing was promised to anyone.
+fn take_batch(
+    queue: VecDeque<PendingAppend>,
+    max_batch: usize,
+) -> (Vec<PendingAppend>, VecDeque<PendingAppend>) {
+    let mut batch = Vec::new();
+    let mut rest = VecDeque::new();
+    let mut streams: HashSet<&str> = HashSet::new();
+    let mut keys: HashSet<(String, String)> = HashSet::new();
+    // Collect the decision first (borrowing), then move the requests.
+    let mut take = Vec::with_capacity(queue.len());
+    for pending in &queue {
+        if pending.reply.is_closed() {
+            take.push(None);
+            continue;
+        }
+        let request = &pending.request;
+        let key = request.idempotency.as_ref().map(|r| (r.scope.clone(), r.key.clone()));
+        let collides = take.iter().filter(|t| matches!(t, Some(true))).count() >= max_batch
+            || request.streams.iter().any(|s| streams.contains(s.stream.as_str()))
+            || key.as_ref().is_some_and(|k| keys.contains(k));
+        if collides {
+            take.push(Some(false));
+        } else {
+            streams.extend(request.streams.iter().map(|s| s.stream.as_str()));
+            keys.extend(key);
+            take.push(Some(true));
+        }
+    }
+    drop(streams);
+    for (pending, decision) in queue.into_iter().zip(take) {
+        match decision {
+            Some(true) => batch.push(pending),
+            Some(false) => rest.push_back(pending),
+            None => {}
+        }
+    }
+    (batch, rest)
+}
+
+/// Sends `NOTIFY loopync_events` after commits, coalesced: however many appends happen while a
+/// notification is being sent, one more follows. The notification needs no durability, so its
+/// connection commits asynchronously and never waits for a WAL flush.
+async fn run_notifier(options: PgConnectOptions, appended: Arc<AppendSignal>) {
+    let options = options.options([("synchronous_commit", "off")]).application_name("loopync-notifier");
+    let mut connection = None;
+    loop {
+        appended.remote.notified().await;
+        if connection.is_none() {
+            connection = options.connect().await.ok();
+        }
+        let Some(conn) = connection.as_mut() else {
+            // PostgreSQL is away; readers fall back to polling. Try again on the next append.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        if sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&mut *conn).await.is_err() {
+            connection = None;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! What the event store's data looks like, for code, auditors and analysts alike.
+//!
+//! - `migrations/`: the commented SQL schema of the event store, idempotency records, snapshots
+//!   and projection checkpoints, applied by [`MIGRATOR`].
+//! - [`registry`]: every event type with its current schema version, its JSON Schema and the
+//!   upcasters that bring older versions up to date.
+//! - [`recorded`]: an event as stored ([`RecordedEvent`]), its metadata and its position in the
+//!   global log.
+//! - `events/`: the JSON Schemas, exported by `just schemas` and checked for staleness by a test.
+
+pub mod recorded;
+pub mod registry;
+
+pub use recorded::{
+    DecodeError, EVENTS_CHANNEL, EventMetadata, Position, PositionParseError, RECORDED_EVENT_COLUMNS,
+    RecordedEvent,
+};
+pub use registry::{EventTypeInfo, REGISTRY, UpcastError};
+
+/// The event store's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
