@@ -406,7 +406,10 @@ impl CommandPipeline {
         let Some(version) = outcome.stream_version(loaded.stream.as_str()) else { return };
         let state = Arc::new((*loaded.state).clone().fold(events));
         let mut snapshot_at = loaded.snapshot_at;
-        if self.config.snapshot_every > 0 && version - snapshot_at >= self.config.snapshot_every {
+        // Snapshot when this append crossed a multiple of `snapshot_every`: deterministic, and
+        // independent of whether the previous snapshot was already saved or cached.
+        let every = self.config.snapshot_every;
+        if every > 0 && version / every > loaded.version / every {
             snapshot_at = version;
             if let Ok(serialized) = serde_json::to_value(&*state) {
                 let store = self.store.clone();
