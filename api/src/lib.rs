@@ -1,1 +1,63 @@
-//! placeholder
+//! The HTTP edge of Loopync: poem + poem-openapi.
+//!
+//! - [`app`]: the app — feature APIs under `/api`, the OpenAPI document at
+//!   `/api/openapi.json`, Swagger UI at `/docs`, `/health`, `/ready`, `/metrics` — and the
+//!   layers every request goes through (request id, tracing, metrics, body limit, errors).
+//! - [`problem`]: errors as RFC 9457 problem details with a stable `code`; [`DomainProblem`]
+//!   maps a domain's refusals to HTTP, the only place where they are.
+//! - [`consistency`]: read-your-writes (`Loopync-Position`, `Loopync-Consistency`) and the
+//!   command context of a request (`Idempotency-Key`, correlation id).
+//! - [`json`]: [`JsonBody`], a JSON request body whose errors name the offending fields.
+//! - [`state`]: [`AppState`] shared by handlers and [`ApiConfig`].
+//! - [`request_id`], [`metrics`], [`serve`]: request ids, the Prometheus recorder, serving
+//!   with graceful shutdown.
+//!
+//! A feature endpoint, end to end:
+//!
+//! ```ignore
+//! #[oai(path = "/wallets/:id/top-ups", method = "post")]
+//! async fn top_up(
+//!     &self,
+//!     id: Path<Uuid>,
+//!     body: JsonBody<TopUp>,
+//!     #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+//!     request_id: RequestId,
+//! ) -> Result<CommandResponse<Balance>, Problem> {
+//!     let context = command_context(&request_id, idempotency_key.0);
+//!     let outcome = self.state.pipeline.execute::<Wallet>(id.0, body.0.into(), &context).await?;
+//!     Ok(CommandResponse::created(Balance::from(&outcome.events), outcome.position))
+//! }
+//!
+//! #[oai(path = "/wallets/:id", method = "get")]
+//! async fn wallet(
+//!     &self,
+//!     id: Path<Uuid>,
+//!     #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+//! ) -> Result<ReadResponse<Wallet>, Problem> {
+//!     let freshness = self.state.wait_for_position(position.0.as_deref(), &[WalletBalances::NAME]).await?;
+//!     let wallet = queries::wallet(&self.state.pool, id.0).await?
+//!         .ok_or_else(|| Problem::not_found("wallet_not_found", "no such wallet"))?;
+//!     Ok(ReadResponse::ok(wallet, freshness))
+//! }
+//! ```
+
+pub mod app;
+mod body_limit;
+pub mod consistency;
+pub mod json;
+pub mod metrics;
+pub mod problem;
+mod problem_layer;
+pub mod request_id;
+pub mod serve;
+pub mod state;
+mod system;
+mod telemetry;
+
+pub use app::{app, openapi_service};
+pub use consistency::{CommandResponse, Freshness, ReadResponse, command_context, parse_position};
+pub use json::JsonBody;
+pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
+pub use request_id::RequestId;
+pub use serve::{bind, local_addr, serve};
+pub use state::{ApiConfig, AppState};

@@ -32,7 +32,7 @@ use sqlx::{ConnectOptions, Row, types::Json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 /// Group commit settings.
@@ -58,17 +58,21 @@ pub struct PgEventStore {
     appended: Arc<AppendSignal>,
 }
 
-/// Tells log readers that events were committed: `local` wakes readers in this process at once;
-/// `remote` wakes the notifier task, which sends a coalesced `NOTIFY` for other processes.
-#[derive(Default)]
+/// Tells log readers that events were committed: `local` counts commits for readers in this
+/// process (a `watch`, so none misses one); `remote` wakes the notifier task, which sends a
+/// coalesced `NOTIFY` for readers in other processes.
 pub struct AppendSignal {
-    pub local: Notify,
+    local: watch::Sender<u64>,
     remote: Notify,
 }
 
 impl AppendSignal {
+    fn new() -> Self {
+        Self { local: watch::channel(0).0, remote: Notify::new() }
+    }
+
     fn committed(&self) {
-        self.local.notify_waiters();
+        self.local.send_modify(|n| *n = n.wrapping_add(1));
         self.remote.notify_one();
     }
 }
@@ -82,7 +86,7 @@ impl PgEventStore {
     /// A store on `pool`. With group commit on, spawns the writer task; always spawns the
     /// cross-process notifier, which holds one connection of its own.
     pub fn new(pool: PgPool, group_commit: GroupCommit) -> Self {
-        let appended = Arc::new(AppendSignal::default());
+        let appended = Arc::new(AppendSignal::new());
         let writer = group_commit.enabled.then(|| {
             let (sender, receiver) = mpsc::channel(group_commit.max_batch.max(1) * 4);
             tokio::spawn(run_writer(pool.clone(), receiver, group_commit.max_batch.max(1), appended.clone()));
@@ -96,9 +100,9 @@ impl PgEventStore {
         &self.pool
     }
 
-    /// Signalled after every commit of new events (for in-process log readers).
-    pub fn append_signal(&self) -> Arc<AppendSignal> {
-        self.appended.clone()
+    /// Changes after every commit of new events (for in-process log readers).
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.appended.local.subscribe()
     }
 }
 

@@ -1,1 +1,20 @@
-//! placeholder
+//! The read side of Loopync.
+//!
+//! - [`log`]: reads the global event log in commit-safe order, never skipping an event that a
+//!   concurrent transaction commits late, and wakes readers when the log grows.
+//! - [`projection`]: the contract of a projection (a named fold of events into tables) and
+//!   where its tables live (one schema per generation, views in `read_models`).
+//! - [`checkpoints`]: where each projection has read up to, and read-your-writes waits.
+//! - [`sample`]: the reference projection of the core's sample wallet.
+//!
+//! The runtime that drives projections (ownership, batching, catch-up, rebuilds) lives in
+//! `workers`.
+
+pub mod checkpoints;
+pub mod log;
+pub mod projection;
+pub mod sample;
+
+pub use checkpoints::{CheckpointBoard, Consistency};
+pub use log::{EventLog, LogWaker};
+pub use projection::{LiveUpdate, Projection, ProjectionError};

@@ -1,0 +1,65 @@
+//! The app: routes and the layers around them.
+//!
+//! ```text
+//! Telemetry      request id, span, access log, HTTP metrics   (outermost: sees final answers)
+//!  ProblemLayer  every error and panic → problem+json
+//!   BodyLimit    413 past `max_body_bytes`, declared or streamed
+//!    Route       /api/*            feature APIs (poem-openapi)
+//!                /api/openapi.json the OpenAPI document
+//!                /docs             Swagger UI
+//!                /health /ready /metrics
+//! ```
+
+use crate::body_limit::BodyLimit;
+use crate::problem_layer::ProblemLayer;
+use crate::request_id::REQUEST_ID_HEADER;
+use crate::state::AppState;
+use crate::system;
+use crate::telemetry::Telemetry;
+use poem::{Endpoint, EndpointExt, Response, Route, get};
+use poem_openapi::{ExtraHeader, OpenApi, OpenApiService};
+
+/// The OpenAPI service for `feature_apis`, as mounted under `/api`.
+pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {
+    OpenApiService::new(feature_apis, "Loopync API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Loopync's HTTP API. Errors are `application/problem+json` (RFC 9457) with a stable \
+             `code`. Commands accept an `Idempotency-Key` header and answer with the position \
+             they reached in `Loopync-Position`; reads that send it back reflect the command \
+             (`Loopync-Consistency: fresh`) or say they may not yet (`stale`).",
+        )
+        .server("/api")
+        .extra_request_header::<String, _>(ExtraHeader::new(REQUEST_ID_HEADER).description(
+            "Optional id of this request (1–128 of `A-Za-z0-9-_.:`); one is generated otherwise.",
+        ))
+        .extra_response_header::<String, _>(
+            ExtraHeader::new(REQUEST_ID_HEADER)
+                .description("The id of this request, as logged by the server."),
+        )
+}
+
+/// The whole HTTP app: `feature_apis` (one poem-openapi API or a tuple of them) under `/api`,
+/// the spec, the docs, the operational endpoints, and the layers that give every answer a
+/// request id, a log line, metrics, a body limit and problem+json errors. Installs the
+/// Prometheus recorder on first use.
+pub fn app<T: OpenApi + 'static>(
+    state: AppState,
+    feature_apis: T,
+) -> impl Endpoint<Output = Response> + 'static {
+    crate::metrics::install();
+    let service = openapi_service(feature_apis);
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    let max_body_bytes = state.config.max_body_bytes;
+    Route::new()
+        .at("/health", get(system::health))
+        .at("/ready", get(system::ready))
+        .at("/metrics", get(system::prometheus))
+        .at("/api/openapi.json", get(spec))
+        .nest("/api", service)
+        .nest("/docs", get(docs))
+        .data(state)
+        .with(BodyLimit::new(max_body_bytes))
+        .with(ProblemLayer)
+        .with(Telemetry)
+}

@@ -1,0 +1,297 @@
+//! `JsonBody<T>`: a JSON request body whose errors name the offending fields.
+//!
+//! poem-openapi's `Json<T>` reports a bad body as one sentence about types ("Type
+//! \"integer(int64)\" expects an input value"), without saying which field. `JsonBody<T>` is
+//! the same payload for OpenAPI (same schema, same content types) but, when parsing fails, it
+//! walks `T`'s schema against the JSON it received and answers 400 `invalid_request` with one
+//! `{field, message}` per problem it finds: missing required fields, wrong JSON types, numbers
+//! out of range, strings of the wrong length, values outside an enum, unknown fields (for
+//! objects declared with `deny_unknown_fields`). When the walk finds nothing specific (a
+//! custom validator refused the value), the answer still has poem-openapi's reason as
+//! `detail`. The walk runs only on failure, so valid bodies cost what `Json<T>` costs.
+
+use crate::problem::{FieldProblem, Problem};
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use serde_json::Value;
+
+/// A JSON request body of type `T` (a poem-openapi `Object`). Use it instead of `Json<T>` for
+/// request bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    /// `application/json` and any `application/*+json`, with or without parameters.
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        // Read errors (including an oversize body cut off by the body limit) pass through as
+        // they are: the error layer knows what they mean.
+        let bytes = Vec::<u8>::from_request(request, body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(
+                Problem::invalid_request("the request body is empty; a JSON document is expected").into()
+            );
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+            Problem::invalid_request(format!("the request body is not valid JSON: {error}"))
+        })?;
+        match T::parse_from_json(Some(value)) {
+            Ok(parsed) => Ok(Self(parsed)),
+            Err(error) => {
+                // Parse again rather than clone every body up front: this is the cold path.
+                let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let errors = field_problems::<T>(&value, error.message());
+                Err(Problem::invalid_request(format!("the request body is invalid: {}", error.message()))
+                    .with_errors(errors)
+                    .into())
+            }
+        }
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// Objects nested deeper than this are not walked (the answer then has fewer fields).
+const MAX_DEPTH: usize = 16;
+
+/// Every problem `value` has against `T`'s schema, plus an unknown field poem-openapi named.
+pub fn field_problems<T: Type>(value: &Value, reason: &str) -> Vec<FieldProblem> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut problems = Vec::new();
+    check(&registry, &T::schema_ref(), value, "", 0, &mut problems);
+    // Unknown fields are not in the schema; poem-openapi names the first one it meets.
+    if let Some(field) = unknown_field(reason) {
+        problems.push(FieldProblem::new(field, "is not a known field"));
+    }
+    problems
+}
+
+fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {
+    match schema {
+        MetaSchemaRef::Inline(schema) => Some(schema),
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+    }
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+}
+
+fn check(
+    registry: &Registry,
+    schema: &MetaSchemaRef,
+    value: &Value,
+    path: &str,
+    depth: usize,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let Some(schema) = resolve(registry, schema) else { return };
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let field = || if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    if value.is_null() {
+        if !schema.nullable && !path.is_empty() {
+            problems.push(FieldProblem::new(field(), "must not be null"));
+        }
+        return;
+    }
+    match schema.ty {
+        "object" if !schema.properties.is_empty() => {
+            let Some(object) = value.as_object() else {
+                problems.push(FieldProblem::new(field(), "must be an object"));
+                return;
+            };
+            for required in &schema.required {
+                if object.get(*required).is_none_or(Value::is_null) {
+                    problems.push(FieldProblem::new(join(path, required), "is required"));
+                }
+            }
+            for (name, property) in &schema.properties {
+                if let Some(inner) = object.get(*name)
+                    && !inner.is_null()
+                {
+                    check(registry, property, inner, &join(path, name), depth + 1, problems);
+                }
+            }
+        }
+        "array" => {
+            let Some(items) = value.as_array() else {
+                problems.push(FieldProblem::new(field(), "must be an array"));
+                return;
+            };
+            if let Some(min) = schema.min_items
+                && items.len() < min
+            {
+                problems.push(FieldProblem::new(field(), format!("must have at least {min} items")));
+            }
+            if let Some(max) = schema.max_items
+                && items.len() > max
+            {
+                problems.push(FieldProblem::new(field(), format!("must have at most {max} items")));
+            }
+            if let Some(item_schema) = &schema.items {
+                for (index, item) in items.iter().enumerate() {
+                    check(registry, item_schema, item, &format!("{}[{index}]", field()), depth + 1, problems);
+                }
+            }
+        }
+        "integer" => {
+            if !(value.is_i64() || value.is_u64()) {
+                problems.push(FieldProblem::new(field(), "must be an integer"));
+                return;
+            }
+            check_range(schema, value, &field(), problems);
+        }
+        "number" => {
+            if !value.is_number() {
+                problems.push(FieldProblem::new(field(), "must be a number"));
+                return;
+            }
+            check_range(schema, value, &field(), problems);
+        }
+        "boolean" if !value.is_boolean() => {
+            problems.push(FieldProblem::new(field(), "must be true or false"));
+        }
+        "string" => {
+            let Some(text) = value.as_str() else {
+                problems.push(FieldProblem::new(field(), "must be a string"));
+                return;
+            };
+            let length = text.chars().count();
+            if let Some(min) = schema.min_length
+                && length < min
+            {
+                problems.push(FieldProblem::new(field(), format!("must be at least {min} characters long")));
+            }
+            if let Some(max) = schema.max_length
+                && length > max
+            {
+                problems.push(FieldProblem::new(field(), format!("must be at most {max} characters long")));
+            }
+            if schema.format == Some("uuid") && uuid::Uuid::parse_str(text).is_err() {
+                problems.push(FieldProblem::new(field(), "must be a UUID"));
+            }
+        }
+        _ => {}
+    }
+    if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+        let allowed: Vec<String> = schema.enum_items.iter().map(Value::to_string).collect();
+        problems.push(FieldProblem::new(field(), format!("must be one of {}", allowed.join(", "))));
+    }
+}
+
+fn check_range(schema: &MetaSchema, value: &Value, field: &str, problems: &mut Vec<FieldProblem>) {
+    let Some(number) = value.as_f64() else { return };
+    if let Some(min) = schema.minimum {
+        let exclusive = schema.exclusive_minimum.unwrap_or(false);
+        if number < min || (exclusive && number <= min) {
+            let bound = if exclusive { "greater than" } else { "at least" };
+            problems.push(FieldProblem::new(field, format!("must be {bound} {min}")));
+        }
+    }
+    if let Some(max) = schema.maximum {
+        let exclusive = schema.exclusive_maximum.unwrap_or(false);
+        if number > max || (exclusive && number >= max) {
+            let bound = if exclusive { "less than" } else { "at most" };
+            problems.push(FieldProblem::new(field, format!("must be {bound} {max}")));
+        }
+    }
+}
+
+/// The field in poem-openapi's "unknown field `name`." message.
+fn unknown_field(reason: &str) -> Option<&str> {
+    let (_, rest) = reason.split_once("unknown field `")?;
+    let (field, _) = rest.split_once('`')?;
+    Some(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::Object;
+    use serde_json::json;
+
+    #[derive(Debug, Object)]
+    #[oai(rename_all = "camelCase", deny_unknown_fields)]
+    struct Inner {
+        wallet_id: uuid::Uuid,
+    }
+
+    #[derive(Debug, Object)]
+    #[oai(rename_all = "camelCase", deny_unknown_fields)]
+    struct Order {
+        amount: i64,
+        #[oai(validator(min_length = 1, max_length = 5))]
+        note: String,
+        express: Option<bool>,
+        #[oai(validator(maximum(value = "10")))]
+        count: Option<u32>,
+        inner: Option<Inner>,
+        tags: Option<Vec<String>>,
+    }
+
+    fn problems(value: Value) -> Vec<FieldProblem> {
+        let reason = match Order::parse_from_json(Some(value.clone())) {
+            Ok(_) => return Vec::new(),
+            Err(error) => error.into_message(),
+        };
+        field_problems::<Order>(&value, &reason)
+    }
+
+    fn fields(problems: &[FieldProblem]) -> Vec<&str> {
+        problems.iter().map(|p| p.field.as_str()).collect()
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let found = problems(json!({ "note": 5, "express": "yes" }));
+        assert_eq!(fields(&found), ["amount", "note", "express"]);
+        assert_eq!(found[0].message, "is required");
+        assert_eq!(found[1].message, "must be a string");
+    }
+
+    #[test]
+    fn nested_fields_ranges_lengths_and_unknown_fields_are_named() {
+        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "abcdef" }))), ["note"]);
+        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "count": 11 }))), ["count"]);
+        assert_eq!(
+            fields(&problems(json!({ "amount": 1, "note": "a", "inner": { "walletId": "x" } }))),
+            ["inner.walletId"]
+        );
+        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "tags": ["a", 2] }))), ["tags[1]"]);
+        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "extra": true }))), ["extra"]);
+        assert_eq!(fields(&problems(json!([1, 2]))), ["body"]);
+        assert!(problems(json!({ "amount": 1, "note": "a" })).is_empty());
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(JsonBody::<i64>::check_content_type("application/json"));
+        assert!(JsonBody::<i64>::check_content_type("Application/JSON; charset=utf-8"));
+        assert!(JsonBody::<i64>::check_content_type("application/merge-patch+json"));
+        assert!(!JsonBody::<i64>::check_content_type("text/plain"));
+        assert!(!JsonBody::<i64>::check_content_type("application/jsonx"));
+    }
+}

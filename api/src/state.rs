@@ -1,0 +1,61 @@
+//! What every handler shares: connections, the command pipeline, the checkpoint board and the
+//! API's configuration.
+
+use loopync_commands::CommandPipeline;
+use loopync_projections::CheckpointBoard;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tuning of the HTTP edge. The binary fills it from its own typed configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes; larger ones get 413 (default 1 MiB). Media
+    /// uploads, which stream up to 150 MB, will be mounted with a limit of their own.
+    pub max_body_bytes: usize,
+    /// How long a read that names a `Loopync-Position` waits for the projections it reads to
+    /// reach it before answering anyway, marked stale (default 2 s).
+    pub read_your_writes_timeout: Duration,
+    /// How long `/ready` waits for PostgreSQL before calling it unreachable (default 2 s):
+    /// probes have short timeouts of their own, and a hung probe tells them nothing.
+    pub readiness_timeout: Duration,
+    /// How long a graceful shutdown lets requests in flight finish (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            read_your_writes_timeout: Duration::from_millis(2000),
+            readiness_timeout: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Shared by all handlers; cheap to clone (everything inside is a handle).
+#[derive(Clone)]
+pub struct AppState {
+    /// Read models and readiness checks.
+    pub pool: PgPool,
+    /// The one path of every command.
+    pub pipeline: Arc<CommandPipeline>,
+    /// Where projections have read up to: read-your-writes waits on it.
+    pub checkpoints: Arc<CheckpointBoard>,
+    /// `None` when the process runs without NATS (then it is never ready).
+    pub nats: Option<async_nats::Client>,
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    pub fn new(
+        pool: PgPool,
+        pipeline: Arc<CommandPipeline>,
+        checkpoints: Arc<CheckpointBoard>,
+        nats: Option<async_nats::Client>,
+        config: ApiConfig,
+    ) -> Self {
+        Self { pool, pipeline, checkpoints, nats, config }
+    }
+}

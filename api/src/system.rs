@@ -1,0 +1,102 @@
+//! Operational endpoints, outside the documented API: `/health`, `/ready`, `/metrics`.
+//!
+//! - `/health` is liveness: 200 while the process serves requests, whatever its dependencies
+//!   do. Restarting a process because PostgreSQL is down would not bring PostgreSQL back.
+//! - `/ready` is readiness: 200 only when PostgreSQL answers, every migration this binary
+//!   embeds is applied, and NATS is connected; otherwise a 503 `not_ready` problem with
+//!   `Retry-After`, naming the failing checks in `errors`. A load balancer stops sending
+//!   traffic to a node that is not ready.
+//! - `/metrics` is the Prometheus text exposition ([`crate::metrics`]).
+
+use crate::metrics;
+use crate::problem::{FieldProblem, Problem, RETRY_AFTER_SECONDS, codes};
+use crate::state::AppState;
+use loopync_commands::error::is_unavailable;
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{IntoResponse, Response, handler};
+use serde_json::json;
+
+/// Liveness.
+#[handler]
+pub(crate) fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness.
+#[handler]
+pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_json::Value>, Problem> {
+    let (postgres, migrations) = check_postgres(state).await;
+    let nats = check_nats(state.nats.as_ref());
+    let checks = [("postgres", postgres), ("migrations", migrations), ("nats", nats)];
+    let failing: Vec<FieldProblem> = checks
+        .iter()
+        .filter_map(|(name, check)| {
+            check.as_ref().err().map(|message| FieldProblem::new(*name, message.clone()))
+        })
+        .collect();
+    if !failing.is_empty() {
+        let summary: Vec<String> = failing.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::NOT_READY,
+            format!("not ready: {}", summary.join("; ")),
+        )
+        .with_errors(failing)
+        .with_retry_after(RETRY_AFTER_SECONDS));
+    }
+    Ok(Json(json!({
+        "status": "ready",
+        "checks": { "postgres": "ok", "migrations": "ok", "nats": "ok" },
+    })))
+}
+
+type Check = Result<(), String>;
+
+/// PostgreSQL reachability and migrations, in one query: the applied migration versions.
+async fn check_postgres(state: &AppState) -> (Check, Check) {
+    let query = sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(&state.pool);
+    let applied = match tokio::time::timeout(state.config.readiness_timeout, query).await {
+        Err(_) => return (Err("did not answer in time".to_owned()), Err("unknown".to_owned())),
+        Ok(Err(error)) if is_unavailable(&error) || !matches!(error, sqlx::Error::Database(_)) => {
+            tracing::debug!(%error, "readiness: postgres unreachable");
+            return (Err("unreachable".to_owned()), Err("unknown".to_owned()));
+        }
+        // The server answered with an error: reachable, but the migrations table is missing.
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "readiness: migrations table not readable");
+            return (Ok(()), Err("not applied".to_owned()));
+        }
+        Ok(Ok(applied)) => applied,
+    };
+    let pending: Vec<String> = loopync_schemas::MIGRATOR
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .filter(|migration| !applied.contains(&migration.version))
+        .map(|migration| migration.version.to_string())
+        .collect();
+    if pending.is_empty() {
+        (Ok(()), Ok(()))
+    } else {
+        (Ok(()), Err(format!("pending: {}", pending.join(", "))))
+    }
+}
+
+fn check_nats(nats: Option<&async_nats::Client>) -> Check {
+    match nats.map(async_nats::Client::connection_state) {
+        None => Err("not configured".to_owned()),
+        Some(async_nats::connection::State::Connected) => Ok(()),
+        Some(state) => Err(format!("{state:?}").to_lowercase()),
+    }
+}
+
+/// The Prometheus exposition.
+#[handler]
+pub(crate) fn prometheus() -> Result<Response, Problem> {
+    let Some(handle) = metrics::install() else {
+        // Logged when installation failed; a 500 makes the scrape fail loudly.
+        return Err(Problem::internal());
+    };
+    Ok(metrics::render(&handle).with_content_type("text/plain; version=0.0.4; charset=utf-8").into_response())
+}

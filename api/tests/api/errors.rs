@@ -1,0 +1,238 @@
+//! Bad input gets a clear 4xx `application/problem+json` with a stable code, and changes
+//! nothing; a dependency outage gets 503 with `Retry-After`.
+
+use crate::support::{
+    TEST_BODY_LIMIT, assert_problem, chunk, error_fields, event_count, raw_request, spawn_app, spawn_with,
+    state,
+};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn top_ups(id: Uuid) -> String {
+    format!("/api/sample-wallets/{id}/top-ups")
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn malformed_json_is_invalid_request(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    for body in [r#"{"amount": "#, "not json", r#"{"amount": 5}}"#, ""] {
+        let response = app.post_json(&top_ups(Uuid::now_v7()), body, None).await;
+        assert_problem(response, 400, "invalid_request").await;
+    }
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn wrong_types_missing_and_unknown_fields_are_named(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    let cases = [
+        (r#"{"amount": "ten"}"#, "amount"),
+        (r#"{"amount": 1.5}"#, "amount"),
+        (r#"{"amount": null}"#, "amount"),
+        (r#"{}"#, "amount"),
+        (r#"{"amount": 5, "currency": "USD"}"#, "currency"),
+        (r#"[5]"#, "body"),
+    ];
+    for (body, field) in cases {
+        let response = app.post_json(&top_ups(Uuid::now_v7()), body, None).await;
+        let problem = assert_problem(response, 400, "invalid_request").await;
+        assert_eq!(error_fields(&problem), [field], "{body}: {problem}");
+    }
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn an_oversize_body_with_a_content_length_is_413(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    let padding = " ".repeat(TEST_BODY_LIMIT);
+    let body = format!(r#"{{"amount": 5{padding}}}"#);
+    let response = app.post_json(&top_ups(Uuid::now_v7()), &body, None).await;
+    assert_problem(response, 413, "payload_too_large").await;
+
+    // Just under the limit is fine: the limit is on bytes, not on what they say.
+    let padding = " ".repeat(TEST_BODY_LIMIT - 20);
+    let body = format!(r#"{{"amount": 5{padding}}}"#);
+    let response = app.post_json(&top_ups(Uuid::now_v7()), &body, None).await;
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(event_count(&pool).await, before + 1);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn an_oversize_chunked_body_is_413_not_400(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        top_ups(Uuid::now_v7())
+    );
+    let mut chunks = vec![chunk(br#"{"amount": 5"#)];
+    chunks.extend((0..4).map(|_| chunk(" ".repeat(TEST_BODY_LIMIT / 2).as_bytes())));
+    chunks.push(chunk(b"}"));
+    chunks.push(b"0\r\n\r\n".to_vec());
+    let response = raw_request(app.addr, &head, &chunks).await;
+    assert_eq!(response.status, 413, "{}", response.head);
+    assert!(response.head.contains("content-type: application/problem+json"), "{}", response.head);
+    assert_eq!(response.body["code"], "payload_too_large");
+
+    // The same body in chunks, small enough: accepted.
+    let chunks = [chunk(br#"{"amount""#), chunk(br#": 5}"#), b"0\r\n\r\n".to_vec()];
+    let response = raw_request(app.addr, &head, &chunks).await;
+    assert_eq!(response.status, 201, "{}", response.head);
+    assert_eq!(event_count(&pool).await, before + 1);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_body_that_is_not_json_is_415(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    let url = app.url(&top_ups(Uuid::now_v7()));
+    let plain =
+        app.client.post(&url).header("content-type", "text/plain").body(r#"{"amount": 5}"#).send().await;
+    let plain = plain.unwrap_or_else(|e| panic!("{e}"));
+    assert_problem(plain, 415, "unsupported_media_type").await;
+    let missing =
+        app.client.post(&url).body(r#"{"amount": 5}"#).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_problem(missing, 415, "unsupported_media_type").await;
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn unknown_routes_are_404_and_wrong_methods_405(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    for path in
+        ["/api/nothing-here", "/nothing-here", &format!("/api/sample-wallets/{}/refunds", Uuid::now_v7())]
+    {
+        let problem = assert_problem(app.get(path).await, 404, "not_found").await;
+        assert_eq!(problem["instance"], path);
+    }
+    let response =
+        app.client.delete(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7()))).send().await;
+    assert_problem(response.unwrap_or_else(|e| panic!("{e}")), 405, "method_not_allowed").await;
+    let response = app.client.post(app.url("/health")).send().await;
+    assert_problem(response.unwrap_or_else(|e| panic!("{e}")), 405, "method_not_allowed").await;
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn an_invalid_path_id_is_invalid_request(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    let response = app.post_json("/api/sample-wallets/not-a-uuid/top-ups", r#"{"amount": 5}"#, None).await;
+    let problem = assert_problem(response, 400, "invalid_request").await;
+    assert_eq!(error_fields(&problem), ["id"]);
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn an_invalid_idempotency_key_is_refused(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let before = event_count(&pool).await;
+    for key in ["has space", &"k".repeat(256)] {
+        let response = app.post_json(&top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, Some(key)).await;
+        let problem = assert_problem(response, 400, "invalid_idempotency_key").await;
+        assert_eq!(error_fields(&problem), ["Idempotency-Key"]);
+    }
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_reused_idempotency_key_with_another_payload_is_422(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let path = top_ups(Uuid::now_v7());
+    let first = app.post_json(&path, r#"{"amount": 5}"#, Some("key-1")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    let before = event_count(&pool).await;
+    let reused = app.post_json(&path, r#"{"amount": 6}"#, Some("key-1")).await;
+    assert_problem(reused, 422, "idempotency_key_reused").await;
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_repeated_command_gets_the_same_answer_and_appends_once(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let path = top_ups(Uuid::now_v7());
+    let before = event_count(&pool).await;
+    let first = app.post_json(&path, r#"{"amount": 5}"#, Some("key-2")).await;
+    let second = app.post_json(&path, r#"{"amount": 5}"#, Some("key-2")).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (201, 201));
+    let position = |r: &reqwest::Response| r.headers().get("loopync-position").cloned();
+    assert!(position(&first).is_some());
+    assert_eq!(position(&first), position(&second));
+    let first: serde_json::Value = first.json().await.unwrap_or_default();
+    let second: serde_json::Value = second.json().await.unwrap_or_default();
+    assert_eq!(first, second);
+    assert_eq!(first["balance"], 5);
+    assert_eq!(event_count(&pool).await, before + 1);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_domain_refusal_is_422_with_the_domain_code(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let id = Uuid::now_v7();
+    let before = event_count(&pool).await;
+    let withdrawal =
+        app.post_json(&format!("/api/sample-wallets/{id}/withdrawals"), r#"{"amount": 5}"#, None).await;
+    let problem = assert_problem(withdrawal, 422, "insufficient_funds").await;
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("insufficient funds"), "{problem}");
+    let top_up = app.post_json(&top_ups(id), r#"{"amount": 0}"#, None).await;
+    assert_problem(top_up, 422, "invalid_amount").await;
+    let top_up = app.post_json(&top_ups(id), r#"{"amount": -3}"#, None).await;
+    assert_problem(top_up, 422, "invalid_amount").await;
+    assert_eq!(event_count(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn an_invalid_position_is_400(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    for token in ["yesterday", "12", "1-x", "-1-2"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7())))
+            .header("Loopync-Position", token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let problem = assert_problem(response, 400, "invalid_position").await;
+        assert_eq!(error_fields(&problem), ["Loopync-Position"]);
+    }
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_panicking_handler_is_a_500_problem_and_the_server_lives_on(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let problem = assert_problem(app.get("/api/test/panic").await, 500, "internal_error").await;
+    assert!(!problem["detail"].as_str().unwrap_or_default().contains("handler bug"), "causes stay hidden");
+    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+}
+
+/// PostgreSQL down: commands and reads answer 503 with `Retry-After`, `/ready` says not ready,
+/// `/health` stays up.
+#[tokio::test]
+async fn the_database_down_is_503_with_retry_after() {
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/nothing")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (state, store) = state(&pool, None);
+    let app = spawn_with(state, store).await;
+
+    let command = app.post_json(&top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, None).await;
+    assert_eq!(command.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_problem(command, 503, "service_unavailable").await;
+
+    let read = app.get(&format!("/api/sample-wallets/{}", Uuid::now_v7())).await;
+    assert_eq!(read.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_problem(read, 503, "service_unavailable").await;
+
+    let ready = app.get("/ready").await;
+    assert!(ready.headers().get("retry-after").is_some());
+    let problem = assert_problem(ready, 503, "not_ready").await;
+    assert_eq!(error_fields(&problem), ["postgres", "migrations", "nats"]);
+
+    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+}

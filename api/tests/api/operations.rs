@@ -1,0 +1,114 @@
+//! What operators and client developers rely on: health, readiness, metrics, the OpenAPI
+//! document, the docs and request ids.
+
+use crate::support::{assert_problem, error_fields, spawn_app, spawn_with, state};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn ready_when_postgres_answers_migrations_are_applied_and_nats_is_connected(pool: PgPool) {
+    let nats =
+        async_nats::connect(nats_url()).await.unwrap_or_else(|e| panic!("NATS at {}: {e}", nats_url()));
+    let (state, store) = state(&pool, Some(nats));
+    let app = spawn_with(state, store).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["nats"], "ok");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn not_ready_without_nats_or_with_a_pending_migration(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let problem = assert_problem(app.get("/ready").await, 503, "not_ready").await;
+    assert_eq!(error_fields(&problem), ["nats"]);
+
+    sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    let problem = assert_problem(app.get("/ready").await, 503, "not_ready").await;
+    assert_eq!(error_fields(&problem), ["migrations", "nats"]);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn health_is_always_200(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(body["status"], "ok");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn metrics_show_command_latency_and_http_requests(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let path = format!("/api/sample-wallets/{}/top-ups", Uuid::now_v7());
+    assert_eq!(app.post_json(&path, r#"{"amount": 5}"#, None).await.status().as_u16(), 201);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert!(content_type.unwrap_or_default().starts_with("text/plain"));
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("loopync_command_duration_seconds_bucket{"), "{text}");
+    assert!(text.contains(r#"le="0.0005""#), "latency buckets from half a millisecond: {text}");
+    assert!(text.contains("loopync_http_requests_total{"), "{text}");
+    assert!(
+        text.contains(r#"route="/api/sample-wallets/:id/top-ups""#),
+        "routes, not paths, label requests: {text}"
+    );
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn the_openapi_document_lists_the_paths_and_the_problem_schema(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let spec: Value = response.json().await.unwrap_or_else(|e| panic!("the spec is not JSON: {e}"));
+    assert!(spec["openapi"].as_str().unwrap_or_default().starts_with("3."));
+    assert_eq!(spec["servers"][0]["url"], "/api");
+    for path in ["/sample-wallets/{id}/top-ups", "/sample-wallets/{id}/withdrawals", "/sample-wallets/{id}"] {
+        assert!(spec["paths"][path].is_object(), "{path} missing from {}", spec["paths"]);
+    }
+    let problem = &spec["components"]["schemas"]["Problem"];
+    for field in ["type", "title", "status", "detail", "code", "instance", "errors", "requestId"] {
+        assert!(problem["properties"][field].is_object(), "Problem.{field}: {problem}");
+    }
+    let top_up = &spec["paths"]["/sample-wallets/{id}/top-ups"]["post"];
+    assert!(top_up["responses"]["201"]["headers"]["Loopync-Position"].is_object(), "{top_up}");
+    assert!(top_up["responses"]["4XX"]["content"]["application/problem+json"].is_object(), "{top_up}");
+    let parameters: Vec<&str> =
+        top_up["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+    assert!(parameters.contains(&"Idempotency-Key"), "{parameters:?}");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn the_docs_are_html(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let response = app.get("/docs").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert!(content_type.unwrap_or_default().starts_with("text/html"));
+    assert!(response.text().await.unwrap_or_default().contains("swagger"));
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn request_ids_are_echoed_or_generated(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let echoed = app.client.get(app.url("/health")).header("X-Request-Id", "client-id-1").send().await;
+    let echoed = echoed.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(echoed.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("client-id-1"));
+
+    let replaced = app.client.get(app.url("/nope")).header("X-Request-Id", "bad id!").send().await;
+    let replaced = replaced.unwrap_or_else(|e| panic!("{e}"));
+    let id = replaced.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let id = id.unwrap_or_default();
+    assert!(Uuid::parse_str(&id).is_ok(), "a fresh UUID replaces an unsafe id: {id}");
+    let problem = assert_problem(replaced, 404, "not_found").await;
+    assert_eq!(problem["requestId"], id.as_str(), "the problem quotes the request id");
+}

@@ -1,0 +1,167 @@
+//! The global event log, read in commit-safe order.
+//!
+//! Global positions come from a sequence and are handed out at insert time, so a transaction
+//! holding position 11 can commit before one holding position 10. A reader that paged by
+//! position alone would pass 10 while it is still invisible and never see it. Instead the log
+//! is read in `(transaction_id, global_position)` order and only below the visibility horizon
+//! `pg_snapshot_xmin(pg_current_snapshot())`: every transaction with an id below the horizon
+//! has finished, so no event can ever appear before a position a reader has passed. A
+//! transaction left open holds the horizon back; readers then wait (and the lag shows in
+//! metrics) instead of losing events.
+
+use loopync_schemas::{EVENTS_CHANNEL, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Reads the global log.
+#[derive(Clone)]
+pub struct EventLog {
+    pool: PgPool,
+}
+
+impl EventLog {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Up to `limit` events after `after`, in log order. Events of transactions still open,
+    /// and everything after them, are not returned yet.
+    pub async fn read_after(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, global_position \
+             LIMIT $3"
+        );
+        sqlx::query_as(&sql)
+            .bind(after.transaction_id.to_string())
+            .bind(after.global_position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The position of the last event readers can see now (the head of the readable log).
+    pub async fn head(&self) -> Result<Position, sqlx::Error> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(t, p)| Position::new(t, p)).unwrap_or(Position::ORIGIN))
+    }
+
+    /// Events after `after` that readers can see, and how far the oldest unread one is behind
+    /// in seconds (the lag of a reader at `after`).
+    pub async fn lag(&self, after: Position) -> Result<(i64, f64), sqlx::Error> {
+        sqlx::query_as(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) FROM events \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Committed events readers cannot see yet because an older transaction is still open,
+    /// and the age of the oldest open transaction that holds an id, in seconds.
+    pub async fn horizon_stall(&self) -> Result<(i64, f64), sqlx::Error> {
+        let held_back: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: f64 = sqlx::query_scalar(
+            "SELECT coalesce(extract(epoch FROM now() - min(xact_start))::float8, 0) \
+             FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((held_back, oldest))
+    }
+}
+
+/// Wakes log readers: at once for appends in this process, through `LISTEN` for appends in
+/// other processes, and at worst after the reader's poll timeout (a notification can be missed
+/// while a connection is re-established, and a stalled horizon moves without one).
+///
+/// Built on a `watch` channel so that a reader cannot miss a wake-up between reading an empty
+/// batch and starting to wait: it marks the signal seen *before* reading.
+#[derive(Clone)]
+pub struct LogWaker {
+    signal: Arc<watch::Sender<u64>>,
+}
+
+impl LogWaker {
+    /// A waker fed by `local` (the in-process store's commit counter) and by a listener on
+    /// PostgreSQL's `loopync_events` channel.
+    pub fn new(pool: PgPool, local: Option<watch::Receiver<u64>>) -> Self {
+        let (signal, _) = watch::channel(0_u64);
+        let signal = Arc::new(signal);
+        if let Some(mut local) = local {
+            let signal = signal.clone();
+            tokio::spawn(async move {
+                while local.changed().await.is_ok() {
+                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            });
+        }
+        tokio::spawn(listen(pool, signal.clone()));
+        Self { signal }
+    }
+
+    pub fn subscribe(&self) -> LogSubscription {
+        LogSubscription { receiver: self.signal.subscribe() }
+    }
+
+    /// Wakes every subscriber (on shutdown, and for requests such as a rebuild).
+    pub fn wake_all(&self) {
+        self.signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// One reader's view of the wake-ups.
+pub struct LogSubscription {
+    receiver: watch::Receiver<u64>,
+}
+
+impl LogSubscription {
+    /// Marks every wake-up so far as seen; call before reading the log.
+    pub fn mark_seen(&mut self) {
+        self.receiver.borrow_and_update();
+    }
+
+    /// Waits for a wake-up not yet seen, or `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.receiver.changed()).await;
+    }
+}
+
+async fn listen(pool: PgPool, signal: Arc<watch::Sender<u64>>) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if listener.listen(EVENTS_CHANNEL).await.is_ok() {
+                    // A reconnect may have missed notifications: wake everyone once.
+                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                    while listener.recv().await.is_ok() {
+                        signal.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%error, "event log listener cannot connect; readers poll"),
+        }
+        if signal.is_closed() && Arc::strong_count(&signal) == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,148 @@
+//! The contract of a projection, and where its tables live.
+//!
+//! A projection is a named, deterministic fold of events into PostgreSQL tables. Its tables
+//! live in a schema of their own per *generation* (`proj_<name>_g<n>`): a rebuild fills a new
+//! generation from the start of the log while the active one stays live, then switches the
+//! views `read_models.<table>` — what queries and analysts read — over in one transaction.
+//! Projection code writes unqualified table names; the runtime sets `search_path` to the
+//! generation being written.
+
+use async_trait::async_trait;
+use loopync_schemas::{DecodeError, RecordedEvent};
+use sqlx::PgConnection;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("read model write failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A live update to push to subscribers once the projection's transaction has committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveUpdate {
+    /// NATS subject, e.g. `loopync.user.<id>.balance`.
+    pub subject: String,
+    pub payload: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: lowercase letters, digits and `_`.
+    fn name(&self) -> &'static str;
+
+    /// DDL that creates the projection's tables and indexes, with unqualified names. Runs in
+    /// a fresh schema for every generation.
+    fn schema_sql(&self) -> &'static str;
+
+    /// The tables exposed as views `read_models.<table>`.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies a batch of events (in log order) inside the runtime's transaction, which also
+    /// advances the checkpoint. Must be deterministic: a rebuild from zero has to produce the
+    /// same tables. Events the projection does not handle are skipped.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<LiveUpdate>, ProjectionError>;
+}
+
+/// Whether `name` can be a projection name (it becomes part of a schema name).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The schema holding `generation` of the projection `name`.
+pub fn generation_schema(name: &str, generation: i32) -> String {
+    format!("proj_{name}_g{generation}")
+}
+
+/// Points `search_path` at a generation's schema for the rest of the transaction.
+pub fn use_generation<'a>(
+    conn: &'a mut PgConnection,
+    name: &'a str,
+    generation: i32,
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query(&format!("SET LOCAL search_path = {}, public", generation_schema(name, generation)))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Creates a generation's schema and tables (idempotent). Call inside a transaction.
+///
+/// (Boxed futures here and below: they hold `&mut PgConnection` across awaits, which otherwise
+/// trips rustc's "`Send` is not general enough" when callers are spawned.)
+pub fn create_generation<'a>(
+    conn: &'a mut PgConnection,
+    projection: &'a dyn Projection,
+    generation: i32,
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let schema = generation_schema(projection.name(), generation);
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut *conn).await?;
+        use_generation(conn, projection.name(), generation).await?;
+        // A plain string runs through the simple query protocol, which accepts several statements.
+        sqlx::Executor::execute(&mut *conn, projection.schema_sql()).await?;
+        Ok(())
+    })
+}
+
+/// Drops a generation's tables. Call inside a transaction.
+pub fn drop_generation<'a>(
+    conn: &'a mut PgConnection,
+    name: &'a str,
+    generation: i32,
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", generation_schema(name, generation)))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Points the views `read_models.<table>` at a generation. Call inside a transaction: readers
+/// then see the old generation or the new one, never a mixture or nothing.
+pub fn point_views<'a>(
+    conn: &'a mut PgConnection,
+    projection: &'a dyn Projection,
+    generation: i32,
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let schema = generation_schema(projection.name(), generation);
+        for table in projection.tables() {
+            // DROP + CREATE, not CREATE OR REPLACE: a rebuilt generation may have other columns.
+            sqlx::query(&format!("DROP VIEW IF EXISTS read_models.{table}")).execute(&mut *conn).await?;
+            sqlx::query(&format!("CREATE VIEW read_models.{table} AS SELECT * FROM {schema}.{table}"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_names_fit_in_a_schema_name() {
+        assert!(is_valid_name("sample_wallet_balances"));
+        assert!(!is_valid_name("Sample"));
+        assert!(!is_valid_name("a;drop"));
+        assert!(!is_valid_name(""));
+        assert_eq!(generation_schema("feed", 3), "proj_feed_g3");
+    }
+}

@@ -1,0 +1,95 @@
+//! The registry of projections this build runs, and the `projections` subcommands.
+
+use crate::config::Config;
+use crate::runtime::connect;
+use anyhow::{Context, bail};
+use loopync_projections::Projection;
+use loopync_projections::sample::SampleWalletBalances;
+use loopync_projections::{CheckpointBoard, LogWaker};
+use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Every projection of Loopync. A feature adds its projections here.
+pub fn registered() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(SampleWalletBalances)]
+}
+
+/// `loopync projections status`.
+pub async fn status(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    let statuses = projection_status(&pool).await.context("cannot read projection status")?;
+    println!(
+        "{:<28} {:>4} {:>24} {:>10} {:>9} {:<28} rebuild",
+        "projection", "gen", "position", "lag", "lag (s)", "owner"
+    );
+    for s in &statuses {
+        let rebuild = s.rebuild.map(|(g, p)| format!("g{g} at {p}")).unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{:<28} {:>4} {:>24} {:>10} {:>9.1} {:<28} {}",
+            s.name,
+            s.active_generation,
+            s.position.to_string(),
+            s.lag_events,
+            s.lag_seconds,
+            s.owner.as_deref().unwrap_or("(none)"),
+            rebuild
+        );
+    }
+    if statuses.is_empty() {
+        println!("(no projection has run yet)");
+    }
+    Ok(())
+}
+
+/// `loopync projections rebuild NAME`: records the request, then — unless `wait` is off —
+/// helps: if no worker owns the projection, this process takes it and does the rebuild; either
+/// way it reports progress until readers have been switched to the new generation.
+pub async fn rebuild(config: &Config, name: &str, wait: bool) -> anyhow::Result<()> {
+    let Some(projection) = registered().into_iter().find(|p| p.name() == name) else {
+        let known: Vec<_> = registered().iter().map(|p| p.name()).collect();
+        bail!("unknown projection `{name}`; known: {}", known.join(", "));
+    };
+    let pool = connect(config).await?;
+    let Some(generation) = rebuild::request(&pool, name).await.context("cannot request the rebuild")? else {
+        println!("{name} has never run; its first run builds it from the start of the log");
+        return Ok(());
+    };
+    println!("rebuilding {name} into generation {generation}");
+    if !wait {
+        return Ok(());
+    }
+    let shutdown = CancellationToken::new();
+    let runner = ProjectionRunner::new(
+        pool.clone(),
+        vec![projection],
+        LogWaker::new(pool.clone(), None),
+        CheckpointBoard::new(pool.clone()),
+        None,
+        RunnerConfig { worker_id: format!("rebuild-{}", std::process::id()), ..RunnerConfig::default() },
+    );
+    let helper = tokio::spawn(runner.run(shutdown.child_token()));
+    let started = Instant::now();
+    let result = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let statuses = match projection_status(&pool).await {
+            Ok(statuses) => statuses,
+            Err(error) => break Err(anyhow::Error::new(error).context("cannot read projection status")),
+        };
+        let Some(status) = statuses.into_iter().find(|s| s.name == name) else { continue };
+        match status.rebuild {
+            Some((g, position)) if g == generation => {
+                println!("  generation {g} at {position}; live generation at {}", status.position);
+            }
+            _ if status.active_generation == generation => {
+                println!("switched to generation {generation} after {:.1}s", started.elapsed().as_secs_f64());
+                break Ok(());
+            }
+            _ => break Err(anyhow::anyhow!("the rebuild was replaced by another request")),
+        }
+    };
+    shutdown.cancel();
+    let _ = helper.await;
+    result
+}

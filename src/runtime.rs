@@ -1,0 +1,155 @@
+//! Wiring: the processes `serve` and `worker` built from the crates.
+
+use crate::config::Config;
+use crate::projections::registered;
+use anyhow::Context;
+use loopync_api::state::{ApiConfig, AppState};
+use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+use loopync_projections::{CheckpointBoard, LogWaker};
+use loopync_workers::{ProjectionRunner, RunnerConfig, housekeeping, status};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A pool that opens connections lazily: the process starts (and answers `/health`, and 503
+/// from everything else) while PostgreSQL is still down, and recovers when it comes back.
+pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_pool_size)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy(&config.database_url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?)
+}
+
+/// NATS, connecting in the background: a broker outage delays live updates, nothing else.
+async fn connect_nats(config: &Config) -> Option<async_nats::Client> {
+    match async_nats::ConnectOptions::new().retry_on_initial_connect().connect(&config.nats_url).await {
+        Ok(client) => Some(client),
+        Err(error) => {
+            tracing::error!(%error, "NATS_URL is not usable; live updates are off");
+            None
+        }
+    }
+}
+
+fn runner_config(config: &Config) -> RunnerConfig {
+    let defaults = RunnerConfig::default();
+    RunnerConfig {
+        worker_id: config.worker_id.clone().unwrap_or(defaults.worker_id.clone()),
+        batch_size: config.projection_batch_size,
+        ..defaults
+    }
+}
+
+/// Everything background: projections, lag metrics, key expiry.
+fn spawn_workers(
+    tasks: &mut JoinSet<()>,
+    config: &Config,
+    pool: &PgPool,
+    waker: LogWaker,
+    board: Arc<CheckpointBoard>,
+    nats: Option<async_nats::Client>,
+    shutdown: &CancellationToken,
+) {
+    let runner = ProjectionRunner::new(pool.clone(), registered(), waker, board, nats, runner_config(config));
+    tasks.spawn(runner.run(shutdown.child_token()));
+    tasks.spawn(status::export_lag_metrics(pool.clone(), Duration::from_secs(5), shutdown.child_token()));
+    tasks.spawn(housekeeping::run_idempotency_sweeper(
+        pool.clone(),
+        config.idempotency_retention(),
+        Duration::from_secs(600),
+        shutdown.child_token(),
+    ));
+}
+
+/// Migrates if PostgreSQL is there; a node that cannot yet reports not-ready instead of dying.
+async fn migrate_if_reachable(pool: &PgPool) {
+    if let Err(error) = loopync_schemas::MIGRATOR.run(pool).await {
+        tracing::error!(%error, "migrations not applied; /ready reports it until they are");
+    }
+}
+
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    migrate_if_reachable(&pool).await;
+    let store = PgEventStore::new(
+        pool.clone(),
+        GroupCommit { enabled: config.group_commit, max_batch: config.group_commit_max_batch },
+    );
+    let waker = LogWaker::new(pool.clone(), Some(store.commits()));
+    let pipeline = Arc::new(CommandPipeline::new(
+        Arc::new(store),
+        PipelineConfig {
+            snapshot_every: config.snapshot_every,
+            cache_capacity: config.aggregate_cache_size,
+            ..PipelineConfig::default()
+        },
+    ));
+    let board = CheckpointBoard::new(pool.clone());
+    let nats = connect_nats(config).await;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    spawn_workers(&mut tasks, config, &pool, waker, board.clone(), nats.clone(), &shutdown);
+
+    let api_config = ApiConfig {
+        max_body_bytes: config.max_body_bytes,
+        read_your_writes_timeout: config.read_your_writes_timeout(),
+        ..ApiConfig::default()
+    };
+    let grace = api_config.shutdown_grace;
+    let state = AppState::new(pool.clone(), pipeline, board, nats, api_config);
+    let acceptor = loopync_api::serve::bind(config.http_addr.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    if let Some(address) = loopync_api::serve::local_addr(&acceptor) {
+        tracing::info!(%address, "serving");
+    }
+    let app = loopync_api::app(state, ());
+    let result = loopync_api::serve::serve(acceptor, app, shutdown_signal(), grace).await;
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    pool.close().await;
+    result.context("http server failed")
+}
+
+pub async fn worker(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    let waker = LogWaker::new(pool.clone(), None);
+    let board = CheckpointBoard::new(pool.clone());
+    let nats = connect_nats(config).await;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    spawn_workers(&mut tasks, config, &pool, waker, board, nats, &shutdown);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    pool.close().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

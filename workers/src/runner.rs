@@ -1,0 +1,322 @@
+//! The projection runtime.
+//!
+//! A [`ProjectionRunner`] runs in every worker process (and inside `loopync serve`). It keeps a
+//! lease connection, tries every second to take ownership of each projection nobody owns, and
+//! runs one task per owned projection. A task:
+//!
+//! 1. makes sure the projection's active generation exists (schema, tables, views, checkpoint);
+//! 2. reads the log after its checkpoint in batches, applies each batch and advances the
+//!    checkpoint **in the same transaction**, so a batch's effects are applied exactly once
+//!    however the process dies;
+//! 3. when it reaches the head of the log, waits for new events (local signal, `LISTEN`, or a
+//!    short poll) — the same loop serves catch-up and live;
+//! 4. publishes the batch's live updates to NATS after the commit;
+//! 5. runs a requested rebuild side by side with the live generation (see `rebuild`).
+//!
+//! Projection transactions commit asynchronously (`synchronous_commit = off`): read models
+//! are derived data, and a crash can only lose a suffix of committed batches together with
+//! their checkpoint, which are then simply applied again.
+
+use crate::lease::Lease;
+use crate::rebuild::{self, Generation};
+use loopync_projections::projection::{self, Projection, ProjectionError};
+use loopync_projections::{CheckpointBoard, EventLog, LiveUpdate, LogWaker};
+use loopync_schemas::Position;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Tuning of the runtime.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Shown as the owner in `projections status`; unique per process.
+    pub worker_id: String,
+    /// Events per live batch.
+    pub batch_size: i64,
+    /// Events per batch while rebuilding a generation from zero.
+    pub rebuild_batch_size: i64,
+    /// Longest wait for new events without a wake-up.
+    pub idle_poll: Duration,
+    /// How often unowned projections are tried, and the lease checked.
+    pub lease_interval: Duration,
+    /// Longest back-off after a failing batch.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("{}-{}", hostname(), std::process::id()),
+            batch_size: 1000,
+            rebuild_batch_size: 5000,
+            idle_poll: Duration::from_millis(500),
+            lease_interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".to_owned())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    /// The checkpoint moved under us: another worker owns the projection now.
+    #[error("projection {0} generation {1} was advanced by another worker")]
+    Fenced(String, i32),
+}
+
+/// Runs the projections this process owns.
+pub struct ProjectionRunner {
+    shared: Arc<Shared>,
+    projections: Vec<Arc<dyn Projection>>,
+}
+
+/// What every projection task of a runner shares.
+pub(crate) struct Shared {
+    pub(crate) pool: PgPool,
+    pub(crate) log: EventLog,
+    pub(crate) waker: LogWaker,
+    pub(crate) board: Arc<CheckpointBoard>,
+    pub(crate) nats: Option<async_nats::Client>,
+    pub(crate) config: RunnerConfig,
+}
+
+impl ProjectionRunner {
+    pub fn new(
+        pool: PgPool,
+        projections: Vec<Arc<dyn Projection>>,
+        waker: LogWaker,
+        board: Arc<CheckpointBoard>,
+        nats: Option<async_nats::Client>,
+        config: RunnerConfig,
+    ) -> Self {
+        let shared = Arc::new(Shared { log: EventLog::new(pool.clone()), pool, waker, board, nats, config });
+        Self { shared, projections }
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops every projection task after its current
+    /// batch and releases ownership.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let config = &self.shared.config;
+        let options = (*self.shared.pool.connect_options()).clone();
+        let mut lease: Option<Lease> = None;
+        let mut owned: HashMap<&'static str, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        tracing::info!(worker = %config.worker_id, projections = self.projections.len(), "projection runner started");
+
+        while !shutdown.is_cancelled() {
+            let healthy = match lease.as_mut() {
+                Some(lease) => lease.ping().await.is_ok(),
+                None => false,
+            };
+            if !healthy {
+                // Without the lease we own nothing: stop every task before anyone takes over.
+                stop_all(&mut owned).await;
+                if let Some(old) = lease.take() {
+                    old.close().await;
+                }
+                match Lease::connect(&options, &config.worker_id).await {
+                    Ok(fresh) => lease = Some(fresh),
+                    Err(error) => tracing::warn!(%error, "lease connection failed; retrying"),
+                }
+            }
+            if let Some(lease) = lease.as_mut() {
+                for projection in &self.projections {
+                    let name = projection.name();
+                    if owned.get(name).is_some_and(|(_, task)| !task.is_finished()) {
+                        continue;
+                    }
+                    match lease.try_acquire(name).await {
+                        Ok(true) => {
+                            tracing::info!(projection = name, worker = %config.worker_id, "projection owned");
+                            let token = shutdown.child_token();
+                            let task = tokio::spawn(run_projection(
+                                self.shared.clone(),
+                                projection.clone(),
+                                token.clone(),
+                            ));
+                            owned.insert(name, (token, task));
+                        }
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "lease check failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(config.lease_interval) => {}
+            }
+        }
+        stop_all(&mut owned).await;
+        if let Some(lease) = lease {
+            lease.close().await;
+        }
+        tracing::info!(worker = %config.worker_id, "projection runner stopped");
+    }
+}
+
+async fn stop_all(owned: &mut HashMap<&'static str, (CancellationToken, JoinHandle<()>)>) {
+    for (token, _) in owned.values() {
+        token.cancel();
+    }
+    for (_, (_, task)) in owned.drain() {
+        let _ = task.await;
+    }
+}
+
+/// One owned projection, restarted with back-off after errors until cancelled.
+async fn run_projection(shared: Arc<Shared>, projection: Arc<dyn Projection>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match ProjectionTask::start(shared.clone(), projection.clone()).await {
+            Ok(mut task) => match task.run(&cancel).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(projection = projection.name(), %error, "projection batch failed; restarting");
+                }
+            },
+            Err(error) => tracing::warn!(projection = projection.name(), %error, "projection cannot start"),
+        }
+        metrics::counter!("loopync_projection_failures_total", "projection" => projection.name())
+            .increment(1);
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(shared.config.max_backoff);
+    }
+}
+
+/// The state of one owned projection: its active generation and, during a rebuild, the new one.
+pub(crate) struct ProjectionTask {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) projection: Arc<dyn Projection>,
+    pub(crate) active: Generation,
+    pub(crate) rebuilding: Option<Generation>,
+}
+
+impl ProjectionTask {
+    async fn start(shared: Arc<Shared>, projection: Arc<dyn Projection>) -> Result<Self, RunError> {
+        let (active, rebuilding) = rebuild::prepare(&shared.pool, projection.as_ref()).await?;
+        shared.board.reset(projection.name(), active.position);
+        Ok(Self { shared, projection, active, rebuilding })
+    }
+
+    async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RunError> {
+        let mut wake = self.shared.waker.subscribe();
+        let mut last_request_check = Instant::now();
+        while !cancel.is_cancelled() {
+            wake.mark_seen();
+            let batch_size = self.shared.config.batch_size;
+            let mut applied = self.step(Which::Active, batch_size).await?;
+            if self.rebuilding.is_some() {
+                applied += self.step(Which::Rebuilding, self.shared.config.rebuild_batch_size).await?;
+                self.switch_if_caught_up().await?;
+            }
+            if last_request_check.elapsed() >= self.shared.config.lease_interval {
+                last_request_check = Instant::now();
+                self.pick_up_rebuild_request().await?;
+            }
+            if applied == 0 {
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = wake.wait(self.shared.config.idle_poll) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the next batch of the log to one generation. Returns the number of events read.
+    async fn step(&mut self, which: Which, limit: i64) -> Result<usize, RunError> {
+        let generation = match which {
+            Which::Active => &self.active,
+            Which::Rebuilding => match &self.rebuilding {
+                Some(generation) => generation,
+                None => return Ok(0),
+            },
+        };
+        let events = self.shared.log.read_after(generation.position, limit).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let name = self.projection.name();
+        let mut tx = self.shared.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        // Fence: the checkpoint must still be where we left it. If another worker advanced it,
+        // we are no longer the owner and must not apply anything.
+        let stored: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints \
+             WHERE projection = $1 AND generation = $2 FOR UPDATE",
+        )
+        .bind(name)
+        .bind(generation.number)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stored.map(|(t, p)| Position::new(t, p)) != Some(generation.position) {
+            return Err(RunError::Fenced(name.to_owned(), generation.number));
+        }
+        projection::use_generation(&mut tx, name, generation.number).await?;
+        let updates = self.projection.apply(&mut tx, &events).await?;
+        sqlx::query(
+            "UPDATE projection_checkpoints SET transaction_id = $3::text::xid8, global_position = $4, \
+                 events_seen = events_seen + $5, last_owner = $6, updated_at = now() \
+             WHERE projection = $1 AND generation = $2",
+        )
+        .bind(name)
+        .bind(generation.number)
+        .bind(last.transaction_id.to_string())
+        .bind(last.global_position)
+        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+        .bind(&self.shared.config.worker_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        match which {
+            Which::Active => {
+                self.active.position = last;
+                self.shared.board.advance(name, last);
+                metrics::counter!("loopync_projection_events_total", "projection" => name)
+                    .increment(events.len() as u64);
+                // Live updates only from the live generation: a rebuild replays history.
+                self.publish(updates).await;
+            }
+            Which::Rebuilding => {
+                if let Some(rebuilding) = self.rebuilding.as_mut() {
+                    rebuilding.position = last;
+                }
+            }
+        }
+        Ok(events.len())
+    }
+
+    async fn publish(&self, updates: Vec<LiveUpdate>) {
+        let Some(nats) = &self.shared.nats else { return };
+        for update in updates {
+            let payload = serde_json::to_vec(&update.payload).unwrap_or_default();
+            if let Err(error) = nats.publish(update.subject, payload.into()).await {
+                tracing::warn!(%error, projection = self.projection.name(), "live update not published");
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Active,
+    Rebuilding,
+}

@@ -1,0 +1,102 @@
+//! Where each projection is, how far behind the log, and which worker owns it; and the lag
+//! metrics exported at `/metrics`.
+
+use crate::lease::LOCK_KEY_SQL;
+use loopync_projections::EventLog;
+use loopync_schemas::Position;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One projection as `loopync projections status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub active_generation: i32,
+    pub position: Position,
+    pub events_seen: i64,
+    /// Readable events the active generation has not applied yet.
+    pub lag_events: i64,
+    /// Age of the oldest of those, in seconds.
+    pub lag_seconds: f64,
+    /// The worker holding the projection's lock, if any.
+    pub owner: Option<String>,
+    /// A rebuild in progress: its generation and position.
+    pub rebuild: Option<(i32, Position)>,
+}
+
+/// The status of every registered projection.
+pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    type Row = (String, i32, Option<i32>, i64, i64, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.name, p.active_generation, p.rebuild_generation, \
+                coalesce(a.transaction_id::text::bigint, 0), coalesce(a.global_position, 0), coalesce(a.events_seen, 0), \
+                r.transaction_id::text::bigint, r.global_position \
+         FROM projections p \
+         LEFT JOIN projection_checkpoints a ON a.projection = p.name AND a.generation = p.active_generation \
+         LEFT JOIN projection_checkpoints r ON r.projection = p.name AND r.generation = p.rebuild_generation \
+         ORDER BY p.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    let log = EventLog::new(pool.clone());
+    let mut statuses = Vec::with_capacity(rows.len());
+    for (name, active_generation, rebuild_generation, t, p, events_seen, rt, rp) in rows {
+        let position = Position::new(t, p);
+        let (lag_events, lag_seconds) = log.lag(position).await?;
+        let owner = owner(pool, &name).await?;
+        let rebuild = rebuild_generation.map(|g| (g, Position::new(rt.unwrap_or(0), rp.unwrap_or(0))));
+        statuses.push(ProjectionStatus {
+            name,
+            active_generation,
+            position,
+            events_seen,
+            lag_events,
+            lag_seconds,
+            owner,
+            rebuild,
+        });
+    }
+    Ok(statuses)
+}
+
+/// The worker whose lease connection holds the projection's advisory lock in this database.
+pub async fn owner(pool: &PgPool, projection: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = {LOCK_KEY_SQL}"
+    ))
+    .bind(projection)
+    .fetch_optional(pool)
+    .await
+    .map(|name: Option<String>| name.map(|n| n.trim_start_matches("loopync-worker:").to_owned()))
+}
+
+/// Exports lag gauges every `interval` until cancelled: per projection, events and seconds
+/// behind; for the log, committed events held back by an open transaction and the age of the
+/// oldest open transaction (a stalled horizon shows here, not as lost events).
+pub async fn export_lag_metrics(pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+    let log = EventLog::new(pool.clone());
+    while !shutdown.is_cancelled() {
+        if let Ok(statuses) = projection_status(&pool).await {
+            for status in statuses {
+                metrics::gauge!("loopync_projection_lag_events", "projection" => status.name.clone())
+                    .set(status.lag_events as f64);
+                metrics::gauge!("loopync_projection_lag_seconds", "projection" => status.name.clone())
+                    .set(status.lag_seconds);
+                metrics::gauge!("loopync_projection_position", "projection" => status.name)
+                    .set(status.position.global_position as f64);
+            }
+        }
+        if let Ok((held_back, oldest)) = log.horizon_stall().await {
+            metrics::gauge!("loopync_event_log_held_back_events").set(held_back as f64);
+            metrics::gauge!("loopync_event_log_oldest_transaction_seconds").set(oldest);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
