@@ -1,0 +1,139 @@
+//! What the end-to-end tests share: building the core against a test's database, running
+//! projection runners, waiting for them, and dumping read models for comparison.
+#![allow(dead_code)]
+
+use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
+use loopync_projections::{CheckpointBoard, LogWaker, Projection};
+use loopync_workers::{ProjectionRunner, RunnerConfig};
+use rand::Rng;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub fn pipeline(pool: &PgPool, group_commit: bool) -> Arc<CommandPipeline> {
+    let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: group_commit, max_batch: 256 });
+    Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
+}
+
+/// A runner in this process; cancel the token to stop it.
+pub struct RunningRunner {
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<()>,
+    pub board: Arc<CheckpointBoard>,
+}
+
+impl RunningRunner {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+pub fn start_runner(
+    pool: &PgPool,
+    projections: Vec<Arc<dyn Projection>>,
+    config: RunnerConfig,
+) -> RunningRunner {
+    let board = CheckpointBoard::new(pool.clone());
+    let runner = ProjectionRunner::new(
+        pool.clone(),
+        projections,
+        LogWaker::new(pool.clone(), None),
+        board.clone(),
+        None,
+        RunnerConfig {
+            lease_interval: Duration::from_millis(200),
+            idle_poll: Duration::from_millis(100),
+            ..config
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(runner.run(shutdown.child_token()));
+    RunningRunner { shutdown, task, board }
+}
+
+/// Random top-ups and withdrawals over `wallets` wallets, `count` commands from 8 clients.
+pub async fn generate_wallet_traffic(pipeline: &Arc<CommandPipeline>, wallets: usize, count: usize) {
+    let clients = (0..8).map(|client| {
+        let pipeline = pipeline.clone();
+        tokio::spawn(async move {
+            for _ in 0..count / 8 {
+                let (wallet, command) = {
+                    let mut rng = rand::rng();
+                    let wallet = rng.random_range(0..wallets);
+                    let command = if rng.random_bool(0.7) {
+                        SampleWalletCommand::TopUp { amount: rng.random_range(1..100) }
+                    } else {
+                        SampleWalletCommand::Withdraw { amount: rng.random_range(1..50) }
+                    };
+                    (wallet, command)
+                };
+                // Refusals (insufficient funds) are part of realistic traffic.
+                let _ = pipeline
+                    .execute::<SampleWallet>(
+                        format!("w{wallet}"),
+                        command,
+                        &CommandContext::actor(format!("c{client}")),
+                    )
+                    .await;
+            }
+        })
+    });
+    for client in futures::future::join_all(clients).await {
+        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+    }
+}
+
+/// Waits until the projection's active generation has read every readable event.
+pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let statuses = loopync_workers::projection_status(pool).await.unwrap_or_default();
+        if statuses.iter().any(|s| s.name == projection && s.lag_events == 0 && s.rebuild.is_none()) {
+            let head = loopync_projections::EventLog::new(pool.clone()).head().await.unwrap_or_default();
+            if statuses.iter().any(|s| s.name == projection && s.position >= head) {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{projection} did not catch up within {timeout:?}: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every row of the sample read models, as text, in a stable order.
+pub async fn dump_sample_read_models(pool: &PgPool) -> Vec<String> {
+    let mut rows: Vec<String> = sqlx::query_scalar(
+        "SELECT format('balance %s %s %s %s', wallet_id, balance, operations, last_position) \
+         FROM read_models.sample_wallet_balances ORDER BY wallet_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    let movements: Vec<String> = sqlx::query_scalar(
+        "SELECT format('movement %s %s %s %s', global_position, wallet_id, amount, balance_after) \
+         FROM read_models.sample_wallet_movements ORDER BY global_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    rows.extend(movements);
+    rows
+}
+
+/// The URL of the test's own database, for child processes.
+pub async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (server, _) = base.rsplit_once('/').unwrap_or((base.as_str(), ""));
+    format!("{server}/{name}")
+}
