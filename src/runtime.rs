@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 /// A pool that opens connections lazily: the process starts (and answers `/health`, and 503
 /// from everything else) while PostgreSQL is still down, and recovers when it comes back.
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    Ok(PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(config.db_pool_size)
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy(&config.database_url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")
 }
 
 /// NATS, connecting in the background: a broker outage delays live updates, nothing else.
