@@ -137,3 +137,5 @@ pub async fn database_url(pool: &PgPool) -> String {
     let (server, _) = base.rsplit_once('/').unwrap_or((base.as_str(), ""));
     format!("{server}/{name}")
 }
+
+pub mod proxy;
