@@ -13,11 +13,16 @@
 use crate::body_limit::BodyLimit;
 use crate::problem_layer::ProblemLayer;
 use crate::request_id::REQUEST_ID_HEADER;
+use crate::routes::DocumentedRoutes;
 use crate::state::AppState;
 use crate::system;
 use crate::telemetry::Telemetry;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
 use poem_openapi::{ExtraHeader, OpenApi, OpenApiService};
+use std::sync::Arc;
+
+/// Where the feature APIs are mounted.
+const API_PREFIX: &str = "/api";
 
 /// The OpenAPI service for `feature_apis`, as mounted under `/api`.
 pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {
@@ -28,8 +33,8 @@ pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {
              they reached in `Loopync-Position`; reads that send it back reflect the command \
              (`Loopync-Consistency: fresh`) or say they may not yet (`stale`).",
         )
-        .server("/api")
-        .extra_request_header::<String, _>(ExtraHeader::new(REQUEST_ID_HEADER).description(
+        .server(API_PREFIX)
+        .extra_request_header::<Option<String>, _>(ExtraHeader::new(REQUEST_ID_HEADER).description(
             "Optional id of this request (1–128 of `A-Za-z0-9-_.:`); one is generated otherwise.",
         ))
         .extra_response_header::<String, _>(
@@ -47,6 +52,7 @@ pub fn app<T: OpenApi + 'static>(
     feature_apis: T,
 ) -> impl Endpoint<Output = Response> + 'static {
     crate::metrics::install();
+    let routes = Arc::new(DocumentedRoutes::of::<T>(API_PREFIX));
     let service = openapi_service(feature_apis);
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -56,10 +62,10 @@ pub fn app<T: OpenApi + 'static>(
         .at("/ready", get(system::ready))
         .at("/metrics", get(system::prometheus))
         .at("/api/openapi.json", get(spec))
-        .nest("/api", service)
+        .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
         .data(state)
         .with(BodyLimit::new(max_body_bytes))
-        .with(ProblemLayer)
-        .with(Telemetry)
+        .with(ProblemLayer::new(routes.clone()))
+        .with(Telemetry::new(routes))
 }

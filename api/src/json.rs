@@ -8,7 +8,9 @@
 //! out of range, strings of the wrong length, values outside an enum, unknown fields (for
 //! objects declared with `deny_unknown_fields`). When the walk finds nothing specific (a
 //! custom validator refused the value), the answer still has poem-openapi's reason as
-//! `detail`. The walk runs only on failure, so valid bodies cost what `Json<T>` costs.
+//! `detail`. The walk mirrors what poem-openapi accepts (a number is a fine string to it), so
+//! it never names a field the parser would have taken. It runs only on failure: valid bodies
+//! cost what `Json<T>` costs.
 
 use crate::problem::{FieldProblem, Problem};
 use poem::{FromRequest, Request, RequestBody};
@@ -158,8 +160,15 @@ fn check(
             }
         }
         "integer" => {
-            if !(value.is_i64() || value.is_u64()) {
+            // As poem-openapi parses them: JSON integers that fit an i64, then the Rust type.
+            let Some(integer) = value.as_i64() else {
                 problems.push(FieldProblem::new(field(), "must be an integer"));
+                return;
+            };
+            if let Some((min, max)) = schema.format.and_then(integer_bounds)
+                && !(min..=max).contains(&integer)
+            {
+                problems.push(FieldProblem::new(field(), format!("must be from {min} to {max}")));
                 return;
             }
             check_range(schema, value, &field(), problems);
@@ -175,9 +184,14 @@ fn check(
             problems.push(FieldProblem::new(field(), "must be true or false"));
         }
         "string" => {
-            let Some(text) = value.as_str() else {
-                problems.push(FieldProblem::new(field(), "must be a string"));
-                return;
+            // poem-openapi takes numbers and booleans for strings too (as their JSON text).
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                _ => {
+                    problems.push(FieldProblem::new(field(), "must be a string"));
+                    return;
+                }
             };
             let length = text.chars().count();
             if let Some(min) = schema.min_length
@@ -190,7 +204,7 @@ fn check(
             {
                 problems.push(FieldProblem::new(field(), format!("must be at most {max} characters long")));
             }
-            if schema.format == Some("uuid") && uuid::Uuid::parse_str(text).is_err() {
+            if schema.format == Some("uuid") && uuid::Uuid::parse_str(&text).is_err() {
                 problems.push(FieldProblem::new(field(), "must be a UUID"));
             }
         }
@@ -218,6 +232,20 @@ fn check_range(schema: &MetaSchema, value: &Value, field: &str, problems: &mut V
             problems.push(FieldProblem::new(field, format!("must be {bound} {max}")));
         }
     }
+}
+
+/// The range of poem-openapi's integer formats.
+fn integer_bounds(format: &str) -> Option<(i64, i64)> {
+    Some(match format {
+        "int8" => (i8::MIN.into(), i8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX.into()),
+        "uint8" => (0, u8::MAX.into()),
+        "uint16" => (0, u16::MAX.into()),
+        "uint32" => (0, u32::MAX.into()),
+        "uint64" => (0, i64::MAX),
+        _ => return None,
+    })
 }
 
 /// The field in poem-openapi's "unknown field `name`." message.
@@ -266,10 +294,13 @@ mod tests {
 
     #[test]
     fn missing_and_mistyped_fields_are_named() {
-        let found = problems(json!({ "note": 5, "express": "yes" }));
-        assert_eq!(fields(&found), ["amount", "note", "express"]);
+        let found = problems(json!({ "note": [5], "express": "yes", "count": -1 }));
+        assert_eq!(fields(&found), ["amount", "note", "express", "count"]);
         assert_eq!(found[0].message, "is required");
         assert_eq!(found[1].message, "must be a string");
+        assert_eq!(found[3].message, format!("must be from 0 to {}", u32::MAX));
+        // What poem-openapi accepts is not reported: a number is a fine string to it.
+        assert_eq!(fields(&problems(json!({ "note": 5 }))), ["amount"]);
     }
 
     #[test]
@@ -280,7 +311,7 @@ mod tests {
             fields(&problems(json!({ "amount": 1, "note": "a", "inner": { "walletId": "x" } }))),
             ["inner.walletId"]
         );
-        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "tags": ["a", 2] }))), ["tags[1]"]);
+        assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "tags": ["a", {}] }))), ["tags[1]"]);
         assert_eq!(fields(&problems(json!({ "amount": 1, "note": "a", "extra": true }))), ["extra"]);
         assert_eq!(fields(&problems(json!([1, 2]))), ["body"]);
         assert!(problems(json!({ "amount": 1, "note": "a" })).is_empty());

@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod problem;
 mod problem_layer;
 pub mod request_id;
+mod routes;
 pub mod serve;
 pub mod state;
 mod system;

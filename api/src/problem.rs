@@ -122,10 +122,13 @@ pub struct ProblemDetails {
 }
 
 /// An error answer: status, stable code, detail, and optionally the offending fields and a
-/// `Retry-After`.
+/// `Retry-After`. Boxed: it is the error type of every handler, and `Result`s stay small.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{} {code}: {detail}", status.as_u16())]
-pub struct Problem {
+#[error("{} {}: {}", .0.status.as_u16(), .0.code, .0.detail)]
+pub struct Problem(Box<ProblemParts>);
+
+#[derive(Debug, Clone)]
+struct ProblemParts {
     status: StatusCode,
     code: Cow<'static, str>,
     detail: String,
@@ -137,7 +140,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemParts {
             status,
             code: code.into(),
             detail: detail.into(),
@@ -145,7 +148,7 @@ impl Problem {
             request_id: None,
             errors: Vec::new(),
             retry_after: None,
-        }
+        }))
     }
 
     /// 400 `invalid_request`.
@@ -184,71 +187,71 @@ impl Problem {
 
     /// Adds offending fields (validation errors).
     pub fn with_errors(mut self, errors: impl IntoIterator<Item = FieldProblem>) -> Self {
-        self.errors.extend(errors);
+        self.0.errors.extend(errors);
         self
     }
 
     /// Adds a `Retry-After` header, in seconds.
     pub fn with_retry_after(mut self, seconds: u32) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     /// Sets `instance` (the request path), unless already set.
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
-        if self.instance.is_none() {
-            self.instance = Some(instance.into());
+        if self.0.instance.is_none() {
+            self.0.instance = Some(instance.into());
         }
         self
     }
 
     /// Sets the request id quoted in the body, unless already set.
     pub fn with_request_id(mut self, request_id: Option<&RequestId>) -> Self {
-        if self.request_id.is_none() {
-            self.request_id = request_id.map(|id| id.as_str().to_owned());
+        if self.0.request_id.is_none() {
+            self.0.request_id = request_id.map(|id| id.as_str().to_owned());
         }
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     pub fn errors(&self) -> &[FieldProblem] {
-        &self.errors
+        &self.0.errors
     }
 
     pub fn retry_after(&self) -> Option<u32> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The body as it goes over the wire.
     pub fn details(&self) -> ProblemDetails {
         ProblemDetails {
-            problem_type: format!("urn:loopync:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_string(),
-            instance: self.instance.clone(),
-            errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
-            request_id: self.request_id.clone(),
+            problem_type: format!("urn:loopync:problem:{}", self.0.code),
+            title: self.0.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.0.status.as_u16(),
+            detail: self.0.detail.clone(),
+            code: self.0.code.to_string(),
+            instance: self.0.instance.clone(),
+            errors: (!self.0.errors.is_empty()).then(|| self.0.errors.clone()),
+            request_id: self.0.request_id.clone(),
         }
     }
 
     fn to_response(&self) -> Response {
         let body = self.details().to_json().map(|json| json.to_string()).unwrap_or_default();
         let mut response =
-            Response::builder().status(self.status).header(header::CONTENT_TYPE, PROBLEM_JSON).body(body);
-        if let Some(seconds) = self.retry_after {
+            Response::builder().status(self.0.status).header(header::CONTENT_TYPE, PROBLEM_JSON).body(body);
+        if let Some(seconds) = self.0.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
@@ -295,7 +298,8 @@ impl Problem {
         Self::new(status, code_for_status(status), error.to_string())
     }
 
-    fn from_param_error(name: &str, reason: &str) -> Self {
+    /// 400 for a parameter that does not parse; the two headers with codes of their own get them.
+    pub(crate) fn from_param_error(name: &str, reason: &str) -> Self {
         let (code, detail) = match name {
             IDEMPOTENCY_KEY_HEADER => {
                 (codes::INVALID_IDEMPOTENCY_KEY, "the Idempotency-Key header is invalid".to_owned())
@@ -375,7 +379,7 @@ impl From<sqlx::Error> for Problem {
 
 impl poem::error::ResponseError for Problem {
     fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn as_response(&self) -> Response {

@@ -8,23 +8,35 @@
 
 use crate::problem::Problem;
 use crate::request_id::RequestId;
+use crate::routes::DocumentedRoutes;
 use futures::FutureExt;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response};
+use poem_openapi::error::ParsePathError;
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
-pub(crate) struct ProblemLayer;
+pub(crate) struct ProblemLayer {
+    routes: Arc<DocumentedRoutes>,
+}
+
+impl ProblemLayer {
+    pub(crate) fn new(routes: Arc<DocumentedRoutes>) -> Self {
+        Self { routes }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for ProblemLayer {
     type Output = ProblemEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        ProblemEndpoint { inner }
+        ProblemEndpoint { inner, routes: self.routes.clone() }
     }
 }
 
 pub(crate) struct ProblemEndpoint<E> {
     inner: E,
+    routes: Arc<DocumentedRoutes>,
 }
 
 impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
@@ -41,7 +53,7 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             Ok(Ok(output)) => return Ok(output.into_response()),
             Ok(Err(error)) => {
                 let pattern = error.data::<PathPattern>().cloned();
-                (Problem::from_poem_error(error), pattern)
+                (self.problem(error, pattern.as_ref()), pattern)
             }
             Err(panic) => {
                 tracing::error!(panic = panic_message(panic.as_ref()), "handler panicked");
@@ -54,6 +66,19 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             response.set_data(pattern);
         }
         Ok(response)
+    }
+}
+
+impl<E> ProblemEndpoint<E> {
+    fn problem(&self, error: poem::Error, pattern: Option<&PathPattern>) -> Problem {
+        // A path parameter is reported by its documented name (`id`), not poem-openapi's
+        // internal one (`param0`).
+        if let Some(parse) = error.downcast_ref::<ParsePathError>()
+            && let Some(name) = pattern.and_then(|p| self.routes.param_name(&p.0, parse.name))
+        {
+            return Problem::from_param_error(name, &parse.reason);
+        }
+        Problem::from_poem_error(error)
     }
 }
 

@@ -5,24 +5,35 @@
 //! inside the `request` span, so it carries `request_id`, `method` and `path`.
 
 use crate::request_id::{REQUEST_ID_HEADER, RequestId};
+use crate::routes::DocumentedRoutes;
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response};
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
 /// Assigns the request id, opens the request's span, logs and measures the answer.
-pub(crate) struct Telemetry;
+pub(crate) struct Telemetry {
+    routes: Arc<DocumentedRoutes>,
+}
+
+impl Telemetry {
+    pub(crate) fn new(routes: Arc<DocumentedRoutes>) -> Self {
+        Self { routes }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for Telemetry {
     type Output = TelemetryEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        TelemetryEndpoint { inner }
+        TelemetryEndpoint { inner, routes: self.routes.clone() }
     }
 }
 
 pub(crate) struct TelemetryEndpoint<E> {
     inner: E,
+    routes: Arc<DocumentedRoutes>,
 }
 
 impl<E: Endpoint> Endpoint for TelemetryEndpoint<E> {
@@ -49,9 +60,14 @@ impl<E: Endpoint> Endpoint for TelemetryEndpoint<E> {
 
         let status = response.status().as_u16();
         let latency = started.elapsed();
-        // The route pattern, not the path: ids in paths would make one series per resource.
-        let route =
-            response.data::<PathPattern>().map_or_else(|| "unmatched".to_owned(), |p| p.0.to_string());
+        // The route, not the path: ids in paths would make one series per resource.
+        let route = match response.data::<PathPattern>() {
+            Some(pattern) => match self.routes.route(&pattern.0) {
+                Some(documented) => documented.path.clone(),
+                None => pattern.0.to_string(),
+            },
+            None => "unmatched".to_owned(),
+        };
         metrics::counter!(
             "loopync_http_requests_total",
             "method" => method, "route" => route.clone(), "status" => status.to_string()

@@ -1,9 +1,10 @@
 //! What operators and client developers rely on: health, readiness, metrics, the OpenAPI
 //! document, the docs and request ids.
 
-use crate::support::{assert_problem, error_fields, spawn_app, spawn_with, state};
+use crate::support::{assert_problem, error_fields, logs, spawn_app, spawn_with, state};
 use serde_json::Value;
 use sqlx::PgPool;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 fn nats_url() -> String {
@@ -58,8 +59,8 @@ async fn metrics_show_command_latency_and_http_requests(pool: PgPool) {
     assert!(text.contains(r#"le="0.0005""#), "latency buckets from half a millisecond: {text}");
     assert!(text.contains("loopync_http_requests_total{"), "{text}");
     assert!(
-        text.contains(r#"route="/api/sample-wallets/:id/top-ups""#),
-        "routes, not paths, label requests: {text}"
+        text.contains(r#"route="/api/sample-wallets/{id}/top-ups""#),
+        "documented routes, not paths, label requests: {text}"
     );
 }
 
@@ -79,7 +80,12 @@ async fn the_openapi_document_lists_the_paths_and_the_problem_schema(pool: PgPoo
         assert!(problem["properties"][field].is_object(), "Problem.{field}: {problem}");
     }
     let top_up = &spec["paths"]["/sample-wallets/{id}/top-ups"]["post"];
-    assert!(top_up["responses"]["201"]["headers"]["Loopync-Position"].is_object(), "{top_up}");
+    // poem-openapi writes response header names in capitals; HTTP does not mind.
+    let headers: Vec<String> = top_up["responses"]["201"]["headers"]
+        .as_object()
+        .map(|headers| headers.keys().map(|k| k.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    assert!(headers.contains(&"loopync-position".to_owned()), "{top_up}");
     assert!(top_up["responses"]["4XX"]["content"]["application/problem+json"].is_object(), "{top_up}");
     let parameters: Vec<&str> =
         top_up["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
@@ -111,4 +117,50 @@ async fn request_ids_are_echoed_or_generated(pool: PgPool) {
     assert!(Uuid::parse_str(&id).is_ok(), "a fresh UUID replaces an unsafe id: {id}");
     let problem = assert_problem(replaced, 404, "not_found").await;
     assert_eq!(problem["requestId"], id.as_str(), "the problem quotes the request id");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn shutdown_lets_requests_in_flight_finish_then_stops(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    let slow = tokio::spawn(app.client.get(app.url("/api/test/slow")).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let addr = app.addr;
+    let started = Instant::now();
+    app.stop().await.unwrap_or_else(|e| panic!("serve ended with {e}"));
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped within the grace period");
+
+    let response = slow.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("in flight: {e}"));
+    assert_eq!(response.status().as_u16(), 200, "the request in flight was answered");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no new connections after shutdown");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn every_request_is_logged_with_its_request_id(pool: PgPool) {
+    let app = spawn_app(&pool).await;
+    // Unique: the log buffer is shared by every test of the binary.
+    let request_id = format!("log-test-{}", Uuid::now_v7());
+    let path = format!("/api/sample-wallets/{}/top-ups", Uuid::now_v7());
+    let response = app
+        .client
+        .post(app.url(&path))
+        .header("X-Request-Id", &request_id)
+        .header("content-type", "application/json")
+        .body(r#"{"amount": "x"}"#)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 400);
+
+    let lines = logs().lines();
+    let finished = lines
+        .iter()
+        .find(|line| {
+            line["fields"]["message"] == "request finished"
+                && line["span"]["request_id"] == request_id.as_str()
+        })
+        .unwrap_or_else(|| panic!("no access log line with the request id"));
+    assert_eq!(finished["span"]["method"], "POST");
+    assert_eq!(finished["span"]["path"], path.as_str());
+    assert_eq!(finished["fields"]["status"], 400);
+    assert!(finished["fields"]["latency_ms"].is_number());
 }

@@ -19,8 +19,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use sqlx::PgPool;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -177,13 +178,25 @@ impl SampleApi {
     async fn panic(&self) -> Result<Json<i64>, Problem> {
         panic!("a handler bug")
     }
+
+    /// Answers after half a second, to have a request in flight during shutdown.
+    #[oai(path = "/test/slow", method = "get")]
+    async fn slow(&self) -> Json<i64> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Json(42)
+    }
 }
 
 /// The app's state over `pool`, and the store (for the projection runner's waker).
 pub fn state(pool: &PgPool, nats: Option<async_nats::Client>) -> (AppState, Arc<PgEventStore>) {
     let store = Arc::new(PgEventStore::new(pool.clone(), GroupCommit::default()));
     let pipeline = Arc::new(CommandPipeline::new(store.clone(), PipelineConfig::default()));
-    let config = ApiConfig { max_body_bytes: TEST_BODY_LIMIT, ..ApiConfig::default() };
+    // A generous read-your-writes bound: a loaded CI machine must not turn fresh reads stale.
+    let config = ApiConfig {
+        max_body_bytes: TEST_BODY_LIMIT,
+        read_your_writes_timeout: Duration::from_secs(10),
+        ..ApiConfig::default()
+    };
     let state = AppState::new(pool.clone(), pipeline, CheckpointBoard::new(pool.clone()), nats, config);
     (state, store)
 }
@@ -195,6 +208,7 @@ pub struct TestApp {
     pub state: AppState,
     pub store: Arc<PgEventStore>,
     shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -204,6 +218,15 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Signals shutdown and waits for the server to stop.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(server) => server.await.unwrap_or_else(|e| panic!("server task: {e}")),
+            None => Ok(()),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -244,24 +267,66 @@ impl TestApp {
     }
 }
 
+/// Log lines, as JSON, in a buffer tests can read.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Every line logged so far by any test of this binary.
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        String::from_utf8_lossy(&bytes).lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+}
+
+/// The process's log subscriber, installed before the first app serves: a global one, because
+/// a scoped one misses events when tests on other threads register the same callsites first.
+pub fn logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        if let Err(error) = tracing::subscriber::set_global_default(subscriber) {
+            panic!("log subscriber: {error}");
+        }
+        logs
+    })
+}
+
 /// Serves the sample API over `state` on a free port.
 pub async fn spawn_with(state: AppState, store: Arc<PgEventStore>) -> TestApp {
+    logs();
     let acceptor = loopync_api::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = loopync_api::local_addr(&acceptor).unwrap_or_else(|| panic!("no local address"));
     let endpoint = loopync_api::app(state.clone(), SampleApi { state: state.clone() });
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let stopped = signal.cancelled_owned();
-        if let Err(error) = loopync_api::serve(acceptor, endpoint, stopped, Duration::from_secs(5)).await {
-            panic!("server failed: {error}");
-        }
+        loopync_api::serve(acceptor, endpoint, stopped, Duration::from_secs(5)).await
     });
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap_or_else(|e| panic!("client: {e}"));
-    TestApp { addr, client, state, store, shutdown }
+    TestApp { addr, client, state, store, shutdown, server: Some(server) }
 }
 
 /// Serves the sample API against the test's database, without NATS.
