@@ -33,6 +33,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 /// Group commit settings.
@@ -56,6 +57,8 @@ pub struct PgEventStore {
     pool: PgPool,
     writer: Option<mpsc::Sender<PendingAppend>>,
     appended: Arc<AppendSignal>,
+    /// Stops the notifier (and closes its connection) when the last clone is dropped.
+    _notifier: Arc<DropGuard>,
 }
 
 /// Tells log readers that events were committed: `local` counts commits for readers in this
@@ -92,8 +95,9 @@ impl PgEventStore {
             tokio::spawn(run_writer(pool.clone(), receiver, group_commit.max_batch.max(1), appended.clone()));
             sender
         });
-        tokio::spawn(run_notifier((*pool.connect_options()).clone(), appended.clone()));
-        Self { pool, writer, appended }
+        let stop = CancellationToken::new();
+        tokio::spawn(run_notifier((*pool.connect_options()).clone(), appended.clone(), stop.clone()));
+        Self { pool, writer, appended, _notifier: Arc::new(stop.drop_guard()) }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -501,11 +505,19 @@ fn take_batch(
 /// Sends `NOTIFY loopync_events` after commits, coalesced: however many appends happen while a
 /// notification is being sent, one more follows. The notification needs no durability, so its
 /// connection commits asynchronously and never waits for a WAL flush.
-async fn run_notifier(options: PgConnectOptions, appended: Arc<AppendSignal>) {
+async fn run_notifier(options: PgConnectOptions, appended: Arc<AppendSignal>, stop: CancellationToken) {
     let options = options.options([("synchronous_commit", "off")]).application_name("loopync-notifier");
-    let mut connection = None;
+    let mut connection: Option<sqlx::PgConnection> = None;
     loop {
-        appended.remote.notified().await;
+        tokio::select! {
+            () = appended.remote.notified() => {}
+            () = stop.cancelled() => {
+                if let Some(connection) = connection {
+                    let _ = sqlx::Connection::close(connection).await;
+                }
+                return;
+            }
+        }
         if connection.is_none() {
             connection = options.connect().await.ok();
         }

@@ -15,6 +15,7 @@ use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Reads the global log.
 #[derive(Clone)]
@@ -98,6 +99,8 @@ impl EventLog {
 #[derive(Clone)]
 pub struct LogWaker {
     signal: Arc<watch::Sender<u64>>,
+    /// Stops the listener (returning its connection) when the last clone is dropped.
+    _listener: Arc<DropGuard>,
 }
 
 impl LogWaker {
@@ -114,8 +117,9 @@ impl LogWaker {
                 }
             });
         }
-        tokio::spawn(listen(pool, signal.clone()));
-        Self { signal }
+        let stop = CancellationToken::new();
+        tokio::spawn(listen(pool, signal.clone(), stop.clone()));
+        Self { signal, _listener: Arc::new(stop.drop_guard()) }
     }
 
     pub fn subscribe(&self) -> LogSubscription {
@@ -145,23 +149,30 @@ impl LogSubscription {
     }
 }
 
-async fn listen(pool: PgPool, signal: Arc<watch::Sender<u64>>) {
-    loop {
+async fn listen(pool: PgPool, signal: Arc<watch::Sender<u64>>, stop: CancellationToken) {
+    let wake = || signal.send_modify(|n| *n = n.wrapping_add(1));
+    while !stop.is_cancelled() {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if listener.listen(EVENTS_CHANNEL).await.is_ok() {
                     // A reconnect may have missed notifications: wake everyone once.
-                    signal.send_modify(|n| *n = n.wrapping_add(1));
-                    while listener.recv().await.is_ok() {
-                        signal.send_modify(|n| *n = n.wrapping_add(1));
+                    wake();
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            notification = listener.recv() => match notification {
+                                Ok(_) => wake(),
+                                Err(_) => break,
+                            },
+                        }
                     }
                 }
             }
             Err(error) => tracing::debug!(%error, "event log listener cannot connect; readers poll"),
         }
-        if signal.is_closed() && Arc::strong_count(&signal) == 1 {
-            return;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
