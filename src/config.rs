@@ -44,6 +44,10 @@ pub struct Config {
     #[arg(long, env = "LOOPYNC_GROUP_COMMIT_MAX_BATCH", default_value_t = 512)]
     pub group_commit_max_batch: usize,
 
+    /// Group-commit batches appended at once (each on its own connection).
+    #[arg(long, env = "LOOPYNC_GROUP_COMMIT_IN_FLIGHT", default_value_t = 2)]
+    pub group_commit_in_flight: usize,
+
     /// How long idempotency keys are remembered, in hours (at least 24).
     #[arg(long, env = "LOOPYNC_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48,
           value_parser = clap::value_parser!(u64).range(24..))]

@@ -77,7 +77,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     migrate_if_reachable(&pool).await;
     let store = PgEventStore::new(
         pool.clone(),
-        GroupCommit { enabled: config.group_commit, max_batch: config.group_commit_max_batch },
+        GroupCommit {
+            enabled: config.group_commit,
+            max_batch: config.group_commit_max_batch,
+            max_in_flight: config.group_commit_in_flight,
+        },
     );
     let waker = LogWaker::new(pool.clone(), Some(store.commits()));
     let pipeline = Arc::new(CommandPipeline::new(

@@ -74,7 +74,10 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
         vec![Arc::new(SampleWalletBalances)],
         RunnerConfig { batch_size: 20, max_backoff: Duration::from_millis(300), ..RunnerConfig::default() },
     );
-    let store = PgEventStore::new(through_proxy.clone(), GroupCommit { enabled: true, max_batch: 64 });
+    let store = PgEventStore::new(
+        through_proxy.clone(),
+        GroupCommit { enabled: true, max_batch: 64, max_in_flight: 2 },
+    );
     let pipeline = Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()));
     for wallet in 0..10 {
         pipeline

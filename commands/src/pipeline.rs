@@ -105,9 +105,11 @@ pub trait Streams: Sized + Send + Sync + 'static {
     /// The decided events, one `Vec` per aggregate.
     type Events: Send + Sync;
 
+    /// Loads the aggregates; `refresh` after a conflict, when cached states are known stale.
     fn load(
         pipeline: &CommandPipeline,
         ids: &Self::Ids,
+        refresh: bool,
     ) -> impl Future<Output = Result<Self, StoreError>> + Send;
     fn appends(&self, events: &Self::Events) -> Result<Vec<StreamAppend>, serde_json::Error>;
     fn is_empty(events: &Self::Events) -> bool;
@@ -120,8 +122,8 @@ impl<A: Aggregate> Streams for Loaded<A> {
     type Ids = String;
     type Events = Vec<A::Event>;
 
-    async fn load(pipeline: &CommandPipeline, id: &String) -> Result<Self, StoreError> {
-        pipeline.load::<A>(StreamName::of::<A>(id)).await
+    async fn load(pipeline: &CommandPipeline, id: &String, refresh: bool) -> Result<Self, StoreError> {
+        pipeline.load_from::<A>(StreamName::of::<A>(id), refresh).await
     }
     fn appends(&self, events: &Self::Events) -> Result<Vec<StreamAppend>, serde_json::Error> {
         Ok(vec![stream_append(self, events)?])
@@ -146,8 +148,8 @@ macro_rules! impl_streams_for_tuple {
             type Ids = ($(replace_with_string!($a),)+);
             type Events = ($(Vec<$a::Event>,)+);
 
-            async fn load(pipeline: &CommandPipeline, ids: &Self::Ids) -> Result<Self, StoreError> {
-                Ok(($(pipeline.load::<$a>(StreamName::of::<$a>(&ids.$i)).await?,)+))
+            async fn load(pipeline: &CommandPipeline, ids: &Self::Ids, refresh: bool) -> Result<Self, StoreError> {
+                Ok(($(pipeline.load_from::<$a>(StreamName::of::<$a>(&ids.$i), refresh).await?,)+))
             }
             fn appends(&self, events: &Self::Events) -> Result<Vec<StreamAppend>, serde_json::Error> {
                 Ok(vec![$(stream_append(&self.$i, &events.$i)?),+])
@@ -287,9 +289,10 @@ impl CommandPipeline {
         };
 
         let mut attempt = 0;
+        let mut refresh = false;
         loop {
             attempt += 1;
-            let loaded = S::load(self, &ids).await?;
+            let loaded = S::load(self, &ids, refresh).await?;
             let events = match decide(&loaded) {
                 Ok(events) => events,
                 Err(refusal) => {
@@ -319,7 +322,8 @@ impl CommandPipeline {
                 Err(AppendError::Conflict { .. }) => {
                     metrics::counter!("loopync_append_conflicts_total", "kind" => kind.to_owned())
                         .increment(1);
-                    S::forget(self, &ids);
+                    // The cached state is behind: catch it up from its version next time.
+                    refresh = true;
                     if attempt > self.config.max_retries {
                         return Err(CommandError::Conflict { attempts: attempt });
                     }
@@ -374,7 +378,36 @@ impl CommandPipeline {
 
     /// Loads one aggregate: from the cache, else from its snapshot and the events after it.
     pub async fn load<A: Aggregate>(&self, stream: StreamName) -> Result<Loaded<A>, StoreError> {
-        if let Some((version, snapshot_at, state)) = self.cache.get::<A>(&stream) {
+        self.load_from::<A>(stream, false).await
+    }
+
+    /// Loads one aggregate. A cached state is used as it is unless `refresh` (after a
+    /// conflict: it is known to be behind), in which case only the events after it are read —
+    /// events never change, so a cached state is always a correct prefix.
+    async fn load_from<A: Aggregate>(
+        &self,
+        stream: StreamName,
+        refresh: bool,
+    ) -> Result<Loaded<A>, StoreError> {
+        let cached = self.cache.get::<A>(&stream);
+        if let Some((version, snapshot_at, state)) = &cached
+            && !refresh
+        {
+            return Ok(Loaded { stream, version: *version, state: state.clone(), snapshot_at: *snapshot_at });
+        }
+        if let Some((cached_version, snapshot_at, state)) = cached {
+            let events = self.store.read_stream(&stream, cached_version).await?;
+            if events.is_empty() {
+                return Ok(Loaded { stream, version: cached_version, state, snapshot_at });
+            }
+            let mut state = (*state).clone();
+            let mut version = cached_version;
+            for recorded in events {
+                state.apply(&recorded.decode::<A::Event>()?);
+                version = recorded.stream_version;
+            }
+            let state = Arc::new(state);
+            self.cache.put::<A>(stream.clone(), version, snapshot_at, state.clone());
             return Ok(Loaded { stream, version, state, snapshot_at });
         }
         let mut state = A::default();

@@ -1,7 +1,7 @@
 //! The PostgreSQL event store.
 //!
-//! Every append — one command's, or a whole group-commit batch's — is a single SQL statement
-//! ([`APPEND_SQL`]) run in its own implicit transaction: it checks each stream's expected
+//! Every append — one command's, or a whole group-commit batch's — is a single call of the
+//! `append_events` function ([`APPEND_SQL`], migration 0002) in its own implicit transaction: it checks each stream's expected
 //! version, inserts the events, and records idempotency keys. One round trip, one commit, and
 //! nothing half-written: a failure anywhere in the statement rolls all of it back.
 //!
@@ -15,7 +15,7 @@
 //! queued request in one statement: one commit (one WAL flush) for the batch. Each request is
 //! still checked on its own; a request that conflicts is answered `Conflict` without failing
 //! the others. Requests that touch a stream (or an idempotency key) already in the batch wait
-//! for the next batch, so the checks inside a statement never depend on each other. If the
+//! for the next batch, so the checks inside a call never depend on each other. If the
 //! batch statement fails as a whole (a concurrent writer in another process took a version or
 //! a key first), its requests are retried one by one, so each gets its own answer. Every
 //! request is answered only after its commit is durable.
@@ -25,6 +25,8 @@ use crate::store::{
     AppendError, AppendOutcome, AppendRequest, AppendedEvent, EventStore, Snapshot, StoredCommand,
 };
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use loopync_domain::StreamName;
 use loopync_schemas::{EVENTS_CHANNEL, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
 use sqlx::postgres::{PgConnectOptions, PgPool};
@@ -43,11 +45,13 @@ pub struct GroupCommit {
     pub enabled: bool,
     /// Most requests in one batch.
     pub max_batch: usize,
+    /// Batches being appended at once (each on its own connection).
+    pub max_in_flight: usize,
 }
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self { enabled: true, max_batch: 512 }
+        Self { enabled: true, max_batch: 512, max_in_flight: 2 }
     }
 }
 
@@ -92,7 +96,7 @@ impl PgEventStore {
         let appended = Arc::new(AppendSignal::new());
         let writer = group_commit.enabled.then(|| {
             let (sender, receiver) = mpsc::channel(group_commit.max_batch.max(1) * 4);
-            tokio::spawn(run_writer(pool.clone(), receiver, group_commit.max_batch.max(1), appended.clone()));
+            tokio::spawn(run_writer(pool.clone(), receiver, group_commit, appended.clone()));
             sender
         });
         let stop = CancellationToken::new();
@@ -212,45 +216,11 @@ impl EventStore for PgEventStore {
     }
 }
 
-/// Appends a batch of requests in one statement (see the module comment). The whole statement
-/// succeeds or fails; each request in a successful statement is either appended or, when one
-/// of its expected versions did not hold, answered with `Conflict`.
-pub const APPEND_SQL: &str = r#"
-WITH stream_check AS (
-    SELECT s.request, s.stream_name, s.expected,
-           coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_name = s.stream_name), 0) AS current
-    FROM unnest($1::int[], $2::text[], $3::bigint[]) AS s(request, stream_name, expected)
-),
-accepted AS (
-    SELECT request FROM stream_check
-    GROUP BY request
-    HAVING bool_and(expected < 0 OR expected = current)
-),
-appended AS (
-    INSERT INTO events (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata)
-    SELECT n.stream_name, c.current + n.ordinal, n.event_id, n.event_type, n.schema_version, n.payload, n.metadata
-    FROM unnest($4::int[], $5::text[], $6::bigint[], $7::uuid[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
-         AS n(request, stream_name, ordinal, event_id, event_type, schema_version, payload, metadata)
-    JOIN accepted a ON a.request = n.request
-    JOIN stream_check c ON c.request = n.request AND c.stream_name = n.stream_name
-    ORDER BY n.stream_name, n.ordinal
-    RETURNING event_id, stream_name, stream_version, global_position, transaction_id
-),
-recorded AS (
-    INSERT INTO command_log (scope, idempotency_key, request_hash, positions)
-    SELECT k.scope, k.idempotency_key, k.request_hash, p.positions
-    FROM unnest($12::int[], $13::text[], $14::text[], $15::bytea[]) AS k(request, scope, idempotency_key, request_hash)
-    JOIN (
-        SELECT n.request, array_agg(a.global_position ORDER BY a.global_position) AS positions
-        FROM appended a
-        JOIN unnest($4::int[], $7::uuid[]) AS n(request, event_id) ON n.event_id = a.event_id
-        GROUP BY n.request
-    ) p ON p.request = k.request
-    RETURNING 1
-)
-SELECT event_id, stream_name, stream_version, global_position, transaction_id::text::bigint AS transaction_id
-FROM appended
-"#;
+/// Appends a batch of requests in one call of `append_events` (migration 0002): one round
+/// trip, one transaction. The whole call succeeds or fails; each request in a successful call
+/// is either appended or, when one of its expected versions did not hold, answered `Conflict`.
+pub const APPEND_SQL: &str = "SELECT out_event_id, out_stream_name, out_stream_version, out_global_position, \
+     out_transaction_id FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// The columns of [`APPEND_SQL`]'s parameters.
 #[derive(Default)]
@@ -259,7 +229,7 @@ struct AppendParams {
     stream_name: Vec<String>,
     stream_expected: Vec<i64>,
     event_request: Vec<i32>,
-    event_stream: Vec<String>,
+    event_stream: Vec<i32>,
     event_ordinal: Vec<i64>,
     event_id: Vec<Uuid>,
     event_type: Vec<&'static str>,
@@ -273,30 +243,40 @@ struct AppendParams {
 }
 
 impl AppendParams {
-    fn push(&mut self, index: i32, request: &AppendRequest) -> Result<(), serde_json::Error> {
-        let metadata = serde_json::to_value(&request.metadata)?;
-        for stream in &request.streams {
-            self.stream_request.push(index);
-            self.stream_name.push(stream.stream.as_str().to_owned());
-            self.stream_expected.push(stream.expected.as_sql());
-            for (ordinal, event) in (1_i64..).zip(&stream.events) {
-                self.event_request.push(index);
-                self.event_stream.push(stream.stream.as_str().to_owned());
-                self.event_ordinal.push(ordinal);
-                self.event_id.push(event.event_id);
-                self.event_type.push(event.event_type);
-                self.event_schema_version.push(event.schema_version);
-                self.event_payload.push(Json(event.payload.clone()));
-                self.event_metadata.push(Json(metadata.clone()));
+    /// Lays the requests out as `append_events` expects: stream entries (and their events) in
+    /// stream-name order, so every append locks index entries in the same order.
+    fn new(requests: &[&AppendRequest]) -> Result<Self, serde_json::Error> {
+        let mut params = Self::default();
+        let mut streams: Vec<(i32, &crate::store::StreamAppend)> = Vec::new();
+        for (index, request) in (0_i32..).zip(requests) {
+            streams.extend(request.streams.iter().map(|stream| (index, stream)));
+            if let Some(record) = &request.idempotency {
+                params.key_request.push(index);
+                params.key_scope.push(record.scope.clone());
+                params.key.push(record.key.clone());
+                params.key_hash.push(record.request_hash.clone());
             }
         }
-        if let Some(record) = &request.idempotency {
-            self.key_request.push(index);
-            self.key_scope.push(record.scope.clone());
-            self.key.push(record.key.clone());
-            self.key_hash.push(record.request_hash.clone());
+        streams.sort_by(|a, b| a.1.stream.cmp(&b.1.stream));
+        let metadata: Vec<serde_json::Value> =
+            requests.iter().map(|r| serde_json::to_value(&r.metadata)).collect::<Result<_, _>>()?;
+        for (entry, (index, stream)) in (1_i32..).zip(streams) {
+            params.stream_request.push(index);
+            params.stream_name.push(stream.stream.as_str().to_owned());
+            params.stream_expected.push(stream.expected.as_sql());
+            for (ordinal, event) in (1_i64..).zip(&stream.events) {
+                params.event_request.push(index);
+                params.event_stream.push(entry);
+                params.event_ordinal.push(ordinal);
+                params.event_id.push(event.event_id);
+                params.event_type.push(event.event_type);
+                params.event_schema_version.push(event.schema_version);
+                params.event_payload.push(Json(event.payload.clone()));
+                let request_metadata = usize::try_from(index).ok().and_then(|i| metadata.get(i));
+                params.event_metadata.push(Json(request_metadata.cloned().unwrap_or_default()));
+            }
         }
-        Ok(())
+        Ok(params)
     }
 }
 
@@ -306,10 +286,12 @@ async fn append_statement(
     pool: &PgPool,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
-    let mut params = AppendParams::default();
-    for (index, request) in (0_i32..).zip(requests) {
-        params.push(index, request).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    if let [request] = requests
+        && let Some(single) = SingleEvent::of(request)
+    {
+        return Ok(vec![append_single_event(pool, request, single).await?]);
     }
+    let params = AppendParams::new(requests).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let rows = sqlx::query(APPEND_SQL)
         .bind(&params.stream_request)
         .bind(&params.stream_name)
@@ -334,10 +316,10 @@ async fn append_statement(
     let mut appended: Vec<Vec<AppendedEvent>> = vec![Vec::new(); requests.len()];
     for row in rows {
         let event = AppendedEvent {
-            event_id: row.try_get("event_id")?,
-            stream: row.try_get("stream_name")?,
-            stream_version: row.try_get("stream_version")?,
-            position: Position::new(row.try_get("transaction_id")?, row.try_get("global_position")?),
+            event_id: row.try_get("out_event_id")?,
+            stream: row.try_get("out_stream_name")?,
+            stream_version: row.try_get("out_stream_version")?,
+            position: Position::new(row.try_get("out_transaction_id")?, row.try_get("out_global_position")?),
         };
         if let Some(slot) = request_of.get(&event.event_id).and_then(|i| usize::try_from(*i).ok()) {
             appended[slot].push(event);
@@ -355,6 +337,68 @@ async fn append_statement(
             Ok(AppendOutcome { events, position })
         })
         .collect())
+}
+
+/// The commonest append — one event to one stream at an exact expected version, no
+/// idempotency key — as one plain `INSERT` guarded by the expected version. It does what
+/// `append_events` does for such a request at a fraction of the server's work.
+pub const APPEND_ONE_SQL: &str = "INSERT INTO events \
+     (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata) \
+     SELECT $1, $2 + 1, $3, $4, $5, $6, $7 \
+     WHERE coalesce((SELECT max(stream_version) FROM events WHERE stream_name = $1), 0) = $2 \
+     RETURNING global_position, transaction_id::text::bigint AS transaction_id";
+
+/// A request [`APPEND_ONE_SQL`] can take.
+#[derive(Clone, Copy)]
+struct SingleEvent<'a> {
+    stream: &'a crate::store::StreamAppend,
+    expected: i64,
+}
+
+impl<'a> SingleEvent<'a> {
+    fn of(request: &'a AppendRequest) -> Option<Self> {
+        if request.idempotency.is_some() {
+            return None;
+        }
+        let [stream] = request.streams.as_slice() else { return None };
+        if stream.events.len() != 1 {
+            return None;
+        }
+        let expected = stream.expected.as_sql();
+        (expected >= 0).then_some(Self { stream, expected })
+    }
+}
+
+async fn append_single_event(
+    pool: &PgPool,
+    request: &AppendRequest,
+    single: SingleEvent<'_>,
+) -> Result<Result<AppendOutcome, AppendError>, sqlx::Error> {
+    let Some(event) = single.stream.events.first() else {
+        return Ok(Err(AppendError::Conflict { streams: stream_names(request) }));
+    };
+    let metadata = serde_json::to_value(&request.metadata).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let row: Option<(i64, i64)> = sqlx::query_as(APPEND_ONE_SQL)
+        .bind(single.stream.stream.as_str())
+        .bind(single.expected)
+        .bind(event.event_id)
+        .bind(event.event_type)
+        .bind(event.schema_version)
+        .bind(Json(&event.payload))
+        .bind(Json(metadata))
+        .fetch_optional(pool)
+        .await?;
+    let Some((global_position, transaction_id)) = row else {
+        return Ok(Err(AppendError::Conflict { streams: stream_names(request) }));
+    };
+    let position = Position::new(transaction_id, global_position);
+    let appended = AppendedEvent {
+        event_id: event.event_id,
+        stream: single.stream.stream.as_str().to_owned(),
+        stream_version: single.expected + 1,
+        position,
+    };
+    Ok(Ok(AppendOutcome { events: vec![appended], position }))
 }
 
 fn stream_names(request: &AppendRequest) -> Vec<String> {
@@ -386,57 +430,114 @@ fn classify(error: sqlx::Error, request: &AppendRequest) -> AppendError {
     AppendError::Store(StoreError::from(error))
 }
 
-/// The group-commit writer: takes every queued request, appends them in one statement, answers
-/// each after the commit.
+/// The group-commit writer: takes every queued request, appends them in one call, answers each
+/// after the commit. Up to `max_in_flight` batches run at once, so one batch is being built and
+/// sent while another waits for its flush; batches in flight never share a stream or an
+/// idempotency key, so they cannot collide with each other.
 async fn run_writer(
     pool: PgPool,
     mut queue: mpsc::Receiver<PendingAppend>,
-    max_batch: usize,
+    group_commit: GroupCommit,
     appended: Arc<AppendSignal>,
 ) {
+    let max_batch = group_commit.max_batch.max(1);
+    let max_in_flight = group_commit.max_in_flight.max(1);
     let mut waiting: VecDeque<PendingAppend> = VecDeque::new();
+    let mut busy = Busy::default();
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
     loop {
-        if waiting.is_empty() {
-            match queue.recv().await {
-                Some(pending) => waiting.push_back(pending),
-                None => return,
-            }
-        }
         while waiting.len() < max_batch * 2 {
             match queue.try_recv() {
                 Ok(pending) => waiting.push_back(pending),
                 Err(_) => break,
             }
         }
-
-        let (batch, deferred) = take_batch(std::mem::take(&mut waiting), max_batch);
-        waiting = deferred;
-        if batch.is_empty() {
-            continue;
-        }
-        metrics::histogram!("loopync_group_commit_batch_size").record(batch.len() as f64);
-
-        let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-        let results = match append_statement(&pool, &requests).await {
-            Ok(results) => results,
-            Err(error) if is_unavailable(&error) || batch.len() == 1 => {
-                requests.iter().map(|request| Err(classify_owned(&error, request))).collect()
+        if running.len() < max_in_flight && !waiting.is_empty() {
+            let (batch, deferred) = take_batch(std::mem::take(&mut waiting), max_batch, &busy);
+            waiting = deferred;
+            if !batch.is_empty() {
+                let claimed = busy.claim(&batch);
+                running.push(run_batch(pool.clone(), batch, appended.clone(), claimed));
+                continue;
             }
-            Err(error) => {
-                // A concurrent writer elsewhere collided with one of the requests: give every
-                // request its own statement so only the colliding one fails.
-                tracing::debug!(%error, batch = batch.len(), "group commit batch failed, appending one by one");
-                futures::future::join_all(requests.iter().map(|request| append_one(&pool, request))).await
-            }
-        };
-        if results.iter().any(Result::is_ok) {
-            appended.committed();
         }
-        for (pending, result) in batch.into_iter().zip(results) {
-            // The caller may have gone (request cancelled); its append stands regardless.
-            let _ = pending.reply.send(result);
+        if !open && waiting.is_empty() && running.is_empty() {
+            return;
+        }
+        tokio::select! {
+            Some(claimed) = running.next(), if !running.is_empty() => busy.release(claimed),
+            pending = queue.recv(), if open => match pending {
+                Some(pending) => waiting.push_back(pending),
+                None => open = false,
+            },
         }
     }
+}
+
+/// Streams and idempotency keys of the batches in flight.
+#[derive(Default)]
+struct Busy {
+    streams: HashSet<String>,
+    keys: HashSet<(String, String)>,
+}
+
+type Claimed = (Vec<String>, Vec<(String, String)>);
+
+impl Busy {
+    fn claim(&mut self, batch: &[PendingAppend]) -> Claimed {
+        let streams: Vec<String> = batch
+            .iter()
+            .flat_map(|p| p.request.streams.iter().map(|s| s.stream.as_str().to_owned()))
+            .collect();
+        let keys: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|p| p.request.idempotency.as_ref().map(|r| (r.scope.clone(), r.key.clone())))
+            .collect();
+        self.streams.extend(streams.iter().cloned());
+        self.keys.extend(keys.iter().cloned());
+        (streams, keys)
+    }
+
+    fn release(&mut self, (streams, keys): Claimed) {
+        for stream in streams {
+            self.streams.remove(&stream);
+        }
+        for key in keys {
+            self.keys.remove(&key);
+        }
+    }
+}
+
+/// Appends one batch and answers its requests; returns what it claimed.
+async fn run_batch(
+    pool: PgPool,
+    batch: Vec<PendingAppend>,
+    appended: Arc<AppendSignal>,
+    claimed: Claimed,
+) -> Claimed {
+    metrics::histogram!("loopync_group_commit_batch_size").record(batch.len() as f64);
+    let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+    let results = match append_statement(&pool, &requests).await {
+        Ok(results) => results,
+        Err(error) if is_unavailable(&error) || batch.len() == 1 => {
+            requests.iter().map(|request| Err(classify_owned(&error, request))).collect()
+        }
+        Err(error) => {
+            // A writer in another process collided with one of the requests: give every
+            // request its own call so only the colliding one fails.
+            tracing::debug!(%error, batch = batch.len(), "group commit batch failed, appending one by one");
+            futures::future::join_all(requests.iter().map(|request| append_one(&pool, request))).await
+        }
+    };
+    if results.iter().any(Result::is_ok) {
+        appended.committed();
+    }
+    for (pending, result) in batch.into_iter().zip(results) {
+        // The caller may have gone (request cancelled); its append stands regardless.
+        let _ = pending.reply.send(result);
+    }
+    claimed
 }
 
 fn classify_owned(error: &sqlx::Error, request: &AppendRequest) -> AppendError {
@@ -460,39 +561,46 @@ fn classify_owned(error: &sqlx::Error, request: &AppendRequest) -> AppendError {
     }
 }
 
-/// Splits the queue into a batch whose requests share no stream and no idempotency key, and
-/// the rest (kept in arrival order for the next batch). Requests whose caller has gone are
-/// dropped unanswered: nothing was promised to anyone.
+/// Splits the queue into a batch whose requests share no stream and no idempotency key with
+/// each other or with the batches in flight, and the rest (kept in arrival order for the next
+/// batch). Requests whose caller has gone are dropped unanswered: nothing was promised.
 fn take_batch(
     queue: VecDeque<PendingAppend>,
     max_batch: usize,
+    busy: &Busy,
 ) -> (Vec<PendingAppend>, VecDeque<PendingAppend>) {
-    let mut batch = Vec::new();
-    let mut rest = VecDeque::new();
     let mut streams: HashSet<&str> = HashSet::new();
-    let mut keys: HashSet<(String, String)> = HashSet::new();
-    // Collect the decision first (borrowing), then move the requests.
-    let mut take = Vec::with_capacity(queue.len());
+    let mut keys: HashSet<(&str, &str)> = HashSet::new();
+    let mut taken = 0;
+    // Decide first (borrowing the queue), then move the requests.
+    let mut decisions = Vec::with_capacity(queue.len());
     for pending in &queue {
         if pending.reply.is_closed() {
-            take.push(None);
+            decisions.push(None);
             continue;
         }
         let request = &pending.request;
-        let key = request.idempotency.as_ref().map(|r| (r.scope.clone(), r.key.clone()));
-        let collides = take.iter().filter(|t| matches!(t, Some(true))).count() >= max_batch
-            || request.streams.iter().any(|s| streams.contains(s.stream.as_str()))
-            || key.as_ref().is_some_and(|k| keys.contains(k));
+        let key = request.idempotency.as_ref().map(|r| (r.scope.as_str(), r.key.as_str()));
+        let collides = taken >= max_batch
+            || request
+                .streams
+                .iter()
+                .any(|s| streams.contains(s.stream.as_str()) || busy.streams.contains(s.stream.as_str()))
+            || key
+                .is_some_and(|k| keys.contains(&k) || busy.keys.contains(&(k.0.to_owned(), k.1.to_owned())));
         if collides {
-            take.push(Some(false));
+            decisions.push(Some(false));
         } else {
             streams.extend(request.streams.iter().map(|s| s.stream.as_str()));
             keys.extend(key);
-            take.push(Some(true));
+            taken += 1;
+            decisions.push(Some(true));
         }
     }
-    drop(streams);
-    for (pending, decision) in queue.into_iter().zip(take) {
+    drop((streams, keys));
+    let mut batch = Vec::with_capacity(taken);
+    let mut rest = VecDeque::new();
+    for (pending, decision) in queue.into_iter().zip(decisions) {
         match decision {
             Some(true) => batch.push(pending),
             Some(false) => rest.push_back(pending),
@@ -501,6 +609,9 @@ fn take_batch(
     }
     (batch, rest)
 }
+
+/// Longest a reader in another process waits for a notification it would otherwise get at once.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Sends `NOTIFY loopync_events` after commits, coalesced: however many appends happen while a
 /// notification is being sent, one more follows. The notification needs no durability, so its
@@ -529,5 +640,8 @@ async fn run_notifier(options: PgConnectOptions, appended: Arc<AppendSignal>, st
         if sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&mut *conn).await.is_err() {
             connection = None;
         }
+        // At most one notification per NOTIFY_INTERVAL: under load, appends every few hundred
+        // microseconds would otherwise cost a transaction each; readers lose at most that much.
+        tokio::time::sleep(NOTIFY_INTERVAL).await;
     }
 }

@@ -13,7 +13,10 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 fn pipeline(pool: &PgPool, group_commit: bool, config: PipelineConfig) -> Arc<CommandPipeline> {
-    let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: group_commit, max_batch: 64 });
+    let store = PgEventStore::new(
+        pool.clone(),
+        GroupCommit { enabled: group_commit, max_batch: 64, max_in_flight: 2 },
+    );
     Arc::new(CommandPipeline::new(Arc::new(store), config))
 }
 
@@ -93,7 +96,7 @@ async fn concurrent_commands_on_one_stream_lose_no_update(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_stale_expected_version_is_a_conflict_and_writes_nothing(pool: PgPool) {
     use loopync_commands::store::{AppendError, AppendRequest, ExpectedVersion, NewEvent, StreamAppend};
-    let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1 });
+    let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: false, ..GroupCommit::default() });
     let event = |amount| {
         NewEvent::encode(&SampleWalletEvent::ToppedUp(loopync_domain::sample::ToppedUp {
             amount: loopync_domain::sample::Money::loop_credits(amount),

@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub fn pipeline(pool: &PgPool, group_commit: bool) -> Arc<CommandPipeline> {
-    let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: group_commit, max_batch: 256 });
+    let store = PgEventStore::new(
+        pool.clone(),
+        GroupCommit { enabled: group_commit, max_batch: 256, max_in_flight: 2 },
+    );
     Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
 }
 
