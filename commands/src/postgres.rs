@@ -1,24 +1,26 @@
 //! The PostgreSQL event store.
 //!
 //! Every append — one command's, or a whole group-commit batch's — is a single call of the
-//! `append_events` function ([`APPEND_SQL`], migration 0002) in its own implicit transaction: it checks each stream's expected
-//! version, inserts the events, and records idempotency keys. One round trip, one commit, and
-//! nothing half-written: a failure anywhere in the statement rolls all of it back.
+//! `append_events` function ([`APPEND_SQL`], migration 0002) in its own implicit transaction:
+//! it checks each stream's expected version, inserts the events, and records idempotency keys.
+//! One round trip, one commit, and nothing half-written: a failure anywhere rolls all of it
+//! back. A lone single-event append without a key takes [`APPEND_ONE_SQL`], a guarded `INSERT`
+//! doing the same for less.
 //!
-//! Optimistic concurrency is enforced twice: the statement compares the expected versions with
-//! the streams' current versions, and the primary key `(stream_name, stream_version)` makes
-//! two concurrent appends at the same version collide even when both saw the same current
-//! version. Within one statement, events are inserted in `(stream_name, version)` order, so
-//! concurrent multi-stream appends take their index locks in the same order and cannot deadlock.
+//! Optimistic concurrency is enforced twice: the expected versions are compared with the
+//! streams' current versions, and the primary key `(stream_name, stream_version)` makes two
+//! concurrent appends at the same version collide even when both saw the same current version.
+//! Events are inserted in `(stream_name, version)` order, so concurrent multi-stream appends
+//! take their index locks in the same order and cannot deadlock.
 //!
 //! With group commit on, concurrent appends are queued to one writer task, which sends every
-//! queued request in one statement: one commit (one WAL flush) for the batch. Each request is
-//! still checked on its own; a request that conflicts is answered `Conflict` without failing
-//! the others. Requests that touch a stream (or an idempotency key) already in the batch wait
-//! for the next batch, so the checks inside a call never depend on each other. If the
-//! batch statement fails as a whole (a concurrent writer in another process took a version or
-//! a key first), its requests are retried one by one, so each gets its own answer. Every
-//! request is answered only after its commit is durable.
+//! queued request in one call: one commit (one WAL flush) for the batch. Each request is still
+//! checked on its own; a request that conflicts is answered `Conflict` without failing the
+//! others. A request touching a stream (or an idempotency key) already in a batch — being built
+//! or in flight — waits for the next one, so no check depends on another and batches in flight
+//! never collide. If a batch fails as a whole (a writer in another process took a version or a
+//! key first), its requests are retried one by one, so each gets its own answer. Every request
+//! is answered only after its commit is durable.
 
 use crate::error::{StoreError, is_unavailable};
 use crate::store::{
@@ -280,7 +282,7 @@ impl AppendParams {
     }
 }
 
-/// Runs [`APPEND_SQL`] for `requests`; the outer error is the statement's, the inner results
+/// Appends `requests` in one call; the outer error is the call's, the inner results
 /// are per request.
 async fn append_statement(
     pool: &PgPool,

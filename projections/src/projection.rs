@@ -11,9 +11,6 @@ use async_trait::async_trait;
 use loopync_schemas::{DecodeError, RecordedEvent};
 use sqlx::PgConnection;
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("read model write failed: {0}")]
@@ -67,70 +64,55 @@ pub fn generation_schema(name: &str, generation: i32) -> String {
 }
 
 /// Points `search_path` at a generation's schema for the rest of the transaction.
-pub fn use_generation<'a>(
-    conn: &'a mut PgConnection,
-    name: &'a str,
-    generation: i32,
-) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        sqlx::query(&format!("SET LOCAL search_path = {}, public", generation_schema(name, generation)))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    })
+pub async fn use_generation(conn: &mut PgConnection, name: &str, generation: i32) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("SET LOCAL search_path = {}, public", generation_schema(name, generation)))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Creates a generation's schema and tables (idempotent). Call inside a transaction.
-///
-/// (Boxed futures here and below: they hold `&mut PgConnection` across awaits, which otherwise
-/// trips rustc's "`Send` is not general enough" when callers are spawned.)
-pub fn create_generation<'a>(
-    conn: &'a mut PgConnection,
-    projection: &'a dyn Projection,
+pub async fn create_generation(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
     generation: i32,
-) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        let schema = generation_schema(projection.name(), generation);
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut *conn).await?;
-        use_generation(conn, projection.name(), generation).await?;
-        // A plain string runs through the simple query protocol, which accepts several statements.
-        sqlx::Executor::execute(&mut *conn, projection.schema_sql()).await?;
-        Ok(())
-    })
+) -> Result<(), sqlx::Error> {
+    let schema = generation_schema(projection.name(), generation);
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut *conn).await?;
+    use_generation(conn, projection.name(), generation).await?;
+    // A plain string runs through the simple query protocol, which accepts several statements.
+    sqlx::Executor::execute(&mut *conn, projection.schema_sql()).await?;
+    Ok(())
 }
 
 /// Drops a generation's tables. Call inside a transaction.
-pub fn drop_generation<'a>(
-    conn: &'a mut PgConnection,
-    name: &'a str,
+pub async fn drop_generation(
+    conn: &mut PgConnection,
+    name: &str,
     generation: i32,
-) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", generation_schema(name, generation)))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    })
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", generation_schema(name, generation)))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Points the views `read_models.<table>` at a generation. Call inside a transaction: readers
 /// then see the old generation or the new one, never a mixture or nothing.
-pub fn point_views<'a>(
-    conn: &'a mut PgConnection,
-    projection: &'a dyn Projection,
+pub async fn point_views(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
     generation: i32,
-) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        let schema = generation_schema(projection.name(), generation);
-        for table in projection.tables() {
-            // DROP + CREATE, not CREATE OR REPLACE: a rebuilt generation may have other columns.
-            sqlx::query(&format!("DROP VIEW IF EXISTS read_models.{table}")).execute(&mut *conn).await?;
-            sqlx::query(&format!("CREATE VIEW read_models.{table} AS SELECT * FROM {schema}.{table}"))
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
-    })
+) -> Result<(), sqlx::Error> {
+    let schema = generation_schema(projection.name(), generation);
+    for table in projection.tables() {
+        // DROP + CREATE, not CREATE OR REPLACE: a rebuilt generation may have other columns.
+        sqlx::query(&format!("DROP VIEW IF EXISTS read_models.{table}")).execute(&mut *conn).await?;
+        sqlx::query(&format!("CREATE VIEW read_models.{table} AS SELECT * FROM {schema}.{table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

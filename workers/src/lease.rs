@@ -20,8 +20,20 @@ impl Lease {
     /// Opens the lease connection, named after the worker so `projections status` can show
     /// owners.
     pub async fn connect(options: &PgConnectOptions, worker_id: &str) -> Result<Self, sqlx::Error> {
-        let connection =
-            options.clone().application_name(&format!("loopync-worker:{worker_id}")).connect().await?;
+        let connection = options
+            .clone()
+            .application_name(&format!("loopync-worker:{worker_id}"))
+            // A worker whose process dies closes its socket and loses its locks at once. One
+            // whose *host* vanishes sends nothing more: these server-side keepalives make
+            // PostgreSQL notice within ~11 s (instead of the OS default of two hours), end the
+            // session and hand its projections to the other workers.
+            .options([
+                ("tcp_keepalives_idle", "5"),
+                ("tcp_keepalives_interval", "2"),
+                ("tcp_keepalives_count", "3"),
+            ])
+            .connect()
+            .await?;
         Ok(Self { connection })
     }
 
