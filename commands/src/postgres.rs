@@ -1,7 +1,7 @@
 //! The PostgreSQL event store.
 //!
 //! Every append — one command's, or a whole group-commit batch's — is a single call of the
-//! `append_events` function ([`APPEND_SQL`], migration 0003) in its own implicit transaction:
+//! `append_events` function ([`APPEND_SQL`], migration 0002) in its own implicit transaction:
 //! it checks each stream's expected version, inserts the events, and records idempotency keys.
 //! One round trip, one commit, and nothing half-written: a failure anywhere rolls all of it
 //! back. A lone single-event append without a key takes [`APPEND_ONE_SQL`], a guarded `INSERT`
@@ -218,7 +218,7 @@ impl EventStore for PgEventStore {
     }
 }
 
-/// Appends a batch of requests in one call of `append_events` (migration 0003): one round
+/// Appends a batch of requests in one call of `append_events` (migration 0002): one round
 /// trip, one transaction. The whole call succeeds or fails; each request in a successful call
 /// is either appended or, when one of its expected versions did not hold, answered `Conflict`.
 pub const APPEND_SQL: &str = "SELECT out_event_id, out_stream_name, out_stream_version, out_global_position, \

@@ -1,7 +1,8 @@
 -- Appending as a function. The same checks and writes as one CTE statement cost ~0.9 ms of
--- planning per call (PostgreSQL keeps re-planning it, its generic plan being worse); inside
--- PL/pgSQL each statement is simple and its plan is cached, so a call costs little more than
--- the rows it writes. One call appends a whole batch of requests (group commit) or just one.
+-- planning per call (PostgreSQL kept re-planning it, its generic plan looking worse); inside
+-- PL/pgSQL the version checks and the inserts are one simple statement each, whose cached
+-- generic plans are the right ones, so a call costs little more than the rows it writes. One
+-- call appends a whole batch of requests (group commit) or just one.
 --
 -- Arguments, all arrays (1-based, parallel per group):
 --   streams:  request index, stream name, expected version (-1 any, 0 no stream, n exact)
@@ -22,50 +23,58 @@ CREATE FUNCTION append_events(
 )
 LANGUAGE plpgsql AS $$
 DECLARE
-    stream_count int := coalesce(array_length(stream_names, 1), 0);
-    current_versions bigint[] := '{}';
-    rejected int[] := '{}';
-    appended_requests int[] := '{}';
+    current_versions bigint[];
+    rejected int[];
+    appended_ids uuid[] := '{}';
     appended_positions bigint[] := '{}';
     this_transaction bigint := pg_current_xact_id()::text::bigint;
-    version bigint;
-    position bigint;
 BEGIN
-    FOR i IN 1 .. stream_count LOOP
-        SELECT coalesce(max(e.stream_version), 0) INTO version FROM events e WHERE e.stream_name = stream_names[i];
-        current_versions[i] := version;
-        IF stream_expected[i] >= 0 AND stream_expected[i] <> version THEN
-            rejected := rejected || stream_requests[i];
-        END IF;
-    END LOOP;
+    -- Each stream's current version, in the order of the stream arguments.
+    SELECT coalesce(array_agg(
+               coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_name = s.name), 0)
+               ORDER BY s.i), '{}')
+      INTO current_versions
+      FROM unnest(stream_names) WITH ORDINALITY AS s(name, i);
 
-    FOR j IN 1 .. coalesce(array_length(event_ids, 1), 0) LOOP
-        CONTINUE WHEN event_requests[j] = ANY (rejected);
-        version := current_versions[event_streams[j]] + event_ordinals[j];
-        -- A concurrent append that took this version first makes this a unique violation on
-        -- events_pkey: the whole call fails and nothing is written.
+    -- Requests with a stream whose expected version does not hold write nothing.
+    SELECT coalesce(array_agg(DISTINCT x.request), '{}')
+      INTO rejected
+      FROM unnest(stream_requests, stream_expected, current_versions) AS x(request, expected, current)
+     WHERE x.expected >= 0 AND x.expected <> x.current;
+
+    -- Every event of the accepted requests, in argument order ((stream, ordinal) order: the
+    -- callers sort them so concurrent appends lock index entries in one order). A concurrent
+    -- append that took a version first is a unique violation on events_pkey: the whole call
+    -- fails and nothing is written.
+    FOR out_event_id, out_stream_name, out_stream_version, out_global_position IN
         INSERT INTO events (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata)
-        VALUES (stream_names[event_streams[j]], version, event_ids[j], event_types[j], event_versions[j],
-                event_payloads[j], event_metadata[j])
-        RETURNING global_position INTO position;
-        appended_requests := appended_requests || event_requests[j];
-        appended_positions := appended_positions || position;
-        out_event_id := event_ids[j];
-        out_stream_name := stream_names[event_streams[j]];
-        out_stream_version := version;
-        out_global_position := position;
+        SELECT stream_names[n.stream], current_versions[n.stream] + n.ordinal, n.id, n.type, n.version,
+               n.payload, n.metadata
+          FROM unnest(event_requests, event_streams, event_ordinals, event_ids, event_types, event_versions,
+                      event_payloads, event_metadata)
+               AS n(request, stream, ordinal, id, type, version, payload, metadata)
+         WHERE NOT (n.request = ANY (rejected))
+        RETURNING event_id, stream_name, stream_version, global_position
+    LOOP
         out_transaction_id := this_transaction;
+        appended_ids := appended_ids || out_event_id;
+        appended_positions := appended_positions || out_global_position;
         RETURN NEXT;
     END LOOP;
 
-    FOR k IN 1 .. coalesce(array_length(key_values, 1), 0) LOOP
-        CONTINUE WHEN key_requests[k] = ANY (rejected);
-        -- A key recorded before (or concurrently) is a unique violation on command_log_pkey.
+    -- Idempotency records of the accepted requests, with the positions of their events. A key
+    -- recorded before (or concurrently) is a unique violation on command_log_pkey.
+    IF coalesce(array_length(key_values, 1), 0) > 0 THEN
         INSERT INTO command_log (scope, idempotency_key, request_hash, positions)
-        VALUES (key_scopes[k], key_values[k], key_hashes[k],
-                ARRAY(SELECT p FROM unnest(appended_requests, appended_positions) AS a(r, p)
-                      WHERE r = key_requests[k] ORDER BY p));
-    END LOOP;
+        SELECT k.scope, k.key, k.hash,
+               ARRAY(SELECT a.position
+                       FROM unnest(appended_ids, appended_positions) AS a(id, position)
+                       JOIN unnest(event_requests, event_ids) AS m(request, id) ON m.id = a.id
+                      WHERE m.request = k.request
+                      ORDER BY a.position)
+          FROM unnest(key_requests, key_scopes, key_values, key_hashes) AS k(request, scope, key, hash)
+         WHERE NOT (k.request = ANY (rejected));
+    END IF;
 END
 $$;
 
