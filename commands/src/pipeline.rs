@@ -5,7 +5,9 @@
 //!   → decide (pure, in `domain`)
 //!   → append every stream's events atomically, each with the version it was loaded at,
 //!     plus the idempotency record
-//!   → on conflict: evict, reload, decide again (bounded)
+//!   → on conflict: catch the state up (events after its version), decide again (bounded)
+//!   → a refusal or a no-op decided on a cached state is decided once more on a caught-up
+//!     state before it stands (the cache may be behind other processes' appends)
 //!   → outcome: the events, where they landed, and the position reached
 //! ```
 //!
@@ -293,7 +295,17 @@ impl CommandPipeline {
         loop {
             attempt += 1;
             let loaded = S::load(self, &ids, refresh).await?;
-            let events = match decide(&loaded) {
+            let decision = decide(&loaded);
+            // A cached state may be behind appends made by other processes. An append would
+            // catch that (its expected version conflicts), but a refusal or a decision to do
+            // nothing appends nothing: before either stands, catch the state up and decide again.
+            let appends_nothing = decision.as_ref().map_or(true, S::is_empty);
+            if appends_nothing && !refresh {
+                refresh = true;
+                attempt -= 1;
+                continue;
+            }
+            let events = match decision {
                 Ok(events) => events,
                 Err(refusal) => {
                     // A retry of a command that succeeded earlier gets its original result,

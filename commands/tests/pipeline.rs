@@ -342,3 +342,22 @@ async fn invalid_idempotency_keys_are_refused(pool: PgPool) {
     assert!(matches!(result, Err(CommandError::InvalidIdempotencyKey(_))));
     assert_eq!(event_count(&pool).await, 0);
 }
+
+/// Another process's append makes this process's cached state stale. A refusal decided on the
+/// stale state must not stand: the pipeline catches the state up and decides again.
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_refusal_is_never_decided_on_a_stale_cached_state(pool: PgPool) {
+    let here = pipeline(&pool, true, PipelineConfig::default());
+    let elsewhere = pipeline(&pool, true, PipelineConfig::default());
+    let ctx = CommandContext::actor("alice");
+    let withdraw = || SampleWalletCommand::Withdraw { amount: 5 };
+    // `here` caches the empty wallet while refusing a withdrawal.
+    let refused = here.execute::<SampleWallet>("stale", withdraw(), &ctx).await;
+    assert!(matches!(refused, Err(CommandError::Domain(SampleWalletError::InsufficientFunds { .. }))));
+    // Another process tops it up.
+    elsewhere.execute::<SampleWallet>("stale", top_up(10), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    // `here` must see the money, not its cached empty wallet.
+    let outcome =
+        here.execute::<SampleWallet>("stale", withdraw(), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(&outcome.events[..], [SampleWalletEvent::Withdrawn(w)] if w.balance_after == 5));
+}
