@@ -1,9 +1,11 @@
 //! Recent aggregate states, so a hot aggregate (a busy group chat, a merchant's wallet) is not
 //! re-read from the store for every command.
 //!
-//! The cache is only an optimisation and never a source of truth: an entry may be stale when
-//! another process appended to the stream, in which case the append's expected version
-//! conflicts, the entry is evicted, and the command is retried on fresh state.
+//! The cache is only an optimisation and never a source of truth: an entry may be behind when
+//! another process appended to the stream. An append decided on it then conflicts on its
+//! expected version, and a refusal decided on it is decided again: in both cases the pipeline
+//! catches the entry up by reading only the events after its version (events never change, so
+//! a cached state is always a correct prefix of the stream).
 
 use loopync_domain::{Aggregate, StreamName};
 use lru::LruCache;
