@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod given;
+pub mod identity;
 pub mod sample;
 
 pub use aggregate::{Aggregate, DomainEvent, StreamName, StreamNameError};
