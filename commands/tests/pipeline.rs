@@ -361,3 +361,55 @@ async fn a_refusal_is_never_decided_on_a_stale_cached_state(pool: PgPool) {
         here.execute::<SampleWallet>("stale", withdraw(), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(&outcome.events[..], [SampleWalletEvent::Withdrawn(w)] if w.balance_after == 5));
 }
+
+/// Set uniqueness (guarantee 9): sign-ups racing for one email through different processes.
+/// Each creates its own stream and claims the email in one atomic append; exactly one wins,
+/// every other is refused `Taken`, and none of the losers' streams exists.
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn concurrent_claims_of_one_value_have_exactly_one_winner(pool: PgPool) {
+    use loopync_domain::claim::{ClaimCommand, ClaimError, UniqueClaim, claim_id};
+    for group_commit in [false, true] {
+        let email = claim_id("email", &format!("ada{group_commit}@example.com"));
+        let pipelines: Vec<_> =
+            (0..4).map(|_| pipeline(&pool, group_commit, PipelineConfig::default())).collect();
+        let signups = (0..16).map(|i| {
+            let pipeline = pipelines[i % pipelines.len()].clone();
+            let email = email.clone();
+            tokio::spawn(async move {
+                let account = format!("acct{group_commit}{i}");
+                pipeline
+                    .run::<(Loaded<SampleWallet>, Loaded<UniqueClaim>), ClaimError, _>(
+                        (account.clone(), email),
+                        "sign_up",
+                        &account,
+                        &CommandContext::default(),
+                        |(wallet, claim)| {
+                            let claimed =
+                                claim.state.decide(&ClaimCommand::Claim { owner: account.clone() })?;
+                            let opened = wallet
+                                .state
+                                .decide(&SampleWalletCommand::TopUp { amount: 1 })
+                                .map_err(|_| ClaimError::NotOwner)?;
+                            Ok((opened, claimed))
+                        },
+                    )
+                    .await
+            })
+        });
+        let results: Vec<_> =
+            join_all(signups).await.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "exactly one sign-up wins");
+        assert!(
+            results.iter().all(|r| r.is_ok() || matches!(r, Err(CommandError::Domain(ClaimError::Taken)))),
+            "every other one is refused as taken"
+        );
+        let accounts: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT stream_name) FROM events WHERE stream_name LIKE $1")
+                .bind(format!("sample_wallet-acct{group_commit}%"))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(-1);
+        assert_eq!(accounts, 1, "no loser's stream was written");
+        assert_eq!(versions(&pool, &format!("claim-{email}")).await, vec![1]);
+    }
+}

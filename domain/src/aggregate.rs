@@ -49,7 +49,8 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
 }
 
 /// The name of an event stream: `<category>-<id>`, where the category is lowercase ASCII
-/// letters, digits, `_` or `.`, and the id is non-empty and at most 200 characters.
+/// letters, digits, `_` or `.`, the id is non-empty, and the whole name at most 512 bytes
+/// (room for a claim on a 254-character email address).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamName(String);
@@ -74,7 +75,7 @@ impl StreamName {
             && category
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-        if !category_ok || id.is_empty() || name.len() > 200 {
+        if !category_ok || id.is_empty() || name.len() > 512 {
             return Err(malformed());
         }
         Ok(Self(name.to_owned()))
@@ -119,6 +120,7 @@ mod tests {
         assert!(StreamName::parse("-42").is_err());
         assert!(StreamName::parse("wallet-").is_err());
         assert!(StreamName::parse("Wallet-1").is_err());
-        assert!(StreamName::parse(&format!("w-{}", "x".repeat(300))).is_err());
+        assert!(StreamName::parse(&format!("w-{}", "x".repeat(600))).is_err());
+        assert!(StreamName::parse(&format!("claim-email:{}@example.com", "x".repeat(64))).is_ok());
     }
 }

@@ -9,6 +9,7 @@
 //! result; the `projections` crate folds the same events into read models.
 
 pub mod aggregate;
+pub mod claim;
 pub mod given;
 pub mod identity;
 pub mod sample;

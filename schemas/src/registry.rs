@@ -5,7 +5,7 @@
 //! version here plus an upcaster from the previous one; readers (aggregates, projections,
 //! auditors' tools) always see the current shape.
 
-use loopync_domain::sample;
+use loopync_domain::{claim, sample};
 use schemars::{Schema, schema_for};
 use serde_json::Value;
 
@@ -29,6 +29,20 @@ pub struct EventTypeInfo {
 
 /// Every event type of Loopync.
 pub static REGISTRY: &[EventTypeInfo] = &[
+    EventTypeInfo {
+        name: "claim.claimed",
+        version: 1,
+        description: "A unique value (an email, a handle) was claimed by its owner.",
+        schema: || schema_for!(claim::ClaimOwner),
+        upcasters: &[],
+    },
+    EventTypeInfo {
+        name: "claim.released",
+        version: 1,
+        description: "A unique value was given up by its owner and may be claimed again.",
+        schema: || schema_for!(claim::ClaimOwner),
+        upcasters: &[],
+    },
     EventTypeInfo {
         name: "sample_wallet.topped_up",
         version: 2,
