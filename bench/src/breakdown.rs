@@ -5,12 +5,8 @@
 //! - [`AppendOnlyTarget`]: [`PgEventStore`]'s append of one event with an expected version,
 //!   without the pipeline (no cache, no decide, no retry: each aggregate's version is tracked
 //!   here, and one append per aggregate is in flight at a time, so there are no conflicts) —
-//!   what the store's statement costs compared with a plain insert.
-//!
-//! - [`LeanAppendTarget`]: a *prototype*, not the product: the same single-stream append as one
-//!   plain `INSERT` whose primary key `(stream_name, stream_version)` enforces the expected
-//!   version, instead of the store's general batch statement — what a fast path for one
-//!   request would cost the server;
+//!   what the store's append (for one event: its guarded single-`INSERT` fast path) costs
+//!   compared with a plain insert;
 //! - the group-commit store split into several writers (see [`crate::loopync::LoopyncTarget`]
 //!   with more than one writer): whether batches in flight side by side beat one at a time.
 //!
@@ -127,84 +123,6 @@ impl Target for AppendOnlyTarget {
             .stream_version(stream.name.as_str())
             .ok_or_else(|| AppendOnlyError::NoVersion(stream.name.to_string()))?;
         *state = (version, balance_after);
-        Ok(())
-    }
-
-    fn totals(&self) -> PipelineTotals {
-        PipelineTotals::default()
-    }
-}
-
-/// The prototype fast path's statement: one event at `expected + 1`. A stream at another
-/// version makes it fail: a later version already holds `expected + 1` (unique violation), an
-/// earlier one fails the guard (no row).
-pub const LEAN_APPEND_SQL: &str = "
-INSERT INTO events (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata)
-SELECT $1, $2 + 1, $3, $4, $5, $6, $7
-WHERE $2 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_name = $1 AND stream_version = $2)
-RETURNING global_position, transaction_id::text::bigint AS transaction_id";
-
-/// Why a lean append failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LeanAppendError {
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error("cannot encode the event: {0}")]
-    Encode(#[from] serde_json::Error),
-    #[error("stream {0} is not at the expected version")]
-    Conflict(String),
-}
-
-/// Single-stream appends through [`LEAN_APPEND_SQL`], one statement per commit.
-pub struct LeanAppendTarget {
-    pool: PgPool,
-    streams: Vec<Stream>,
-}
-
-impl LeanAppendTarget {
-    pub fn new(pool: PgPool, clients: usize, aggregates: usize) -> Self {
-        let streams = (0..aggregates.max(1))
-            .map(|i| Stream {
-                name: StreamName::of::<SampleWallet>(format!("lean-c{clients}-{i}")),
-                state: Mutex::new((0, 0)),
-            })
-            .collect();
-        Self { pool, streams }
-    }
-}
-
-impl Target for LeanAppendTarget {
-    type Error = LeanAppendError;
-
-    async fn top_up(&self, aggregate: usize, amount: i64) -> Result<(), LeanAppendError> {
-        let stream = &self.streams[aggregate % self.streams.len()];
-        let mut state = stream.state.lock().await;
-        let (version, balance) = *state;
-        let balance_after = balance + amount;
-        let event =
-            SampleWalletEvent::ToppedUp(ToppedUp { amount: Money::loop_credits(amount), balance_after });
-        let encoded = NewEvent::encode(&event)?;
-        let command_id = Uuid::now_v7().to_string();
-        let metadata = EventMetadata {
-            actor: Some("loopync-bench".to_owned()),
-            correlation_id: command_id.clone(),
-            causation_id: None,
-            command_id,
-        };
-        let row = sqlx::query(LEAN_APPEND_SQL)
-            .bind(stream.name.as_str())
-            .bind(version)
-            .bind(encoded.event_id)
-            .bind(encoded.event_type)
-            .bind(encoded.schema_version)
-            .bind(Json(&encoded.payload))
-            .bind(Json(serde_json::to_value(&metadata)?))
-            .fetch_optional(&self.pool)
-            .await?;
-        if row.is_none() {
-            return Err(LeanAppendError::Conflict(stream.name.to_string()));
-        }
-        *state = (version + 1, balance_after);
         Ok(())
     }
 

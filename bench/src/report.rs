@@ -18,7 +18,6 @@ pub enum Variant {
     Peer,
     SqlxInsert,
     AppendOnly,
-    LeanAppend,
     GroupedSharded,
 }
 
@@ -31,7 +30,6 @@ impl Variant {
             Self::Peer => "cqrs-es peer",
             Self::SqlxInsert => "breakdown: sqlx insert, 1/commit",
             Self::AppendOnly => "breakdown: store append only",
-            Self::LeanAppend => "breakdown: lean insert (prototype)",
             Self::GroupedSharded => "breakdown: group commit, 4 writers",
         }
     }

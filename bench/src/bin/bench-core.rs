@@ -15,7 +15,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use loopync_bench::breakdown::{AppendOnlyTarget, LeanAppendTarget, SqlxInsertTarget};
+use loopync_bench::breakdown::{AppendOnlyTarget, SqlxInsertTarget};
 use loopync_bench::ceiling::{self, Pgbench};
 use loopync_bench::cpu;
 use loopync_bench::driver::{self, LoadPlan, Target};
@@ -251,12 +251,6 @@ async fn bench(
             let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
             let target = AppendOnlyTarget::new(pool.clone(), clients, args.aggregates);
             rows.push(measure(Variant::AppendOnly, target, plan, pool_size).await?);
-            pool.close().await;
-
-            prepare_row(args, &setup_pool, clients, Variant::LeanAppend, &plan).await;
-            let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
-            let target = LeanAppendTarget::new(pool.clone(), clients, args.aggregates);
-            rows.push(measure(Variant::LeanAppend, target, plan, pool_size).await?);
             pool.close().await;
 
             prepare_row(args, &setup_pool, clients, Variant::GroupedSharded, &plan).await;
