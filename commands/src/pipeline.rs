@@ -236,7 +236,7 @@ impl CommandPipeline {
     pub async fn run<S, E, F>(
         &self,
         ids: S::Ids,
-        kind: &str,
+        kind: &'static str,
         fingerprint: &impl Serialize,
         context: &CommandContext,
         decide: F,
@@ -257,7 +257,7 @@ impl CommandPipeline {
             }
             Err(CommandError::Store(_)) => "error",
         };
-        metrics::histogram!("loopync_command_duration_seconds", "kind" => kind.to_owned(), "outcome" => outcome)
+        metrics::histogram!("loopync_command_duration_seconds", "kind" => kind, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         result
     }
@@ -265,7 +265,7 @@ impl CommandPipeline {
     async fn run_inner<S, E, F>(
         &self,
         ids: S::Ids,
-        kind: &str,
+        kind: &'static str,
         fingerprint: &impl Serialize,
         context: &CommandContext,
         decide: F,
@@ -332,8 +332,7 @@ impl CommandPipeline {
                     return Ok(CommandOutcome { events, appended, position, replayed: false });
                 }
                 Err(AppendError::Conflict { .. }) => {
-                    metrics::counter!("loopync_append_conflicts_total", "kind" => kind.to_owned())
-                        .increment(1);
+                    metrics::counter!("loopync_append_conflicts_total", "kind" => kind).increment(1);
                     // The cached state is behind: catch it up from its version next time.
                     refresh = true;
                     if attempt > self.config.max_retries {

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use loopync_domain::StreamName;
-use loopync_schemas::{EVENTS_CHANNEL, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use loopync_schemas::{EVENTS_CHANNEL, EventMetadata, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, Row, types::Json};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -226,9 +226,9 @@ pub const APPEND_SQL: &str = "SELECT out_event_id, out_stream_name, out_stream_v
 
 /// The columns of [`APPEND_SQL`]'s parameters.
 #[derive(Default)]
-struct AppendParams {
+struct AppendParams<'a> {
     stream_request: Vec<i32>,
-    stream_name: Vec<String>,
+    stream_name: Vec<&'a str>,
     stream_expected: Vec<i64>,
     event_request: Vec<i32>,
     event_stream: Vec<i32>,
@@ -236,35 +236,34 @@ struct AppendParams {
     event_id: Vec<Uuid>,
     event_type: Vec<&'static str>,
     event_schema_version: Vec<i32>,
-    event_payload: Vec<Json<serde_json::Value>>,
-    event_metadata: Vec<Json<serde_json::Value>>,
+    // Borrowed: payloads and metadata are serialized once, straight into the bind buffer.
+    event_payload: Vec<Json<&'a serde_json::Value>>,
+    event_metadata: Vec<Json<&'a EventMetadata>>,
     key_request: Vec<i32>,
-    key_scope: Vec<String>,
-    key: Vec<String>,
-    key_hash: Vec<Vec<u8>>,
+    key_scope: Vec<&'a str>,
+    key: Vec<&'a str>,
+    key_hash: Vec<&'a [u8]>,
 }
 
-impl AppendParams {
+impl<'a> AppendParams<'a> {
     /// Lays the requests out as `append_events` expects: stream entries (and their events) in
     /// stream-name order, so every append locks index entries in the same order.
-    fn new(requests: &[&AppendRequest]) -> Result<Self, serde_json::Error> {
+    fn new(requests: &[&'a AppendRequest]) -> Self {
         let mut params = Self::default();
-        let mut streams: Vec<(i32, &crate::store::StreamAppend)> = Vec::new();
-        for (index, request) in (0_i32..).zip(requests) {
-            streams.extend(request.streams.iter().map(|stream| (index, stream)));
+        let mut streams: Vec<(i32, &'a AppendRequest, &'a crate::store::StreamAppend)> = Vec::new();
+        for (index, request) in (0_i32..).zip(requests.iter().copied()) {
+            streams.extend(request.streams.iter().map(|stream| (index, request, stream)));
             if let Some(record) = &request.idempotency {
                 params.key_request.push(index);
-                params.key_scope.push(record.scope.clone());
-                params.key.push(record.key.clone());
-                params.key_hash.push(record.request_hash.clone());
+                params.key_scope.push(&record.scope);
+                params.key.push(&record.key);
+                params.key_hash.push(&record.request_hash);
             }
         }
-        streams.sort_by(|a, b| a.1.stream.cmp(&b.1.stream));
-        let metadata: Vec<serde_json::Value> =
-            requests.iter().map(|r| serde_json::to_value(&r.metadata)).collect::<Result<_, _>>()?;
-        for (entry, (index, stream)) in (1_i32..).zip(streams) {
+        streams.sort_by(|a, b| a.2.stream.cmp(&b.2.stream));
+        for (entry, (index, request, stream)) in (1_i32..).zip(streams) {
             params.stream_request.push(index);
-            params.stream_name.push(stream.stream.as_str().to_owned());
+            params.stream_name.push(stream.stream.as_str());
             params.stream_expected.push(stream.expected.as_sql());
             for (ordinal, event) in (1_i64..).zip(&stream.events) {
                 params.event_request.push(index);
@@ -273,12 +272,11 @@ impl AppendParams {
                 params.event_id.push(event.event_id);
                 params.event_type.push(event.event_type);
                 params.event_schema_version.push(event.schema_version);
-                params.event_payload.push(Json(event.payload.clone()));
-                let request_metadata = usize::try_from(index).ok().and_then(|i| metadata.get(i));
-                params.event_metadata.push(Json(request_metadata.cloned().unwrap_or_default()));
+                params.event_payload.push(Json(&event.payload));
+                params.event_metadata.push(Json(&request.metadata));
             }
         }
-        Ok(params)
+        params
     }
 }
 
@@ -293,7 +291,7 @@ async fn append_statement(
     {
         return Ok(vec![append_single_event(pool, request, single).await?]);
     }
-    let params = AppendParams::new(requests).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let params = AppendParams::new(requests);
     let rows = sqlx::query(APPEND_SQL)
         .bind(&params.stream_request)
         .bind(&params.stream_name)
@@ -379,7 +377,6 @@ async fn append_single_event(
     let Some(event) = single.stream.events.first() else {
         return Ok(Err(AppendError::Conflict { streams: stream_names(request) }));
     };
-    let metadata = serde_json::to_value(&request.metadata).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let row: Option<(i64, i64)> = sqlx::query_as(APPEND_ONE_SQL)
         .bind(single.stream.stream.as_str())
         .bind(single.expected)
@@ -387,7 +384,7 @@ async fn append_single_event(
         .bind(event.event_type)
         .bind(event.schema_version)
         .bind(Json(&event.payload))
-        .bind(Json(metadata))
+        .bind(Json(&request.metadata))
         .fetch_optional(pool)
         .await?;
     let Some((global_position, transaction_id)) = row else {
