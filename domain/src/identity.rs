@@ -6,6 +6,7 @@
 //! Uniqueness (one account per email, per handle) is not a property of a value; the command
 //! side enforces it when the account is created.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -28,7 +29,7 @@ pub enum IdentityError {
 
 /// An email address, normalised: trimmed and lowercased (addresses are matched
 /// case-insensitively everywhere, so `Ada@Example.com` and `ada@example.com` are one account).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
@@ -63,7 +64,7 @@ impl Email {
 
 /// A public handle (`@ada`): 3–30 characters of `a-z`, `0-9`, `_` and `.`, stored lowercased
 /// so that uniqueness is case-insensitive.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Handle(String);
 
@@ -98,7 +99,7 @@ pub fn check_password(password: &str, email: &Email) -> Result<(), IdentityError
 
 /// A phone number in E.164 form: `+`, a country code not starting with 0, 8 to 15 digits in
 /// all. Spaces, dashes, dots and parentheses are accepted on input and dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 
@@ -122,7 +123,7 @@ impl PhoneNumber {
 }
 
 /// A person's display name: trimmed, 1 to 80 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
 
@@ -142,9 +143,12 @@ impl DisplayName {
 }
 
 /// What a user may do. Ordered by privilege: every role includes what the ones before allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[default]
     User,
     Verified,
     Admin,
@@ -155,6 +159,16 @@ impl Role {
     /// Whether this role may use admin-only endpoints.
     pub fn is_admin(self) -> bool {
         self >= Role::Admin
+    }
+
+    /// Whether a user with this role may move someone from `from` to `to`: admins manage
+    /// users, verified users and admins; only a founder makes or unmakes a founder.
+    pub fn may_change_role(self, from: Role, to: Role) -> bool {
+        match self {
+            Role::Founder => true,
+            Role::Admin => from != Role::Founder && to != Role::Founder,
+            Role::User | Role::Verified => false,
+        }
     }
 }
 

@@ -8,10 +8,13 @@
 //! The `commands` crate loads aggregates from the event store, calls `decide` and appends the
 //! result; the `projections` crate folds the same events into read models.
 
+pub mod account;
 pub mod aggregate;
 pub mod claim;
 pub mod given;
 pub mod identity;
+pub mod phone_code;
 pub mod sample;
+pub mod session;
 
 pub use aggregate::{Aggregate, DomainEvent, StreamName, StreamNameError};
