@@ -3,6 +3,9 @@
 //! Secrets (the database password inside `DATABASE_URL`) are never logged.
 
 use clap::{Args, ValueEnum};
+use loopync_api::Delivery;
+use loopync_api::identity::{AuthConfig, JwtSecret};
+use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -72,6 +75,74 @@ pub struct Config {
     /// This worker's name in `projections status` (default: hostname-pid).
     #[arg(long, env = "LOOPYNC_WORKER_ID")]
     pub worker_id: Option<String>,
+
+    /// Secret signing access tokens (HS256), at least 32 bytes; the same on every API node.
+    /// Unset: a random one per process (development only: tokens die with the process).
+    #[arg(long, env = "LOOPYNC_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Access token lifetime, in seconds.
+    #[arg(long, env = "LOOPYNC_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900)]
+    pub access_token_ttl_seconds: u64,
+
+    /// Refresh token lifetime, in days (each rotation starts it again).
+    #[arg(long, env = "LOOPYNC_REFRESH_TOKEN_TTL_DAYS", default_value_t = 7)]
+    pub refresh_token_ttl_days: u64,
+
+    /// bcrypt work factor for passwords (4 to 31).
+    #[arg(long, env = "LOOPYNC_BCRYPT_COST", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Failed logins allowed per email address in 15 minutes before 429.
+    #[arg(long, env = "LOOPYNC_FAILED_LOGIN_LIMIT", default_value_t = 5)]
+    pub failed_login_limit: u32,
+
+    /// Base URL of the app, for the links in account mail.
+    #[arg(long, env = "LOOPYNC_APP_URL", default_value = "http://localhost:3000")]
+    pub app_url: String,
+
+    /// Where development mail and SMS are written (one file per message) when no SMTP relay
+    /// or SMS webhook is configured.
+    #[arg(long, env = "LOOPYNC_OUTBOX_DIR", default_value = "var/outbox")]
+    pub outbox_dir: std::path::PathBuf,
+
+    /// SMTP relay for account mail (unset: the outbox).
+    #[arg(long, env = "LOOPYNC_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port (default: 25, 587 or 465 by `LOOPYNC_SMTP_SECURITY`).
+    #[arg(long, env = "LOOPYNC_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    #[arg(long, env = "LOOPYNC_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    #[arg(long, env = "LOOPYNC_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// `starttls`, `tls` or `none` (only for a relay on this machine).
+    #[arg(long, env = "LOOPYNC_SMTP_SECURITY", value_enum, default_value_t = SmtpSecurityArg::Starttls)]
+    pub smtp_security: SmtpSecurityArg,
+
+    /// The `From:` of account mail.
+    #[arg(long, env = "LOOPYNC_MAIL_FROM", default_value = "Loopync <no-reply@loopync.local>")]
+    pub mail_from: String,
+
+    /// URL the SMS gateway webhook is POSTed to, `{"to", "text"}` (unset: the outbox).
+    #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_URL")]
+    pub sms_webhook_url: Option<String>,
+
+    /// Bearer token sent to the SMS webhook.
+    #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub sms_webhook_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpSecurityArg {
+    None,
+    Starttls,
+    Tls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +154,61 @@ pub enum LogFormat {
 impl Config {
     pub fn read_your_writes_timeout(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_timeout_ms)
+    }
+
+    /// Identity settings for the API.
+    pub fn auth(&self) -> AuthConfig {
+        let jwt_secret = match &self.jwt_secret {
+            Some(secret) => JwtSecret::new(secret.clone()),
+            None => {
+                tracing::warn!(
+                    "LOOPYNC_JWT_SECRET is not set: signing tokens with a random secret; they die with \
+                     this process and no other node accepts them"
+                );
+                JwtSecret::random()
+            }
+        };
+        AuthConfig {
+            jwt_secret,
+            access_ttl: Duration::from_secs(self.access_token_ttl_seconds),
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600),
+            bcrypt_cost: self.bcrypt_cost,
+            failed_login_limit: self.failed_login_limit,
+            app_url: self.app_url.trim_end_matches('/').to_owned(),
+            ..AuthConfig::default()
+        }
+    }
+
+    /// The mail and SMS senders: SMTP and the webhook when configured, the outbox otherwise.
+    pub fn delivery(&self) -> Result<Delivery, DeliveryError> {
+        let mailer = match &self.smtp_host {
+            Some(host) => {
+                let security = match self.smtp_security {
+                    SmtpSecurityArg::None => SmtpSecurity::None,
+                    SmtpSecurityArg::Starttls => SmtpSecurity::StartTls,
+                    SmtpSecurityArg::Tls => SmtpSecurity::Tls,
+                };
+                MailerConfig::Smtp(SmtpConfig {
+                    host: host.clone(),
+                    port: self.smtp_port.unwrap_or(security.default_port()),
+                    username: self.smtp_username.clone(),
+                    password: self.smtp_password.clone(),
+                    security,
+                    from: self.mail_from.clone(),
+                    timeout: Duration::from_secs(10),
+                })
+            }
+            None => MailerConfig::Outbox { dir: self.outbox_dir.join("mail") },
+        };
+        let sms = match &self.sms_webhook_url {
+            Some(url) => SmsConfig::Webhook {
+                url: url.clone(),
+                bearer_token: self.sms_webhook_token.clone(),
+                timeout: Duration::from_secs(10),
+            },
+            None => SmsConfig::Outbox { dir: self.outbox_dir.join("sms") },
+        };
+        Ok(Delivery { mailer: mailer.build()?, sms: sms.build()? })
     }
 
     pub fn idempotency_retention(&self) -> Duration {

@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::runtime::connect;
 use anyhow::{Context, bail};
 use loopync_projections::Projection;
+use loopync_projections::identity::{UserProfiles, UserSessions};
 use loopync_projections::sample::SampleWalletBalances;
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Every projection of Loopync. A feature adds its projections here.
 pub fn registered() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(SampleWalletBalances)]
+    vec![Arc::new(SampleWalletBalances), Arc::new(UserProfiles), Arc::new(UserSessions)]
 }
 
 /// `loopync projections status`.

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::projections::registered;
 use anyhow::Context;
+use loopync_api::identity::{AdminApi, AuthApi, UsersApi};
 use loopync_api::state::{ApiConfig, AppState};
 use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
@@ -102,17 +103,21 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let api_config = ApiConfig {
         max_body_bytes: config.max_body_bytes,
         read_your_writes_timeout: config.read_your_writes_timeout(),
+        auth: config.auth(),
         ..ApiConfig::default()
     };
     let grace = api_config.shutdown_grace;
-    let state = AppState::new(pool.clone(), pipeline, board, nats, api_config);
+    let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;
+    let state = AppState::new(pool.clone(), pipeline, board, nats, api_config, delivery)
+        .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
     let acceptor = loopync_api::serve::bind(config.http_addr.clone())
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     if let Some(address) = loopync_api::serve::local_addr(&acceptor) {
         tracing::info!(%address, "serving");
     }
-    let app = loopync_api::app(state, ());
+    let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state));
+    let app = loopync_api::app(state, apis);
     let result = loopync_api::serve::serve(acceptor, app, shutdown_signal(), grace).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}

@@ -9,6 +9,8 @@
 //!   command context of a request (`Idempotency-Key`, correlation id).
 //! - [`json`]: [`JsonBody`], a JSON request body whose errors name the offending fields.
 //! - [`state`]: [`AppState`] shared by handlers and [`ApiConfig`].
+//! - [`identity`]: accounts, sign-in, tokens, sessions, profiles and roles; the bearer-token
+//!   security scheme every protected endpoint takes.
 //! - [`request_id`], [`metrics`], [`serve`]: request ids, the Prometheus recorder, serving
 //!   with graceful shutdown.
 //!
@@ -44,6 +46,7 @@
 pub mod app;
 mod body_limit;
 pub mod consistency;
+pub mod identity;
 pub mod json;
 pub mod metrics;
 pub mod problem;
@@ -61,4 +64,4 @@ pub use json::JsonBody;
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
 pub use request_id::RequestId;
 pub use serve::{bind, local_addr, serve};
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, Delivery};

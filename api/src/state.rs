@@ -1,7 +1,9 @@
 //! What every handler shares: connections, the command pipeline, the checkpoint board and the
 //! API's configuration.
 
+use crate::identity::{AuthConfig, AuthError, Identity};
 use loopync_commands::CommandPipeline;
+use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
 use loopync_projections::CheckpointBoard;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub struct ApiConfig {
     pub readiness_timeout: Duration,
     /// How long a graceful shutdown lets requests in flight finish (default 10 s).
     pub shutdown_grace: Duration,
+    /// Identity: token lifetimes, bcrypt cost, code rules, lockouts.
+    pub auth: AuthConfig,
 }
 
 impl Default for ApiConfig {
@@ -30,6 +34,26 @@ impl Default for ApiConfig {
             read_your_writes_timeout: Duration::from_millis(2000),
             readiness_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// How account mail and SMS codes leave the server.
+#[derive(Clone)]
+pub struct Delivery {
+    pub mailer: Arc<dyn Mailer>,
+    pub sms: Arc<dyn SmsSender>,
+}
+
+impl Delivery {
+    /// The development senders: every message becomes a file in `dir` (never a log line:
+    /// messages carry codes and tokens).
+    pub fn outbox(dir: impl Into<std::path::PathBuf>) -> Self {
+        let dir = dir.into();
+        Self {
+            mailer: Arc::new(OutboxMailer::new(dir.join("mail"))),
+            sms: Arc::new(OutboxSmsSender::new(dir.join("sms"))),
         }
     }
 }
@@ -45,6 +69,8 @@ pub struct AppState {
     pub checkpoints: Arc<CheckpointBoard>,
     /// `None` when the process runs without NATS (then it is never ready).
     pub nats: Option<async_nats::Client>,
+    /// Accounts, sessions, tokens.
+    pub identity: Arc<Identity>,
     pub config: ApiConfig,
 }
 
@@ -55,7 +81,15 @@ impl AppState {
         checkpoints: Arc<CheckpointBoard>,
         nats: Option<async_nats::Client>,
         config: ApiConfig,
-    ) -> Self {
-        Self { pool, pipeline, checkpoints, nats, config }
+        delivery: Delivery,
+    ) -> Result<Self, AuthError> {
+        let identity = Arc::new(Identity::new(
+            pipeline.clone(),
+            pool.clone(),
+            config.auth.clone(),
+            delivery.mailer,
+            delivery.sms,
+        )?);
+        Ok(Self { pool, pipeline, checkpoints, nats, identity, config })
     }
 }

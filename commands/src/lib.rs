@@ -16,7 +16,7 @@ pub mod postgres;
 pub mod store;
 
 pub use error::{CommandError, StoreError};
-pub use pipeline::{CommandContext, CommandOutcome, CommandPipeline, PipelineConfig};
+pub use pipeline::{CommandContext, CommandOutcome, CommandPipeline, Loaded, PipelineConfig};
 pub use postgres::{GroupCommit, PgEventStore};
 pub use store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StreamAppend,

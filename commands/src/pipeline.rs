@@ -392,6 +392,13 @@ impl CommandPipeline {
         self.load_from::<A>(stream, false).await
     }
 
+    /// Loads one aggregate caught up with the store: the cached state (if any) plus the events
+    /// appended after it by any process. For decisions made outside `decide`, such as
+    /// checking a password against the account's current hash.
+    pub async fn load_latest<A: Aggregate>(&self, stream: StreamName) -> Result<Loaded<A>, StoreError> {
+        self.load_from::<A>(stream, true).await
+    }
+
     /// Loads one aggregate. A cached state is used as it is unless `refresh` (after a
     /// conflict: it is known to be behind), in which case only the events after it are read —
     /// events never change, so a cached state is always a correct prefix.

@@ -6,11 +6,13 @@
 //!   where its tables live (one schema per generation, views in `read_models`).
 //! - [`checkpoints`]: where each projection has read up to, and read-your-writes waits.
 //! - [`sample`]: the reference projection of the core's sample wallet.
+//! - [`identity`]: user profiles (with user search) and sessions.
 //!
 //! The runtime that drives projections (ownership, batching, catch-up, rebuilds) lives in
 //! `workers`.
 
 pub mod checkpoints;
+pub mod identity;
 pub mod log;
 pub mod projection;
 pub mod sample;

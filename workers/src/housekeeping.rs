@@ -1,5 +1,6 @@
 //! Housekeeping: idempotency keys are forgotten after their retention (at least 24 hours, as
-//! promised to clients), in small batches so the sweep never holds long locks.
+//! promised to clients), in small batches so the sweep never holds long locks; failed sign-in
+//! records go once no lockout window can still count them.
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -26,6 +27,19 @@ pub async fn expire_idempotency_keys(pool: &PgPool, retention: Duration) -> Resu
     }
 }
 
+/// Failed sign-ins older than this no longer count for any lockout (the longest window is
+/// 15 minutes by default; a day leaves room for longer configured ones).
+pub const AUTH_FAILURE_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes failed sign-in records older than `older_than`.
+pub async fn expire_auth_failures(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM auth_failures WHERE failed_at < now() - make_interval(secs => $1)")
+        .bind(older_than.as_secs_f64())
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}
+
 /// Sweeps every `interval` until cancelled.
 pub async fn run_idempotency_sweeper(
     pool: PgPool,
@@ -38,6 +52,9 @@ pub async fn run_idempotency_sweeper(
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "idempotency keys expired"),
             Err(error) => tracing::warn!(%error, "idempotency key sweep failed"),
+        }
+        if let Err(error) = expire_auth_failures(&pool, AUTH_FAILURE_RETENTION).await {
+            tracing::warn!(%error, "failed sign-in sweep failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => {}

@@ -2,13 +2,15 @@
 //! against the test's own database, plus an HTTP client and a raw-socket client for requests
 //! reqwest will not send (chunked oversize bodies).
 
+use loopync_api::identity::AuthConfig;
 use loopync_api::{
-    ApiConfig, AppState, CommandResponse, DomainProblem, JsonBody, Problem, ReadResponse, RequestId,
-    command_context,
+    ApiConfig, AppState, CommandResponse, Delivery, DomainProblem, JsonBody, Problem, ReadResponse,
+    RequestId, command_context,
 };
 use loopync_commands::{
     CommandError, CommandOutcome, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
 };
+use loopync_delivery::{RecordingMailer, RecordingSmsSender};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand, SampleWalletError, SampleWalletEvent};
 use loopync_projections::sample::SampleWalletBalances;
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
@@ -195,9 +197,14 @@ pub fn state(pool: &PgPool, nats: Option<async_nats::Client>) -> (AppState, Arc<
     let config = ApiConfig {
         max_body_bytes: TEST_BODY_LIMIT,
         read_your_writes_timeout: Duration::from_secs(10),
+        auth: AuthConfig { bcrypt_cost: 4, ..AuthConfig::default() },
         ..ApiConfig::default()
     };
-    let state = AppState::new(pool.clone(), pipeline, CheckpointBoard::new(pool.clone()), nats, config);
+    let delivery =
+        Delivery { mailer: Arc::new(RecordingMailer::new()), sms: Arc::new(RecordingSmsSender::new()) };
+    let state =
+        AppState::new(pool.clone(), pipeline, CheckpointBoard::new(pool.clone()), nats, config, delivery)
+            .unwrap_or_else(|e| panic!("state: {e}"));
     (state, store)
 }
 

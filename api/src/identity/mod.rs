@@ -1,0 +1,102 @@
+//! Identity: accounts, sign-in, tokens, sessions and profiles.
+//!
+//! - [`service`]: the use cases (sign-up, login, refresh, recovery, profile changes) as
+//!   commands through the pipeline;
+//! - [`tokens`], [`passwords`], [`throttle`]: access JWTs and opaque tokens, bcrypt off the
+//!   runtime, lockouts after failed sign-ins;
+//! - [`auth`]: the bearer-token security scheme every protected endpoint takes, and the one
+//!   admin check;
+//! - [`http`]: the endpoints under `/api/auth`, `/api/users` and `/api/admin`;
+//! - [`errors`]: refusals and their stable codes.
+
+pub mod auth;
+pub mod errors;
+pub mod http;
+pub mod passwords;
+pub mod service;
+pub mod throttle;
+pub mod tokens;
+mod views;
+
+pub use auth::{BearerAuth, Caller};
+pub use errors::AuthError;
+pub use http::{AdminApi, AuthApi, UsersApi};
+pub use passwords::Passwords;
+pub use service::Identity;
+
+use std::time::Duration;
+
+/// The signing secret of access tokens. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct JwtSecret(String);
+
+impl JwtSecret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// A random secret: tokens die with the process and are valid on this node only. For
+    /// development and tests; production sets `LOOPYNC_JWT_SECRET`.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+/// Tuning of identity: token lifetimes, bcrypt cost, code rules, lockouts.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub jwt_secret: JwtSecret,
+    /// Access token lifetime (default 15 min).
+    pub access_ttl: Duration,
+    /// Refresh token lifetime, renewed by each rotation (default 7 days).
+    pub refresh_ttl: Duration,
+    /// bcrypt work factor (default 12).
+    pub bcrypt_cost: u32,
+    /// Lifetime of an email verification link (default 24 h).
+    pub email_verification_ttl: Duration,
+    /// Lifetime of a password reset link (default 1 h).
+    pub password_reset_ttl: Duration,
+    /// Lifetime of an SMS code (default 5 min).
+    pub code_ttl: Duration,
+    /// Wrong guesses allowed per SMS code (default 5).
+    pub code_attempts: u32,
+    /// Least time between two codes to one number (default 60 s).
+    pub code_resend_after: Duration,
+    /// Failed logins per email address in `failed_login_window` before 429 (default 5 in 15 min).
+    pub failed_login_limit: u32,
+    pub failed_login_window: Duration,
+    /// Base URL of the app, for links in mails.
+    pub app_url: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: JwtSecret::random(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            bcrypt_cost: 12,
+            email_verification_ttl: Duration::from_secs(24 * 3600),
+            password_reset_ttl: Duration::from_secs(3600),
+            code_ttl: Duration::from_secs(300),
+            code_attempts: 5,
+            code_resend_after: Duration::from_secs(60),
+            failed_login_limit: 5,
+            failed_login_window: Duration::from_secs(15 * 60),
+            app_url: "http://localhost:3000".to_owned(),
+        }
+    }
+}
