@@ -4,7 +4,8 @@
 //! Telemetry      request id, span, access log, HTTP metrics   (outermost: sees final answers)
 //!  ProblemLayer  every error and panic → problem+json
 //!   BodyLimit    413 past `max_body_bytes`, declared or streamed
-//!    Route       /api/*            feature APIs (poem-openapi)
+//!    RateLimit   429 past the caller's budget (per user, or per IP when anonymous)
+//!     Route      /api/*            feature APIs (poem-openapi)
 //!                /api/openapi.json the OpenAPI document
 //!                /docs             Swagger UI
 //!                /health /ready /metrics
@@ -12,6 +13,7 @@
 
 use crate::body_limit::BodyLimit;
 use crate::problem_layer::ProblemLayer;
+use crate::rate_limit::RateLimit;
 use crate::request_id::REQUEST_ID_HEADER;
 use crate::routes::DocumentedRoutes;
 use crate::state::AppState;
@@ -57,6 +59,7 @@ pub fn app<T: OpenApi + 'static>(
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
     let max_body_bytes = state.config.max_body_bytes;
+    let rate_limits = state.config.rate_limits;
     Route::new()
         .at("/health", get(system::health))
         .at("/ready", get(system::ready))
@@ -64,6 +67,8 @@ pub fn app<T: OpenApi + 'static>(
         .at("/api/openapi.json", get(spec))
         .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
+        // Inside `data`: the limiter reads the app state to recognise bearer tokens.
+        .with(RateLimit::new(rate_limits))
         .data(state)
         .with(BodyLimit::new(max_body_bytes))
         .with(ProblemLayer::new(routes.clone()))

@@ -2,6 +2,7 @@
 //! API's configuration.
 
 use crate::identity::{AuthConfig, AuthError, Identity};
+use crate::rate_limit::RateLimitConfig;
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
 use loopync_projections::CheckpointBoard;
@@ -25,6 +26,8 @@ pub struct ApiConfig {
     pub shutdown_grace: Duration,
     /// Identity: token lifetimes, bcrypt cost, code rules, lockouts.
     pub auth: AuthConfig,
+    /// Requests a minute per caller (429 `rate_limited` past them).
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +38,7 @@ impl Default for ApiConfig {
             readiness_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
             auth: AuthConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }

@@ -236,3 +236,31 @@ async fn the_database_down_is_503_with_retry_after() {
 
     assert_eq!(app.get("/health").await.status().as_u16(), 200);
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn past_its_budget_a_caller_gets_429_with_retry_after_and_health_is_never_limited(pool: PgPool) {
+    let (mut state, store) = state(&pool, None);
+    state.config.rate_limits = loopync_api::RateLimitConfig {
+        anonymous_per_minute: 3,
+        authenticated_per_minute: 0,
+        sign_in_per_minute: 0,
+    };
+    let app = spawn_with(state, store).await;
+    // Any /api request counts, whatever its answer: these are 400s (not a wallet id).
+    for _ in 0..3 {
+        let response = app.get("/api/sample-wallets/not-an-id").await;
+        assert_eq!(response.status().as_u16(), 400, "within the budget");
+    }
+    let limited = app.get("/api/sample-wallets/not-an-id").await;
+    let retry_after: u32 = limited
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(retry_after >= 1, "Retry-After is at least a second");
+    assert_problem(limited, 429, "rate_limited").await;
+    for _ in 0..10 {
+        assert_eq!(app.get("/health").await.status().as_u16(), 200, "operational endpoints are not limited");
+    }
+}

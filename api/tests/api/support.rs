@@ -2,6 +2,7 @@
 //! against the test's own database, plus an HTTP client and a raw-socket client for requests
 //! reqwest will not send (chunked oversize bodies).
 
+use loopync_api::RateLimitConfig;
 use loopync_api::identity::AuthConfig;
 use loopync_api::{
     ApiConfig, AppState, CommandResponse, Delivery, DomainProblem, JsonBody, Problem, ReadResponse,
@@ -198,6 +199,12 @@ pub fn state(pool: &PgPool, nats: Option<async_nats::Client>) -> (AppState, Arc<
         max_body_bytes: TEST_BODY_LIMIT,
         read_your_writes_timeout: Duration::from_secs(10),
         auth: AuthConfig { bcrypt_cost: 4, ..AuthConfig::default() },
+        // These tests send many requests from one address; rate limits have tests of their own.
+        rate_limits: RateLimitConfig {
+            anonymous_per_minute: 0,
+            authenticated_per_minute: 0,
+            sign_in_per_minute: 0,
+        },
         ..ApiConfig::default()
     };
     let delivery =
