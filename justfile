@@ -100,6 +100,13 @@ bench-core *args:
     eval "$(bash scripts/services.sh ensure)"
     cargo run --release -p loopync-bench --bin bench-core -- "$@"
 
+# Run the identity benchmark: logins/s and refreshes/s at C = 8, the JWT check per request
+bench-auth *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(bash scripts/services.sh ensure --database postgres)"
+    cargo run --release -p loopync-bench --bin bench-auth -- "$@"
+
 # Start (or find) PostgreSQL + NATS and print their URLs as export lines
 services:
     bash scripts/services.sh ensure

@@ -3,8 +3,8 @@
 //! Secrets (the database password inside `DATABASE_URL`) are never logged.
 
 use clap::{Args, ValueEnum};
-use loopync_api::Delivery;
 use loopync_api::identity::{AuthConfig, JwtSecret};
+use loopync_api::{Delivery, RateLimitConfig};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
 use std::time::Duration;
 
@@ -133,6 +133,18 @@ pub struct Config {
     #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_URL")]
     pub sms_webhook_url: Option<String>,
 
+    /// Requests a minute per client IP without a valid bearer token (0: no limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_ANONYMOUS", default_value_t = 100)]
+    pub rate_limit_anonymous: u32,
+
+    /// Requests a minute per signed-in user (0: no limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_AUTHENTICATED", default_value_t = 1000)]
+    pub rate_limit_authenticated: u32,
+
+    /// Requests a minute per client IP on the sign-in endpoints, on top (0: no limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_SIGN_IN", default_value_t = 10)]
+    pub rate_limit_sign_in: u32,
+
     /// Bearer token sent to the SMS webhook.
     #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
     pub sms_webhook_token: Option<String>,
@@ -154,6 +166,15 @@ pub enum LogFormat {
 impl Config {
     pub fn read_your_writes_timeout(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_timeout_ms)
+    }
+
+    /// Request rate limits of the API.
+    pub fn rate_limits(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            anonymous_per_minute: self.rate_limit_anonymous,
+            authenticated_per_minute: self.rate_limit_authenticated,
+            sign_in_per_minute: self.rate_limit_sign_in,
+        }
     }
 
     /// Identity settings for the API.

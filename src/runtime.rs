@@ -104,6 +104,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         read_your_writes_timeout: config.read_your_writes_timeout(),
         auth: config.auth(),
+        rate_limits: config.rate_limits(),
         ..ApiConfig::default()
     };
     let grace = api_config.shutdown_grace;

@@ -1,10 +1,10 @@
 //! [`MailerConfig`] and [`SmsConfig`]: which sender the binary builds. Plain data: the binary
 //! fills them from its own configuration (environment variables) and calls `build` once.
 
+use crate::webhook::redacted_url;
 use crate::{
     DeliveryError, Mailer, OutboxMailer, OutboxSmsSender, SmsSender, SmtpConfig, SmtpMailer, WebhookSmsSender,
 };
-use crate::webhook::redacted_url;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,13 +98,16 @@ mod tests {
 
         let mailer = SmtpMailer::new(smtp_config()).unwrap_or_else(|e| panic!("smtp mailer: {e}"));
         let sender = WebhookSmsSender::new(
-            "https://sms.example.com/send",
+            "https://gw:pw-secret@sms.example.com/send?key=key-secret",
             Some("tok-secret".into()),
             Duration::from_secs(5),
         )
         .unwrap_or_else(|e| panic!("webhook sender: {e}"));
         let shown = format!("{mailer:?} {sender:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("tok-secret"), "{shown}");
+        for secret in ["hunter2", "tok-secret", "pw-secret", "key-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("sms.example.com/send"), "{shown}");
     }
 
     #[test]

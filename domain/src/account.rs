@@ -119,6 +119,34 @@ fn link(
     Ok(Some(value))
 }
 
+/// A profile change: `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilePatch {
+    pub name: Option<DisplayName>,
+    pub bio: Option<Option<String>>,
+    pub avatar: Option<Option<String>>,
+    pub cover_photo: Option<Option<String>>,
+    pub location: Option<Option<String>>,
+    pub website: Option<Option<String>>,
+}
+
+impl ProfilePatch {
+    /// The profile after this patch; its fields checked.
+    pub fn applied_to(&self, current: &ProfileDetails) -> Result<ProfileDetails, ProfileFieldError> {
+        let pick =
+            |new: &Option<Option<String>>, old: &Option<String>| new.clone().unwrap_or_else(|| old.clone());
+        ProfileDetails {
+            bio: pick(&self.bio, &current.bio),
+            avatar: pick(&self.avatar, &current.avatar),
+            cover_photo: pick(&self.cover_photo, &current.cover_photo),
+            location: pick(&self.location, &current.location),
+            website: pick(&self.website, &current.website),
+        }
+        .validated()
+    }
+}
+
 /// A pending single-use challenge: the SHA-256 of a token sent to the user, and its expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -181,10 +209,9 @@ pub enum AccountCommand {
         password_hash: String,
         at: DateTime<Utc>,
     },
-    UpdateProfile {
-        name: DisplayName,
-        details: ProfileDetails,
-    },
+    /// Merged onto the profile as it is when decided, so concurrent changes of different
+    /// fields all land.
+    UpdateProfile(ProfilePatch),
     ChangeHandle {
         handle: Handle,
     },
@@ -324,6 +351,8 @@ pub enum AccountError {
     CredentialsChanged,
     #[error("this role may not make that role change")]
     RoleChangeNotAllowed,
+    #[error("{0}")]
+    InvalidProfile(ProfileFieldError),
 }
 
 impl Account {
@@ -397,7 +426,10 @@ impl Aggregate for Account {
             C::VerifyEmail { token_hash, at } => {
                 let email = self.email.clone().ok_or(AccountError::NoEmail)?;
                 if self.email_verified {
-                    return Ok(vec![]);
+                    // The token that verified the address may come again (a retried request):
+                    // nothing to do. Any other token is wrong, as before.
+                    let used = self.email_verification.as_ref().is_some_and(|c| &c.token_hash == token_hash);
+                    return if used { Ok(vec![]) } else { Err(AccountError::InvalidToken) };
                 }
                 Self::checked_challenge(self.email_verification.as_ref(), token_hash, *at)?;
                 Ok(vec![E::EmailVerified(EmailVerified { email, verified_at: *at })])
@@ -417,11 +449,13 @@ impl Aggregate for Account {
                 }
                 Ok(vec![self.password_changed(password_hash, PasswordChangeReason::Changed, *at)])
             }
-            C::UpdateProfile { name, details } => {
-                if self.name.as_ref() == Some(name) && &self.profile == details {
+            C::UpdateProfile(patch) => {
+                let details = patch.applied_to(&self.profile).map_err(AccountError::InvalidProfile)?;
+                let name = patch.name.clone().or_else(|| self.name.clone()).ok_or(AccountError::NotFound)?;
+                if self.name.as_ref() == Some(&name) && self.profile == details {
                     return Ok(vec![]);
                 }
-                Ok(vec![E::ProfileUpdated(ProfileUpdated { name: name.clone(), details: details.clone() })])
+                Ok(vec![E::ProfileUpdated(ProfileUpdated { name, details })])
             }
             C::ChangeHandle { handle } => match &self.handle {
                 Some(current) if current == handle => Ok(vec![]),
@@ -462,10 +496,8 @@ impl Aggregate for Account {
             AccountEvent::EmailVerificationRequested(challenge) => {
                 self.email_verification = Some(challenge.clone());
             }
-            AccountEvent::EmailVerified(_) => {
-                self.email_verified = true;
-                self.email_verification = None;
-            }
+            // The used challenge stays, so a retry with the same token is recognised.
+            AccountEvent::EmailVerified(_) => self.email_verified = true,
             AccountEvent::PasswordResetRequested(challenge) => self.password_reset = Some(challenge.clone()),
             AccountEvent::PasswordChanged(changed) => {
                 self.password_hash = Some(changed.password_hash.clone());
@@ -632,11 +664,41 @@ mod rules {
             })
             .then([]);
         given::<Account>([registered()])
-            .when(AccountCommand::UpdateProfile {
-                name: DisplayName::parse("Ada").unwrap_or_else(|e| panic!("{e}")),
-                details: ProfileDetails::default(),
-            })
+            .when(AccountCommand::UpdateProfile(ProfilePatch {
+                name: DisplayName::parse("Ada").ok(),
+                ..ProfilePatch::default()
+            }))
             .then([]);
+    }
+
+    #[test]
+    fn a_profile_patch_changes_only_its_fields() {
+        let bio = AccountEvent::ProfileUpdated(ProfileUpdated {
+            name: DisplayName::parse("Ada").unwrap_or_else(|e| panic!("{e}")),
+            details: ProfileDetails { bio: Some("Poet".into()), ..ProfileDetails::default() },
+        });
+        given::<Account>([registered(), bio])
+            .when(AccountCommand::UpdateProfile(ProfilePatch {
+                website: Some(Some("https://ada.example".into())),
+                ..ProfilePatch::default()
+            }))
+            .then([AccountEvent::ProfileUpdated(ProfileUpdated {
+                name: DisplayName::parse("Ada").unwrap_or_else(|e| panic!("{e}")),
+                details: ProfileDetails {
+                    bio: Some("Poet".into()),
+                    website: Some("https://ada.example".into()),
+                    ..ProfileDetails::default()
+                },
+            })]);
+        given::<Account>([registered()])
+            .when(AccountCommand::UpdateProfile(ProfilePatch {
+                website: Some(Some("ftp://x".into())),
+                ..ProfilePatch::default()
+            }))
+            .then_error(AccountError::InvalidProfile(ProfileFieldError {
+                field: "website",
+                reason: "is not an http(s) URL or a Loopync media path",
+            }));
     }
 
     #[test]

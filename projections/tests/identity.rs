@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_domain::account::{
-    Account, AccountCommand, Privacy, ProfileDetails, Registration, Settings, TokenChallenge,
+    Account, AccountCommand, Privacy, ProfilePatch, Registration, Settings, TokenChallenge,
 };
 use loopync_domain::identity::{DisplayName, Email, Handle, Role};
 use loopync_domain::session::{RevocationReason, Session, SessionCommand};
@@ -297,16 +297,14 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
     commands
         .run::<Account>(
             ada,
-            AccountCommand::UpdateProfile {
-                name: ok(DisplayName::parse("Ada King")),
-                details: ProfileDetails {
-                    bio: Some("Poet of numbers".into()),
-                    avatar: Some("/api/media/a1".into()),
-                    cover_photo: Some("https://cdn.example.com/c.jpg".into()),
-                    location: Some("London".into()),
-                    website: Some("https://ada.example.com".into()),
-                },
-            },
+            AccountCommand::UpdateProfile(ProfilePatch {
+                name: Some(ok(DisplayName::parse("Ada King"))),
+                bio: Some(Some("Poet of numbers".into())),
+                avatar: Some(Some("/api/media/a1".into())),
+                cover_photo: Some(Some("https://cdn.example.com/c.jpg".into())),
+                location: Some(Some("London".into())),
+                website: Some(Some("https://ada.example.com".into())),
+            }),
         )
         .await;
     let first = generation.catch_up(&pool, 100).await;
@@ -336,10 +334,14 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
     commands
         .run::<Account>(
             ada,
-            AccountCommand::UpdateProfile {
-                name: ok(DisplayName::parse("Ada King")),
-                details: ProfileDetails { bio: Some("Analyst".into()), ..ProfileDetails::default() },
-            },
+            AccountCommand::UpdateProfile(ProfilePatch {
+                name: Some(ok(DisplayName::parse("Ada King"))),
+                bio: Some(Some("Analyst".into())),
+                avatar: Some(None),
+                cover_photo: Some(None),
+                location: Some(None),
+                website: Some(None),
+            }),
         )
         .await;
     let later = generation.catch_up(&pool, 1).await;
@@ -574,10 +576,14 @@ async fn identity_history(commands: &Commands) {
     commands
         .run::<Account>(
             ada,
-            AccountCommand::UpdateProfile {
-                name: ok(DisplayName::parse("Ada King")),
-                details: ProfileDetails { bio: Some("Analyst".into()), ..ProfileDetails::default() },
-            },
+            AccountCommand::UpdateProfile(ProfilePatch {
+                name: Some(ok(DisplayName::parse("Ada King"))),
+                bio: Some(Some("Analyst".into())),
+                avatar: Some(None),
+                cover_photo: Some(None),
+                location: Some(None),
+                website: Some(None),
+            }),
         )
         .await;
     commands.sign_out(phone, day(3)).await;

@@ -197,6 +197,7 @@ pub fn account_refusal(error: AccountError) -> AuthError {
         AccountError::TokenExpired => AuthError::TokenExpired,
         AccountError::CredentialsChanged => AuthError::CredentialsChanged,
         AccountError::RoleChangeNotAllowed => AuthError::RoleChangeNotAllowed,
+        AccountError::InvalidProfile(error) => AuthError::field(error.field, error.reason),
     }
 }
 

@@ -5,6 +5,10 @@
 //! the blocking pool, and a semaphore lets only as many run at once as there are cores: a
 //! burst of sign-ins queues instead of starving the rest of the API.
 //!
+//! bcrypt reads only the first 72 bytes of its input, and a password may be 128 characters
+//! (up to 512 bytes): two passwords sharing their first 72 bytes would be one. So bcrypt is
+//! given the base64 of the password's SHA-256 (44 bytes, no NUL) instead of the password.
+//!
 //! A login for an unknown email verifies the password against a dummy hash of the same cost,
 //! so it takes as long as a wrong password for a real account and reveals nothing by timing.
 
@@ -46,7 +50,7 @@ impl Passwords {
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         let cost = self.cost;
-        self.off_runtime(move || bcrypt::hash(password, cost).map_err(PasswordError::from)).await
+        self.off_runtime(move || bcrypt::hash(prepared(&password), cost).map_err(PasswordError::from)).await
     }
 
     /// Whether `password` matches `hash`; with no hash (no such account, or an account without
@@ -56,8 +60,9 @@ impl Passwords {
             Some(hash) => (hash, true),
             None => (self.dummy_hash.clone(), false),
         };
-        let matches =
-            self.off_runtime(move || bcrypt::verify(password, &hash).map_err(PasswordError::from)).await?;
+        let matches = self
+            .off_runtime(move || bcrypt::verify(prepared(&password), &hash).map_err(PasswordError::from))
+            .await?;
         Ok(matches && real)
     }
 
@@ -68,6 +73,13 @@ impl Passwords {
         let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Task)?;
         tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Task)?
     }
+}
+
+/// What bcrypt hashes: the whole password, condensed to fit its 72 bytes.
+fn prepared(password: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(password.as_bytes()))
 }
 
 #[cfg(test)]
@@ -82,6 +94,16 @@ mod tests {
         assert!(passwords.verify("correct horse".into(), Some(hash.clone())).await?);
         assert!(!passwords.verify("wrong horse".into(), Some(hash)).await?);
         assert!(!passwords.verify("correct horse".into(), None).await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn every_byte_of_a_long_password_counts() -> Result<(), PasswordError> {
+        let passwords = Passwords::new(4)?;
+        let long = "x".repeat(100);
+        let hash = passwords.hash(format!("{long}a")).await?;
+        assert!(passwords.verify(format!("{long}a"), Some(hash.clone())).await?);
+        assert!(!passwords.verify(format!("{long}b"), Some(hash)).await?, "past bcrypt's 72 bytes");
         Ok(())
     }
 }

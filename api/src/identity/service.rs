@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use loopync_commands::{CommandContext, CommandPipeline, Loaded};
 use loopync_delivery::{Mail, Mailer, Sms, SmsSender};
 use loopync_domain::account::{
-    Account, AccountCommand, ProfileDetails, Registration, Settings, TokenChallenge,
+    Account, AccountCommand, ProfilePatch, Registration, Settings, TokenChallenge,
 };
 use loopync_domain::claim::{ClaimCommand, ClaimError, UniqueClaim, claim_id};
 use loopync_domain::identity::{
@@ -323,7 +323,7 @@ impl Identity {
             self.passwords.verify(password, None).await.map_err(AuthError::internal)?;
             return Err(AuthError::InvalidCredentials);
         };
-        self.login_failures.check(email.as_str()).await?;
+        self.login_failures.begin(email.as_str()).await?;
         let account = match self.owner_of(EMAIL, email.as_str()).await? {
             Some(user_id) => Some((user_id, self.account(user_id).await?)),
             None => None,
@@ -331,7 +331,6 @@ impl Identity {
         let hash = account.as_ref().and_then(|(_, account)| account.password_hash.clone());
         let matches = self.passwords.verify(password, hash).await.map_err(AuthError::internal)?;
         let Some((user_id, account)) = account.filter(|_| matches) else {
-            self.login_failures.record_failure(email.as_str()).await?;
             return Err(AuthError::InvalidCredentials);
         };
         self.login_failures.clear(email.as_str()).await?;
@@ -445,8 +444,13 @@ impl Identity {
     /// `POST /auth/verify-email`.
     pub async fn verify_email(&self, token: &str, base: &CommandContext) -> Result<AccountChange, AuthError> {
         let (user_id, token_hash) = parse_opaque(token).ok_or(AuthError::InvalidToken)?;
+        // A token naming no account is just a wrong token: never say whether an id exists.
         self.change_account(user_id, None, AccountCommand::VerifyEmail { token_hash, at: Utc::now() }, base)
             .await
+            .map_err(|error| match error {
+                AuthError::UserNotFound => AuthError::InvalidToken,
+                other => other,
+            })
     }
 
     /// `POST /auth/resend-verification`.
@@ -545,16 +549,16 @@ impl Identity {
         } else if !(8..=128).contains(&new.chars().count()) {
             return Err(AuthError::field("newPassword", IdentityError::PasswordLength.to_string()));
         }
-        self.login_failures.check(&user_id.to_string()).await?;
+        self.login_failures.begin(&user_id.to_string()).await?;
         if !self
             .passwords
             .verify(current, Some(verified_against.clone()))
             .await
             .map_err(AuthError::internal)?
         {
-            self.login_failures.record_failure(&user_id.to_string()).await?;
             return Err(AuthError::InvalidCredentials);
         }
+        self.login_failures.clear(&user_id.to_string()).await?;
         let password_hash = self.passwords.hash(new).await.map_err(AuthError::internal)?;
         let command = AccountCommand::ChangePassword { verified_against, password_hash, at: Utc::now() };
         let changed = self.change_account(user_id, Some(user_id), command, base).await?;
@@ -642,6 +646,15 @@ impl Identity {
         if !errors.is_empty() {
             return Err(AuthError::Invalid(errors));
         }
+        // A handle someone else holds would fail the sign-up after the code is used up: refuse
+        // first, while the code is still good. (A race for the handle in between is rare; the
+        // claim still decides it.)
+        if let Some(Some(wanted)) = &handle
+            && self.owner_of(HANDLE, wanted.as_str()).await?.is_some()
+            && self.owner_of(PHONE, phone.as_str()).await?.is_none()
+        {
+            return Err(AuthError::HandleTaken);
+        }
         let command = PhoneCodeCommand::Verify {
             code_hash: self.tokens.code_hash(phone.as_str(), code),
             at: Utc::now(),
@@ -704,37 +717,32 @@ impl Identity {
     ) -> Result<AccountChange, AuthError> {
         let current = self.account(user_id).await?;
         let mut errors = Vec::new();
-        let name = match &change.name {
-            Some(name) => parse("name", DisplayName::parse(name), &mut errors),
-            None => current.name.clone(),
-        };
+        let name = change.name.as_ref().and_then(|name| parse("name", DisplayName::parse(name), &mut errors));
         let handle = match &change.handle {
             Some(handle) => parse("handle", Handle::parse(handle), &mut errors),
             None => current.handle.clone(),
         };
-        let pick =
-            |new: &Option<Option<String>>, old: &Option<String>| new.clone().unwrap_or_else(|| old.clone());
-        let details = ProfileDetails {
-            bio: pick(&change.bio, &current.profile.bio),
-            avatar: pick(&change.avatar, &current.profile.avatar),
-            cover_photo: pick(&change.cover_photo, &current.profile.cover_photo),
-            location: pick(&change.location, &current.profile.location),
-            website: pick(&change.website, &current.profile.website),
+        let patch = ProfilePatch {
+            name,
+            bio: change.bio,
+            avatar: change.avatar,
+            cover_photo: change.cover_photo,
+            location: change.location,
+            website: change.website,
+        };
+        // Checked here for a 400 naming every bad field at once; `decide` checks the merge again.
+        if let Err(error) = patch.applied_to(&current.profile) {
+            errors.push(FieldProblem::new(error.field, error.reason));
         }
-        .validated()
-        .map_err(|e| errors.push(FieldProblem::new(e.field, e.reason)))
-        .ok();
-        let (Some(name), Some(handle), Some(details), true) = (name, handle, details, errors.is_empty())
-        else {
+        let (Some(handle), true) = (handle, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));
         };
         let old_handle = current.handle.clone().ok_or(AuthError::UserNotFound)?;
-        let profile = AccountCommand::UpdateProfile { name, details };
+        let profile = AccountCommand::UpdateProfile(patch);
         if handle == old_handle {
             return self.change_account(user_id, Some(user_id), profile, base).await;
         }
 
-        /// The handle is someone else's, or the account changed under this request.
         #[derive(Debug)]
         enum Refusal {
             HandleTaken,

@@ -1,6 +1,10 @@
 //! Lockouts after repeated failures: at most `limit` failures per key in a sliding `window`,
 //! then 429 with `Retry-After` until the oldest failure in the window ages out.
 //!
+//! Every attempt is recorded as a failure when it starts ([`FailureThrottle::begin`]) and
+//! forgiven when it succeeds ([`FailureThrottle::clear`]): an attempt that dies half-way (a
+//! crash, a dropped connection) still counts, and N guesses sent at once count as N.
+//!
 //! Counted in PostgreSQL (`auth_failures`), not in memory, so the limit is the same whichever
 //! node a guess lands on and survives restarts. A check and a record are one indexed query
 //! each; next to a bcrypt verification they cost nothing.
@@ -27,9 +31,19 @@ impl FailureThrottle {
         hex::encode(Sha256::digest(key.as_bytes()))
     }
 
-    /// Refuses with `RateLimited` when `key` has used up its failures.
-    pub async fn check(&self, key: &str) -> Result<(), AuthError> {
+    /// Starts an attempt for `key`: refuses with `RateLimited` when the window already holds
+    /// `limit` failures, and otherwise records this attempt as a failure until [`Self::clear`]
+    /// says it succeeded. Counting and recording happen under a per-key advisory lock, so
+    /// parallel guesses cannot all slip past the count before any of them is recorded.
+    pub async fn begin(&self, key: &str) -> Result<(), AuthError> {
+        let key_hash = Self::key_hash(key);
         let window_seconds = self.window.as_secs_f64();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+            .bind(self.scope)
+            .bind(&key_hash)
+            .execute(&mut *transaction)
+            .await?;
         let (failures, retry_after): (i64, Option<f64>) = sqlx::query_as(
             "SELECT count(*), \
                     extract(epoch FROM min(failed_at) + make_interval(secs => $3) - now())::float8 \
@@ -38,24 +52,21 @@ impl FailureThrottle {
                    ORDER BY failed_at DESC LIMIT $4) recent",
         )
         .bind(self.scope)
-        .bind(Self::key_hash(key))
+        .bind(&key_hash)
         .bind(window_seconds)
         .bind(i64::from(self.limit))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *transaction)
         .await?;
         if failures >= i64::from(self.limit) {
             let retry_after = retry_after.unwrap_or(window_seconds).ceil().max(1.0) as u32;
             return Err(AuthError::RateLimited { retry_after });
         }
-        Ok(())
-    }
-
-    pub async fn record_failure(&self, key: &str) -> Result<(), AuthError> {
         sqlx::query("INSERT INTO auth_failures (scope, key_hash) VALUES ($1, $2)")
             .bind(self.scope)
-            .bind(Self::key_hash(key))
-            .execute(&self.pool)
+            .bind(&key_hash)
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 

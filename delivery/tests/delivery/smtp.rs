@@ -74,6 +74,23 @@ async fn non_ascii_text_arrives_encoded_for_relays_without_8bitmime() {
 }
 
 #[tokio::test]
+async fn a_subject_with_line_breaks_cannot_add_headers_or_recipients() {
+    let mut sink = SmtpSink::start(Script::default()).await;
+    // Subjects may quote a user's display name, which the user chose.
+    let mail = Mail {
+        to: "ada@example.com".into(),
+        subject: "Mallory invited you\r\nBcc: eve@example.com".into(),
+        text: "Join Mallory on Loopync.".into(),
+    };
+
+    mailer(config(sink.port())).send(mail).await.unwrap_or_else(|e| panic!("send: {e}"));
+
+    let received = sink.next().await;
+    assert_eq!(received.rcpt_to, ["ada@example.com"]);
+    assert_eq!(received.header("Bcc"), None, "{}", received.data);
+}
+
+#[tokio::test]
 async fn credentials_are_sent_with_auth_plain() {
     let script = Script { credentials: Some(("loopync", "s3cret-pass")), ..Script::default() };
     let mut sink = SmtpSink::start(script).await;
