@@ -95,11 +95,21 @@ impl AuthError {
         Self::Invalid(vec![FieldProblem::new(field, message)])
     }
 
+    /// A malformed identity value in `field`, its stable code in the message.
+    pub fn identity(field: &str, error: &IdentityError) -> Self {
+        Self::Invalid(vec![identity_problem(field, error)])
+    }
+
     /// Lost infrastructure: logged by the conversion, answered as 500.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "identity request failed inside the server");
         Self::Problem(Problem::internal())
     }
+}
+
+/// One field's problem for a malformed identity value.
+pub fn identity_problem(field: &str, error: &IdentityError) -> FieldProblem {
+    FieldProblem::new(field, format!("{error} ({})", identity_code(error)))
 }
 
 /// The stable code of a malformed identity value.

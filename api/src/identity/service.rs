@@ -10,7 +10,7 @@
 //! - everything slow or impure (bcrypt, randomness, the clock, mail and SMS) happens here,
 //!   around the pure decisions.
 
-use super::errors::{AuthError, account_refusal, command_error, identity_code};
+use super::errors::{AuthError, account_refusal, command_error, identity_problem};
 use super::throttle::FailureThrottle;
 use super::tokens::{MintedToken, TokenKeys, mint_opaque, parse_opaque, six_digit_code};
 use super::{AuthConfig, Passwords};
@@ -117,11 +117,7 @@ impl std::fmt::Debug for Identity {
 }
 
 fn parse<T>(field: &str, result: Result<T, IdentityError>, errors: &mut Vec<FieldProblem>) -> Option<T> {
-    result
-        .map_err(|error| {
-            errors.push(FieldProblem::new(field, format!("{error} ({})", identity_code(&error))))
-        })
-        .ok()
+    result.map_err(|error| errors.push(identity_problem(field, &error))).ok()
 }
 
 fn account_stream(id: Uuid) -> StreamName {
@@ -519,8 +515,7 @@ impl Identity {
         let (user_id, token_hash) = parse_opaque(token).ok_or(AuthError::InvalidToken)?;
         let account = self.account(user_id).await.map_err(|_| AuthError::InvalidToken)?;
         let email = account.email.as_ref().ok_or(AuthError::InvalidToken)?;
-        check_password(&password, email)
-            .map_err(|e| AuthError::field("password", format!("{e} ({})", identity_code(&e))))?;
+        check_password(&password, email).map_err(|e| AuthError::identity("password", &e))?;
         let password_hash = self.passwords.hash(password).await.map_err(AuthError::internal)?;
         self.change_account(
             user_id,
@@ -544,8 +539,7 @@ impl Identity {
         let account = self.account(user_id).await?;
         let verified_against = account.password_hash.clone().ok_or(AuthError::NoPassword)?;
         if let Some(email) = &account.email {
-            check_password(&new, email)
-                .map_err(|e| AuthError::field("newPassword", format!("{e} ({})", identity_code(&e))))?;
+            check_password(&new, email).map_err(|e| AuthError::identity("newPassword", &e))?;
         } else if !(8..=128).contains(&new.chars().count()) {
             return Err(AuthError::field("newPassword", IdentityError::PasswordLength.to_string()));
         }
@@ -586,8 +580,7 @@ impl Identity {
 
     /// `POST /auth/send-code`.
     pub async fn send_code(&self, phone: &str, base: &CommandContext) -> Result<CodeSent, AuthError> {
-        let phone = PhoneNumber::parse(phone)
-            .map_err(|e| AuthError::field("phoneNumber", format!("{e} ({})", identity_code(&e))))?;
+        let phone = PhoneNumber::parse(phone).map_err(|e| AuthError::identity("phoneNumber", &e))?;
         let code = six_digit_code();
         let now = Utc::now();
         let command = PhoneCodeCommand::Send {
@@ -633,8 +626,7 @@ impl Identity {
         device: &Device,
         base: &CommandContext,
     ) -> Result<PhoneSignIn, AuthError> {
-        let phone = PhoneNumber::parse(phone)
-            .map_err(|e| AuthError::field("phoneNumber", format!("{e} ({})", identity_code(&e))))?;
+        let phone = PhoneNumber::parse(phone).map_err(|e| AuthError::identity("phoneNumber", &e))?;
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AuthError::field("code", "a code is six digits"));
