@@ -151,6 +151,8 @@ pub enum Role {
     #[default]
     User,
     Verified,
+    /// Reads every wallet's ledger history, changes nothing.
+    Auditor,
     Admin,
     Founder,
 }
@@ -161,13 +163,18 @@ impl Role {
         self >= Role::Admin
     }
 
+    /// Whether this role may read any wallet's ledger history (auditors and admins).
+    pub fn may_audit_ledgers(self) -> bool {
+        self >= Role::Auditor
+    }
+
     /// Whether a user with this role may move someone from `from` to `to`: admins manage
-    /// users, verified users and admins; only a founder makes or unmakes a founder.
+    /// users, verified users, auditors and admins; only a founder makes or unmakes a founder.
     pub fn may_change_role(self, from: Role, to: Role) -> bool {
         match self {
             Role::Founder => true,
             Role::Admin => from != Role::Founder && to != Role::Founder,
-            Role::User | Role::Verified => false,
+            Role::User | Role::Verified | Role::Auditor => false,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod claim;
 pub mod given;
 pub mod identity;
+pub mod looppay;
 pub mod phone_code;
 pub mod sample;
 pub mod session;

@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub enum RoleName {
     User,
     Verified,
+    /// Reads every wallet's ledger history.
+    Auditor,
     Admin,
     Founder,
 }
@@ -26,6 +28,7 @@ impl From<Role> for RoleName {
         match role {
             Role::User => Self::User,
             Role::Verified => Self::Verified,
+            Role::Auditor => Self::Auditor,
             Role::Admin => Self::Admin,
             Role::Founder => Self::Founder,
         }
@@ -37,6 +40,7 @@ impl From<RoleName> for Role {
         match role {
             RoleName::User => Self::User,
             RoleName::Verified => Self::Verified,
+            RoleName::Auditor => Self::Auditor,
             RoleName::Admin => Self::Admin,
             RoleName::Founder => Self::Founder,
         }
@@ -47,6 +51,7 @@ impl RoleName {
     fn parse(role: &str) -> Self {
         match role {
             "verified" => Self::Verified,
+            "auditor" => Self::Auditor,
             "admin" => Self::Admin,
             "founder" => Self::Founder,
             _ => Self::User,

@@ -264,6 +264,7 @@ fn role_name(role: Role) -> &'static str {
     match role {
         Role::User => "user",
         Role::Verified => "verified",
+        Role::Auditor => "auditor",
         Role::Admin => "admin",
         Role::Founder => "founder",
     }
