@@ -11,11 +11,14 @@
 pub mod cache;
 pub mod error;
 pub mod idempotency;
+pub mod ledger;
 pub mod pipeline;
 pub mod postgres;
 pub mod store;
+mod turns;
 
 pub use error::{CommandError, StoreError};
+pub use ledger::Ledger;
 pub use pipeline::{CommandContext, CommandOutcome, CommandPipeline, Loaded, PipelineConfig};
 pub use postgres::{GroupCommit, PgEventStore};
 pub use store::{

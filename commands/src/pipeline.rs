@@ -24,6 +24,7 @@ use crate::store::{
     AppendError, AppendOutcome, AppendRequest, AppendedEvent, EventStore, ExpectedVersion, IdempotencyRecord,
     NewEvent, Snapshot, StreamAppend,
 };
+use crate::turns::StreamTurns;
 use loopync_domain::{Aggregate, StreamName};
 use loopync_schemas::{DecodeError, EventMetadata, Position, RecordedEvent};
 use serde::Serialize;
@@ -46,7 +47,7 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_retries: 16, snapshot_every: 100, cache_capacity: 10_000 }
+        Self { max_retries: 64, snapshot_every: 100, cache_capacity: 10_000 }
     }
 }
 
@@ -117,6 +118,8 @@ pub trait Streams: Sized + Send + Sync + 'static {
     fn is_empty(events: &Self::Events) -> bool;
     fn remember(self, pipeline: &CommandPipeline, events: &Self::Events, outcome: &AppendOutcome);
     fn forget(pipeline: &CommandPipeline, ids: &Self::Ids);
+    /// The streams the command appends to.
+    fn streams(ids: &Self::Ids) -> Vec<StreamName>;
     fn decode(ids: &Self::Ids, events: &[RecordedEvent]) -> Result<Self::Events, DecodeError>;
 }
 
@@ -138,6 +141,9 @@ impl<A: Aggregate> Streams for Loaded<A> {
     }
     fn forget(pipeline: &CommandPipeline, id: &String) {
         pipeline.cache.evict(&StreamName::of::<A>(id));
+    }
+    fn streams(id: &String) -> Vec<StreamName> {
+        vec![StreamName::of::<A>(id)]
     }
     fn decode(id: &String, events: &[RecordedEvent]) -> Result<Self::Events, DecodeError> {
         decode_stream::<A>(&StreamName::of::<A>(id), events)
@@ -164,6 +170,9 @@ macro_rules! impl_streams_for_tuple {
             }
             fn forget(pipeline: &CommandPipeline, ids: &Self::Ids) {
                 $(pipeline.cache.evict(&StreamName::of::<$a>(&ids.$i));)+
+            }
+            fn streams(ids: &Self::Ids) -> Vec<StreamName> {
+                vec![$(StreamName::of::<$a>(&ids.$i)),+]
             }
             fn decode(ids: &Self::Ids, events: &[RecordedEvent]) -> Result<Self::Events, DecodeError> {
                 Ok(($(decode_stream::<$a>(&StreamName::of::<$a>(&ids.$i), events)?,)+))
@@ -205,12 +214,13 @@ fn decode_stream<A: Aggregate>(
 pub struct CommandPipeline {
     store: Arc<dyn EventStore>,
     cache: AggregateCache,
+    turns: StreamTurns,
     config: PipelineConfig,
 }
 
 impl CommandPipeline {
     pub fn new(store: Arc<dyn EventStore>, config: PipelineConfig) -> Self {
-        Self { store, cache: AggregateCache::new(config.cache_capacity), config }
+        Self { store, cache: AggregateCache::new(config.cache_capacity), turns: StreamTurns::new(), config }
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -290,6 +300,9 @@ impl CommandPipeline {
             command_id,
         };
 
+        // Commands on the same streams in this process take turns: they would only conflict
+        // and decide again. Other processes are still kept out by the expected versions.
+        let _turn = self.turns.take(&S::streams(&ids)).await;
         let mut attempt = 0;
         let mut refresh = false;
         loop {
@@ -338,11 +351,14 @@ impl CommandPipeline {
                     if attempt > self.config.max_retries {
                         return Err(CommandError::Conflict { attempts: attempt });
                     }
-                    // Back off a little under contention so the winners can commit.
+                    // Back off a little under contention so the winners can commit, but never
+                    // for long: the contender is usually another node whose own commands take
+                    // turns on the stream, and a loser that sleeps longer and longer would only
+                    // keep losing to it. Each retry decides on state caught up just now.
                     if attempt > 2 {
-                        let jitter = u64::from(Uuid::now_v7().as_bytes()[15] % 4);
-                        tokio::time::sleep(std::time::Duration::from_millis(jitter + u64::from(attempt)))
-                            .await;
+                        let jitter = u64::from(Uuid::now_v7().as_bytes()[15] % 3);
+                        let pause = jitter + u64::from(attempt / 8).min(3);
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     }
                 }
                 Err(AppendError::DuplicateCommand) => {
