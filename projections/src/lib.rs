@@ -7,6 +7,7 @@
 //! - [`checkpoints`]: where each projection has read up to, and read-your-writes waits.
 //! - [`sample`]: the reference projection of the core's sample wallet.
 //! - [`identity`]: user profiles (with user search) and sessions.
+//! - [`looppay`]: the LoopPay ledger: wallet balances and statements, payments and top-ups.
 //!
 //! The runtime that drives projections (ownership, batching, catch-up, rebuilds) lives in
 //! `workers`.
@@ -14,6 +15,7 @@
 pub mod checkpoints;
 pub mod identity;
 pub mod log;
+pub mod looppay;
 pub mod projection;
 pub mod sample;
 
