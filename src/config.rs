@@ -4,8 +4,10 @@
 
 use clap::{Args, ValueEnum};
 use loopync_api::identity::{AuthConfig, JwtSecret};
+use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
 use loopync_api::{Delivery, RateLimitConfig};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
+use loopync_domain::looppay::TopUpLimits;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -148,6 +150,37 @@ pub struct Config {
     /// Bearer token sent to the SMS webhook.
     #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
     pub sms_webhook_token: Option<String>,
+
+    /// LoopPay's payment provider: `dev` confirms top-ups at once (development only),
+    /// `webhook` waits for a signed confirmation at `POST /api/looppay/webhooks/webhook`.
+    #[arg(long, env = "LOOPYNC_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderArg::Dev)]
+    pub payment_provider: PaymentProviderArg,
+
+    /// The HMAC-SHA256 secret shared with the webhook payment provider (required for `webhook`).
+    #[arg(long, env = "LOOPYNC_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<String>,
+
+    /// Where the webhook provider's checkout page is; `{topUpId}` is replaced.
+    #[arg(long, env = "LOOPYNC_PAYMENT_CHECKOUT_URL")]
+    pub payment_checkout_url: Option<String>,
+
+    /// Largest single top-up, in minor units of Loop credits (100 = 1.00 LOOP).
+    #[arg(long, env = "LOOPYNC_TOP_UP_MAX", default_value_t = 100_000)]
+    pub top_up_max: i64,
+
+    /// Most a wallet may top up per UTC day, in minor units.
+    #[arg(long, env = "LOOPYNC_TOP_UP_DAILY_MAX", default_value_t = 500_000)]
+    pub top_up_daily_max: i64,
+
+    /// How often expired LoopPay holds are swept, in seconds.
+    #[arg(long, env = "LOOPYNC_HOLD_EXPIRY_INTERVAL_SECONDS", default_value_t = 1)]
+    pub hold_expiry_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaymentProviderArg {
+    Dev,
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,6 +263,29 @@ impl Config {
             None => SmsConfig::Outbox { dir: self.outbox_dir.join("sms") },
         };
         Ok(Delivery { mailer: mailer.build()?, sms: sms.build()? })
+    }
+
+    /// LoopPay's provider and limits.
+    pub fn looppay(&self) -> anyhow::Result<LoopPayConfig> {
+        let provider = match self.payment_provider {
+            PaymentProviderArg::Dev => ProviderChoice::Dev,
+            PaymentProviderArg::Webhook => match &self.payment_webhook_secret {
+                Some(secret) if secret.len() >= 16 => ProviderChoice::Webhook {
+                    secret: secret.clone(),
+                    checkout_url: self.payment_checkout_url.clone(),
+                },
+                _ => anyhow::bail!(
+                    "LOOPYNC_PAYMENT_WEBHOOK_SECRET (at least 16 bytes) is required with the webhook provider"
+                ),
+            },
+        };
+        if self.top_up_max <= 0 || self.top_up_daily_max < self.top_up_max {
+            anyhow::bail!("top-up limits must be positive, and the daily one at least the per-top-up one");
+        }
+        Ok(LoopPayConfig {
+            provider,
+            limits: TopUpLimits { per_top_up: self.top_up_max, daily: self.top_up_daily_max },
+        })
     }
 
     pub fn idempotency_retention(&self) -> Duration {

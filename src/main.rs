@@ -4,7 +4,9 @@
 //!   single-node default);
 //! - `worker`: workers only (projections, housekeeping), for scale-out;
 //! - `migrate`: applies the event store's migrations;
-//! - `projections status` / `projections rebuild NAME`: operate the projection runtime.
+//! - `projections status` / `projections rebuild NAME`: operate the projection runtime;
+//! - `audit ledger`: prove the LoopPay ledger from the event store (exit 0 clean, 1 mismatch,
+//!   2 could not audit).
 
 mod config;
 mod projections;
@@ -13,6 +15,7 @@ mod runtime;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, LogFormat};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "loopync", version, about = "Loopync backend: event-sourced social superapp")]
@@ -35,6 +38,32 @@ enum Command {
     Projections {
         #[command(subcommand)]
         command: ProjectionsCommand,
+    },
+    /// Audit the event store.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Replay every wallet and payment stream: hash chains, double entry, conservation of
+    /// money, payments, read models. Exits 0 when clean, 1 on any mismatch, 2 on errors.
+    Ledger {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to this many seconds for the looppay_ledger projection to reach the end of
+        /// the log before comparing its read models (0: compare at its current position).
+        #[arg(long, value_name = "SECS", default_value_t = 0)]
+        wait_for_projection: u64,
+        /// Do not compare read models (an event store restored without projections).
+        #[arg(long)]
+        skip_read_models: bool,
+        /// Mismatches listed in the report; all are counted.
+        #[arg(long, default_value_t = 1000)]
+        max_mismatches: usize,
     },
 }
 
@@ -71,6 +100,46 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command: ProjectionsCommand::Rebuild { name, no_wait } } => {
             projections::rebuild(&cli.config, &name, !no_wait).await
+        }
+        Command::Audit {
+            command: AuditCommand::Ledger { json, wait_for_projection, skip_read_models, max_mismatches },
+        } => {
+            let options = loopync_workers::audit::AuditOptions {
+                wait_for_projection: (wait_for_projection > 0)
+                    .then(|| Duration::from_secs(wait_for_projection)),
+                compare_read_models: !skip_read_models,
+                max_mismatches,
+            };
+            std::process::exit(audit_ledger(&cli.config, &options, json).await)
+        }
+    }
+}
+
+/// `loopync audit ledger`: prints the report and returns the exit code.
+async fn audit_ledger(config: &Config, options: &loopync_workers::audit::AuditOptions, json: bool) -> i32 {
+    let audited = match runtime::connect(config).await {
+        Ok(pool) => loopync_workers::audit::audit_ledger(&pool, options).await.map_err(anyhow::Error::from),
+        Err(error) => Err(error),
+    };
+    let report = match audited {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: the ledger could not be audited: {error:#}");
+            return 2;
+        }
+    };
+    use std::io::Write;
+    let text = if json { report.to_json().map(|text| text + "\n") } else { Ok(report.to_string()) };
+    let mut stdout = std::io::stdout().lock();
+    match text.map(|text| stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())) {
+        Ok(Ok(())) => report.exit_code(),
+        Ok(Err(error)) => {
+            eprintln!("error: cannot print the report: {error}");
+            2
+        }
+        Err(error) => {
+            eprintln!("error: cannot print the report: {error}");
+            2
         }
     }
 }

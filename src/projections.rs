@@ -5,6 +5,7 @@ use crate::runtime::connect;
 use anyhow::{Context, bail};
 use loopync_projections::Projection;
 use loopync_projections::identity::{UserProfiles, UserSessions};
+use loopync_projections::looppay::LedgerReadModel;
 use loopync_projections::sample::SampleWalletBalances;
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
@@ -14,7 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Every projection of Loopync. A feature adds its projections here.
 pub fn registered() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(SampleWalletBalances), Arc::new(UserProfiles), Arc::new(UserSessions)]
+    vec![
+        Arc::new(SampleWalletBalances),
+        Arc::new(UserProfiles),
+        Arc::new(UserSessions),
+        Arc::new(LedgerReadModel),
+    ]
 }
 
 /// `loopync projections status`.

@@ -4,10 +4,11 @@ use crate::config::Config;
 use crate::projections::registered;
 use anyhow::Context;
 use loopync_api::identity::{AdminApi, AuthApi, UsersApi};
+use loopync_api::looppay::LoopPayApi;
 use loopync_api::state::{ApiConfig, AppState};
-use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
-use loopync_workers::{ProjectionRunner, RunnerConfig, housekeeping, status};
+use loopync_workers::{ProjectionRunner, RunnerConfig, hold_expiry, housekeeping, status};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
@@ -45,11 +46,13 @@ fn runner_config(config: &Config) -> RunnerConfig {
     }
 }
 
-/// Everything background: projections, lag metrics, key expiry.
+/// Everything background: projections, lag metrics, key expiry, hold expiry.
+#[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     tasks: &mut JoinSet<()>,
     config: &Config,
     pool: &PgPool,
+    ledger: Ledger,
     waker: LogWaker,
     board: Arc<CheckpointBoard>,
     nats: Option<async_nats::Client>,
@@ -62,6 +65,12 @@ fn spawn_workers(
         pool.clone(),
         config.idempotency_retention(),
         Duration::from_secs(600),
+        shutdown.child_token(),
+    ));
+    tasks.spawn(hold_expiry::run_hold_expiry(
+        ledger,
+        pool.clone(),
+        Duration::from_secs(config.hold_expiry_interval_seconds.max(1)),
         shutdown.child_token(),
     ));
 }
@@ -98,13 +107,15 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    spawn_workers(&mut tasks, config, &pool, waker, board.clone(), nats.clone(), &shutdown);
+    let ledger = Ledger::new(pipeline.clone());
+    spawn_workers(&mut tasks, config, &pool, ledger, waker, board.clone(), nats.clone(), &shutdown);
 
     let api_config = ApiConfig {
         max_body_bytes: config.max_body_bytes,
         read_your_writes_timeout: config.read_your_writes_timeout(),
         auth: config.auth(),
         rate_limits: config.rate_limits(),
+        looppay: config.looppay()?,
         ..ApiConfig::default()
     };
     let grace = api_config.shutdown_grace;
@@ -117,7 +128,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     if let Some(address) = loopync_api::serve::local_addr(&acceptor) {
         tracing::info!(%address, "serving");
     }
-    let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state));
+    let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state), LoopPayApi::new(&state));
     let app = loopync_api::app(state, apis);
     let result = loopync_api::serve::serve(acceptor, app, shutdown_signal(), grace).await;
     shutdown.cancel();
@@ -133,7 +144,11 @@ pub async fn worker(config: &Config) -> anyhow::Result<()> {
     let nats = connect_nats(config).await;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    spawn_workers(&mut tasks, config, &pool, waker, board, nats, &shutdown);
+    // Hold expiry appends through a pipeline of its own (no group commit: a trickle).
+    let store =
+        PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
+    let ledger = Ledger::new(Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default())));
+    spawn_workers(&mut tasks, config, &pool, ledger, waker, board, nats, &shutdown);
     shutdown_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();

@@ -11,6 +11,8 @@
 //! - [`state`]: [`AppState`] shared by handlers and [`ApiConfig`].
 //! - [`identity`]: accounts, sign-in, tokens, sessions, profiles and roles; the bearer-token
 //!   security scheme every protected endpoint takes.
+//! - [`looppay`]: the wallet — top-ups (with provider webhooks), transfers, payments,
+//!   refunds, balances, transactions and ledger history.
 //! - [`request_id`], [`metrics`], [`serve`]: request ids, the Prometheus recorder, serving
 //!   with graceful shutdown.
 //!
@@ -48,6 +50,7 @@ mod body_limit;
 pub mod consistency;
 pub mod identity;
 pub mod json;
+pub mod looppay;
 pub mod metrics;
 pub mod problem;
 mod problem_layer;

@@ -2,6 +2,7 @@
 //! API's configuration.
 
 use crate::identity::{AuthConfig, AuthError, Identity};
+use crate::looppay::{LoopPay, LoopPayConfig};
 use crate::rate_limit::RateLimitConfig;
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
@@ -28,6 +29,8 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// Requests a minute per caller (429 `rate_limited` past them).
     pub rate_limits: RateLimitConfig,
+    /// LoopPay: the payment provider and top-up limits.
+    pub looppay: LoopPayConfig,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +42,7 @@ impl Default for ApiConfig {
             shutdown_grace: Duration::from_secs(10),
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            looppay: LoopPayConfig::default(),
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct AppState {
     pub nats: Option<async_nats::Client>,
     /// Accounts, sessions, tokens.
     pub identity: Arc<Identity>,
+    /// The wallet: top-ups, transfers, payments, holds, refunds.
+    pub looppay: Arc<LoopPay>,
     pub config: ApiConfig,
 }
 
@@ -94,6 +100,7 @@ impl AppState {
             delivery.mailer,
             delivery.sms,
         )?);
-        Ok(Self { pool, pipeline, checkpoints, nats, identity, config })
+        let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
+        Ok(Self { pool, pipeline, checkpoints, nats, identity, looppay, config })
     }
 }

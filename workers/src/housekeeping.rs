@@ -1,6 +1,7 @@
 //! Housekeeping: idempotency keys are forgotten after their retention (at least 24 hours, as
 //! promised to clients), in small batches so the sweep never holds long locks; failed sign-in
-//! records go once no lockout window can still count them.
+//! records go once no lockout window can still count them; payment-provider webhook receipts
+//! after a day.
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -40,6 +41,17 @@ pub async fn expire_auth_failures(pool: &PgPool, older_than: Duration) -> Result
     Ok(result.rows_affected())
 }
 
+/// Deletes webhook receipts older than `older_than` (their signatures are long stale).
+pub async fn expire_webhook_receipts(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM looppay_webhook_receipts WHERE received_at < now() - make_interval(secs => $1)",
+    )
+    .bind(older_than.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 /// Sweeps every `interval` until cancelled.
 pub async fn run_idempotency_sweeper(
     pool: PgPool,
@@ -55,6 +67,10 @@ pub async fn run_idempotency_sweeper(
         }
         if let Err(error) = expire_auth_failures(&pool, AUTH_FAILURE_RETENTION).await {
             tracing::warn!(%error, "failed sign-in sweep failed");
+        }
+        // A day: far past the signatures' five-minute tolerance.
+        if let Err(error) = expire_webhook_receipts(&pool, AUTH_FAILURE_RETENTION).await {
+            tracing::warn!(%error, "webhook receipt sweep failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => {}

@@ -16,7 +16,7 @@ pub mod passwords;
 pub mod service;
 pub mod throttle;
 pub mod tokens;
-mod views;
+pub(crate) mod views;
 
 pub use auth::{BearerAuth, Caller};
 pub use errors::AuthError;

@@ -1,0 +1,483 @@
+//! The LoopPay endpoints: `/api/looppay/*`.
+//!
+//! | endpoint                                   | who                                        |
+//! |--------------------------------------------|--------------------------------------------|
+//! | `POST /topup`, `/transfer`, `/pay`         | the signed-in user, from their own wallet   |
+//! | `GET /balance`, `/transactions`, `/topups/{id}` | the wallet's owner only                |
+//! | `GET /payments/{id}`                       | its payer, its payee, auditors and admins   |
+//! | `POST /payments/{id}/refund`               | its payee (admins for `system.escrow`)      |
+//! | `GET /ledger/{walletId}/history`           | the wallet's owner, auditors and admins     |
+//! | `POST /webhooks/{provider}`                | the provider, by HMAC signature (no token)  |
+//!
+//! Nobody reads or moves another user's money: every wallet an endpoint touches is the
+//! caller's own, except the recipient of a transfer or payment, who is only credited.
+
+use super::amount::AmountInput;
+use super::errors::{bad_field, forbidden, pay_codes};
+use super::provider::SIGNATURE_HEADER;
+use super::service::{LoopPay, NoticeApplied};
+use super::views::*;
+use crate::consistency::{CommandResponse, ReadResponse, command_context};
+use crate::identity::views::Pagination;
+use crate::identity::{BearerAuth, Caller, Identity};
+use crate::problem::Problem;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use loopync_domain::looppay::{CURRENCY, LedgerAccount, LedgerError, WalletEvent};
+use loopync_projections::looppay::{self as read, LedgerReadModel, TransactionFilter};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, Tags};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Tags)]
+enum Tag {
+    /// LoopPay: the wallet of Loop credits.
+    #[oai(rename = "LoopPay")]
+    LoopPay,
+}
+
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// Transaction types a `type` filter accepts; `transfer`, `payment`, `hold` and `refund` stand
+/// for both (or all) of their sides.
+const TRANSACTION_KINDS: &[&str] = &[
+    "top_up",
+    "transfer_sent",
+    "transfer_received",
+    "payment_sent",
+    "payment_received",
+    "hold_placed",
+    "hold_captured",
+    "hold_released",
+    "refund_sent",
+    "refund_received",
+];
+
+/// `/api/looppay/*`.
+pub struct LoopPayApi {
+    looppay: Arc<LoopPay>,
+    identity: Arc<Identity>,
+    state: AppState,
+}
+
+impl LoopPayApi {
+    pub fn new(state: &AppState) -> Self {
+        Self { looppay: state.looppay.clone(), identity: state.identity.clone(), state: state.clone() }
+    }
+
+    /// Whether the caller may read any wallet: their token says auditor or admin, and their
+    /// account still is one (a demotion takes effect at once).
+    async fn may_audit(&self, caller: &Caller) -> Result<bool, Problem> {
+        if !caller.role.may_audit_ledgers() {
+            return Ok(false);
+        }
+        Ok(self
+            .identity
+            .current_role(caller.user_id)
+            .await
+            .map(|role| role.may_audit_ledgers())
+            .unwrap_or(false))
+    }
+}
+
+fn limit_of(limit: Option<i64>) -> Result<i64, Problem> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Problem::invalid_request("limit is 1 to 100")
+            .with_errors([crate::problem::FieldProblem::new("limit", "1 to 100")]))
+    }
+}
+
+fn cursor_of(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
+    cursor
+        .map(|cursor| {
+            cursor.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Problem::invalid_request("not a cursor of this list")
+                    .with_errors([crate::problem::FieldProblem::new("cursor", "not a cursor of this list")])
+            })
+        })
+        .transpose()
+}
+
+fn note_of(note: Option<String>) -> Option<String> {
+    note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
+}
+
+/// The caller's wallet after a movement: the last of its events.
+fn own_balance(events: &[WalletEvent]) -> BalanceView {
+    BalanceView::after(events.last())
+}
+
+#[OpenApi(prefix_path = "/looppay", tag = "Tag::LoopPay")]
+impl LoopPayApi {
+    /// Add credits to your wallet through the payment provider.
+    ///
+    /// With the development provider the credits arrive at once (`confirmed`); with a
+    /// webhook provider the top-up is `pending` until the provider confirms it. Send an
+    /// `Idempotency-Key`: a retry with the same key returns the original top-up. Limits:
+    /// `top_up_limit_exceeded` per top-up, `daily_limit_exceeded` per UTC day (422).
+    #[oai(path = "/topup", method = "post")]
+    async fn top_up(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<TopUpRequest>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        request_id: RequestId,
+    ) -> Result<CommandResponse<TopUpView>, Problem> {
+        let amount = body.0.amount.minor_units("amount")?;
+        let context = command_context(&request_id, idempotency_key.0);
+        let started = self.looppay.top_up(&auth.0, amount, context).await?;
+        let view = TopUpView {
+            top_up_id: started.top_up_id,
+            status: if started.confirmed { "confirmed" } else { "pending" }.to_owned(),
+            amount,
+            currency: CURRENCY.to_owned(),
+            provider: self.looppay.provider_name().to_owned(),
+            checkout_url: started.checkout_url,
+            balance: own_balance(&started.outcome.events),
+        };
+        Ok(CommandResponse::created(view, started.outcome.position))
+    }
+
+    /// A top-up of yours and where it stands.
+    #[oai(path = "/topups/:topUpId", method = "get")]
+    async fn top_up_status(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "topUpId")] top_up_id: Path<Uuid>,
+        #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+    ) -> Result<ReadResponse<TopUpStatusView>, Problem> {
+        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let row = read::top_up(&self.state.pool, top_up_id.0)
+            .await?
+            .filter(|row| row.account == auth.0.user_id.to_string())
+            .ok_or_else(|| {
+                Problem::from(loopync_commands::CommandError::Domain(LedgerError::TopUpNotFound))
+            })?;
+        Ok(ReadResponse::ok(
+            TopUpStatusView {
+                top_up_id: row.top_up_id,
+                status: row.status,
+                amount: row.amount,
+                currency: CURRENCY.to_owned(),
+                requested_at: row.requested_at,
+                settled_at: row.settled_at,
+            },
+            freshness,
+        ))
+    }
+
+    /// The payment provider's confirmation of a top-up (signed; see the README).
+    ///
+    /// `invalid_signature` (401) for a missing, wrong or stale signature, `webhook_replayed`
+    /// (409) for a delivery received before, `top_up_not_found` (404). A confirmation of a
+    /// top-up already settled answers `already_applied` and moves nothing.
+    #[oai(path = "/webhooks/:provider", method = "post")]
+    async fn webhook(
+        &self,
+        provider: Path<String>,
+        request: &Request,
+        body: super::raw_body::RawJson,
+        request_id: RequestId,
+    ) -> Result<Json<WebhookAnswer>, Problem> {
+        let signature = request.headers().get(SIGNATURE_HEADER).and_then(|value| value.to_str().ok());
+        let applied = self
+            .looppay
+            .webhook(&provider.0, signature, &body.0, Some(request_id.as_str().to_owned()))
+            .await?;
+        let status = match applied {
+            NoticeApplied::Applied => "applied",
+            NoticeApplied::AlreadyApplied => "already_applied",
+        };
+        Ok(Json(WebhookAnswer { status: status.to_owned() }))
+    }
+
+    /// Send credits to another user.
+    ///
+    /// Debits your wallet and credits theirs in one atomic append. `insufficient_funds`
+    /// (422), `self_transfer` (422), `recipient_not_found` (404), `invalid_amount` (400).
+    /// Idempotent with `Idempotency-Key`.
+    #[oai(path = "/transfer", method = "post")]
+    async fn transfer(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<TransferRequest>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        request_id: RequestId,
+    ) -> Result<CommandResponse<TransferView>, Problem> {
+        let body = body.0;
+        let amount = body.amount.minor_units("amount")?;
+        let note = note_of(body.note);
+        let context = command_context(&request_id, idempotency_key.0);
+        let outcome = self.looppay.transfer(&auth.0, body.to_user_id, amount, note, context).await?;
+        let (sent, _) = &outcome.events;
+        let entry = sent.first().map(WalletEvent::entry);
+        let view = TransferView {
+            transaction_id: entry.map_or_else(Uuid::nil, |e| e.entry_id),
+            to_user_id: body.to_user_id,
+            amount: entry.map_or(amount, |e| e.amount),
+            currency: CURRENCY.to_owned(),
+            note: entry.and_then(|e| e.note.clone()),
+            balance: own_balance(sent),
+        };
+        Ok(CommandResponse::created(view, outcome.position))
+    }
+
+    /// Pay a user or the platform for something (`reference`: `event:<id>`, `order:<id>`).
+    ///
+    /// `to` is a user id, or `system.escrow` for platform sales. Idempotent with
+    /// `Idempotency-Key`. `invalid_reference` (400), `insufficient_funds` (422),
+    /// `recipient_not_found` (404), `invalid_account` (400).
+    #[oai(path = "/pay", method = "post")]
+    async fn pay(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<PayRequest>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        request_id: RequestId,
+    ) -> Result<CommandResponse<PaymentView>, Problem> {
+        let body = body.0;
+        let amount = body.amount.minor_units("amount")?;
+        let payee = LedgerAccount::parse(body.to.trim())
+            .ok_or_else(|| bad_field(pay_codes::INVALID_ACCOUNT, "to", "a user id or `system.escrow`"))?;
+        let context = command_context(&request_id, idempotency_key.0);
+        let outcome =
+            self.looppay.pay(&auth.0, payee, amount, body.reference, note_of(body.note), context).await?;
+        let (sent, _, _) = &outcome.events;
+        let entry = sent.first().map(WalletEvent::entry);
+        let view = PaymentView {
+            payment_id: entry.and_then(|e| e.payment_id).unwrap_or_else(Uuid::nil),
+            payer: auth.0.user_id.to_string(),
+            payee: payee.to_string(),
+            status: "paid".to_owned(),
+            amount: entry.map_or(amount, |e| e.amount),
+            refunded: 0,
+            currency: CURRENCY.to_owned(),
+            reference: entry.and_then(|e| e.reference.clone()).unwrap_or_default(),
+            expires_at: None,
+            balance: Some(own_balance(sent)),
+        };
+        Ok(CommandResponse::created(view, outcome.position))
+    }
+
+    /// A payment you made or received (auditors and admins: any).
+    #[oai(path = "/payments/:paymentId", method = "get")]
+    async fn payment(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "paymentId")] payment_id: Path<Uuid>,
+        #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+    ) -> Result<ReadResponse<PaymentView>, Problem> {
+        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let not_found =
+            || Problem::from(loopync_commands::CommandError::Domain(LedgerError::PaymentNotFound));
+        let row = read::payment(&self.state.pool, payment_id.0).await?.ok_or_else(not_found)?;
+        let me = auth.0.user_id.to_string();
+        if row.payer != me && row.payee != me && !self.may_audit(&auth.0).await? {
+            return Err(not_found());
+        }
+        Ok(ReadResponse::ok(
+            PaymentView {
+                payment_id: row.payment_id,
+                payer: row.payer,
+                payee: row.payee,
+                status: row.status,
+                amount: row.amount,
+                refunded: row.refunded,
+                currency: CURRENCY.to_owned(),
+                reference: row.reference,
+                expires_at: row.expires_at,
+                balance: None,
+            },
+            freshness,
+        ))
+    }
+
+    /// Give back (part of) a payment you received, as a new compensating entry.
+    ///
+    /// Only the payee refunds (admins refund payments to `system.escrow`).
+    /// `refund_exceeds_payment` (422), `payment_not_refundable` (409), `insufficient_funds`
+    /// (422) when the credits were spent. Idempotent with `Idempotency-Key`.
+    #[oai(path = "/payments/:paymentId/refund", method = "post")]
+    async fn refund(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "paymentId")] payment_id: Path<Uuid>,
+        body: JsonBody<RefundRequest>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        request_id: RequestId,
+    ) -> Result<CommandResponse<RefundView>, Problem> {
+        let body = body.0;
+        let amount = body.amount.as_ref().map(|a: &AmountInput| a.minor_units("amount")).transpose()?;
+        let is_admin = auth.0.role.is_admin()
+            && self.identity.current_role(auth.0.user_id).await.map(|r| r.is_admin()).unwrap_or(false);
+        let context = command_context(&request_id, idempotency_key.0);
+        let outcome = self
+            .looppay
+            .refund(&auth.0, is_admin, payment_id.0, amount, note_of(body.reason), context)
+            .await?;
+        let (sent, _, _) = &outcome.events;
+        let entry = sent.first().map(WalletEvent::entry);
+        let view = RefundView {
+            refund_id: entry.map_or_else(Uuid::nil, |e| e.entry_id),
+            payment_id: payment_id.0,
+            amount: entry.map_or(0, |e| e.amount),
+            currency: CURRENCY.to_owned(),
+            balance: own_balance(sent),
+        };
+        Ok(CommandResponse::created(view, outcome.position))
+    }
+
+    /// Your wallet's balances: now, or at a past instant with `at` (RFC 3339).
+    #[oai(path = "/balance", method = "get")]
+    async fn balance(
+        &self,
+        auth: BearerAuth,
+        at: Query<Option<DateTime<Utc>>>,
+        #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+    ) -> Result<ReadResponse<BalanceView>, Problem> {
+        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let account = auth.0.user_id.to_string();
+        let view = match at.0 {
+            Some(at) => {
+                let (available, held) = read::balance_at(&self.state.pool, &account, at).await?;
+                BalanceView { at: Some(at), ..BalanceView::new(available, held) }
+            }
+            None => read::balance(&self.state.pool, &account)
+                .await?
+                .map_or_else(|| BalanceView::new(0, 0), |row| BalanceView::new(row.available, row.held)),
+        };
+        Ok(ReadResponse::ok(view, freshness))
+    }
+
+    /// Your wallet's movements, newest first.
+    ///
+    /// Filters: `type` (comma-separated: `top_up`, `transfer`, `transfer_sent`, ..., see
+    /// the schema), `from` (inclusive) and `to` (exclusive) as RFC 3339 instants.
+    #[oai(path = "/transactions", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per query parameter and header
+    async fn transactions(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "type")] kinds: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+        #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+    ) -> Result<ReadResponse<TransactionPage>, Problem> {
+        let limit = limit_of(limit.0)?;
+        let before = cursor_of(cursor.0.as_deref())?;
+        let kinds = kinds.0.as_deref().map(parse_kinds).transpose()?;
+        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let filter = TransactionFilter { kinds, from: from.0, to: to.0 };
+        let account = auth.0.user_id.to_string();
+        let rows = read::transactions(&self.state.pool, &account, &filter, before, limit).await?;
+        let next_cursor =
+            (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.sequence.to_string())).flatten();
+        let data = rows
+            .into_iter()
+            .map(|row| TransactionView {
+                transaction_id: row.entry_id,
+                kind: row.kind,
+                amount: row.amount,
+                change: row.available_delta + row.held_delta,
+                currency: CURRENCY.to_owned(),
+                counterparty: row.counterparty,
+                payment_id: row.payment_id,
+                reference: row.reference,
+                note: row.note,
+                balance_after: BalanceView::new(row.available_after, row.held_after),
+                occurred_at: row.occurred_at,
+            })
+            .collect();
+        Ok(ReadResponse::ok(
+            TransactionPage { data, pagination: Pagination { limit, next_cursor } },
+            freshness,
+        ))
+    }
+
+    /// A wallet's raw ledger events with their positions and hash chain, oldest first.
+    ///
+    /// For the wallet's owner, auditors and admins. `walletId` is a user id or
+    /// `system.escrow`. Read from the event store itself, not from a read model.
+    #[oai(path = "/ledger/:walletId/history", method = "get")]
+    async fn history(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "walletId")] wallet_id: Path<String>,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<LedgerHistoryPage>, Problem> {
+        let limit = limit_of(limit.0)?;
+        let after = cursor_of(cursor.0.as_deref())?.unwrap_or(0);
+        let account =
+            LedgerAccount::parse(&wallet_id.0).filter(|account| account.has_stream()).ok_or_else(|| {
+                bad_field(pay_codes::INVALID_ACCOUNT, "walletId", "a user id or `system.escrow`")
+            })?;
+        let own = account == LedgerAccount::User(auth.0.user_id);
+        if !own && !self.may_audit(&auth.0).await? {
+            return Err(forbidden("only the wallet's owner, auditors and admins read its ledger"));
+        }
+        let data = super::history::page(&self.state.pool, account, after, limit).await?;
+        let next_cursor =
+            (data.len() as i64 == limit).then(|| data.last().map(|e| e.stream_version.to_string())).flatten();
+        Ok(Json(LedgerHistoryPage {
+            wallet_id: account.to_string(),
+            data,
+            pagination: Pagination { limit, next_cursor },
+        }))
+    }
+}
+
+/// `type=transfer,top_up` → the stored kinds.
+fn parse_kinds(value: &str) -> Result<Vec<String>, Problem> {
+    let mut kinds = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let expanded: Vec<&str> = match part {
+            "transfer" | "payment" | "hold" | "refund" => {
+                TRANSACTION_KINDS.iter().copied().filter(|k| k.starts_with(part)).collect()
+            }
+            kind if TRANSACTION_KINDS.contains(&kind) => vec![kind],
+            _ => {
+                return Err(Problem::invalid_request(format!("unknown transaction type `{part}`"))
+                    .with_errors([crate::problem::FieldProblem::new(
+                        "type",
+                        format!("one of {}", TRANSACTION_KINDS.join(", ")),
+                    )]));
+            }
+        };
+        kinds.extend(expanded.into_iter().map(str::to_owned));
+    }
+    Ok(kinds)
+}
+
+use crate::json::JsonBody;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_filters_expand_groups_and_refuse_unknown_types() {
+        assert_eq!(
+            parse_kinds("transfer").ok(),
+            Some(vec!["transfer_sent".to_owned(), "transfer_received".to_owned()])
+        );
+        assert_eq!(
+            parse_kinds("top_up, refund_sent").ok(),
+            Some(vec!["top_up".to_owned(), "refund_sent".to_owned()])
+        );
+        assert_eq!(
+            parse_kinds("bribe").err().map(|p| p.code().to_owned()).as_deref(),
+            Some("invalid_request")
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! LoopPay over HTTP: `/api/looppay/*`.
+//!
+//! - [`http`]: the endpoints and who may call them.
+//! - [`service`]: [`LoopPay`], the use cases (provider, recipient checks, webhook receipts)
+//!   over the ledger's movements in `loopync_commands::ledger`.
+//! - [`provider`]: payment providers (development, signed webhook).
+//! - [`errors`]: every refusal's status and stable code.
+//! - [`amount`]: amounts in request bodies, refused with `invalid_amount`.
+//! - [`history`]: a wallet's raw ledger events for owners and auditors.
+
+pub mod amount;
+pub mod errors;
+mod history;
+pub mod http;
+pub mod provider;
+mod raw_body;
+pub mod service;
+mod views;
+
+pub use http::LoopPayApi;
+pub use provider::{PaymentProvider, SIGNATURE_HEADER, WebhookProvider};
+pub use service::{LoopPay, LoopPayConfig, ProviderChoice};

@@ -1,0 +1,182 @@
+//! Hold expiry with two workers: 50 holds expire together, a few captured a moment before;
+//! two independent workers (two ledgers over two pipelines and event stores) sweep at once,
+//! again and again until nothing is due. Each uncaptured hold expires exactly once, captured
+//! ones stay captured, and every payer gets its credits back.
+
+use crate::support::{TestDb, caught_up, events_of_type, replay_wallets, spawn, standalone_ledger};
+use chrono::{Duration as Span, Utc};
+use loopync_commands::CommandContext;
+use loopync_domain::looppay::{CaptureHold, LedgerAccount, PlaceHold};
+use loopync_projections::looppay::due_holds;
+use loopync_workers::hold_expiry::{Sweep, expire_due_holds};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+const PAYERS: usize = 10;
+const HOLDS_EACH: usize = 5;
+const FUNDS: i64 = 5_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
+    let db = TestDb::create(20).await;
+    let app = spawn(&db.pool).await;
+    let mut payers = Vec::new();
+    for _ in 0..PAYERS {
+        let user = app.signup().await;
+        app.top_up(&user, FUNDS, None).await.created();
+        payers.push(user);
+    }
+
+    // 50 holds, all expiring together a little from now.
+    let ledger = app.state.looppay.ledger();
+    let context = CommandContext::actor("hold-tests");
+    let expires_at = Utc::now() + Span::milliseconds(3000);
+    let mut holds: Vec<(Uuid, usize, i64)> = Vec::new();
+    for (p, payer) in payers.iter().enumerate() {
+        for h in 0..HOLDS_EACH {
+            let payment_id = Uuid::now_v7();
+            let amount = 100 + (p * HOLDS_EACH + h) as i64;
+            let command = PlaceHold {
+                payment_id,
+                payer: LedgerAccount::User(payer.id),
+                payee: LedgerAccount::Escrow,
+                amount,
+                reference: format!("event:show-{p}-{h}"),
+                expires_at,
+                now: Utc::now(),
+            };
+            ledger.place_hold(command, &context).await.unwrap_or_else(|e| panic!("hold {p}/{h}: {e}"));
+            holds.push((payment_id, p, amount));
+        }
+    }
+    assert!(
+        Utc::now() < expires_at - Span::milliseconds(800),
+        "placing the holds took too long for the test"
+    );
+
+    // Just before expiry, every fifth hold is captured in full.
+    let until = (expires_at - Span::milliseconds(400) - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until).await;
+    let mut captured: BTreeSet<Uuid> = BTreeSet::new();
+    for (payment_id, _, _) in holds.iter().step_by(5) {
+        let command = CaptureHold { payment_id: *payment_id, amount: None, now: Utc::now() };
+        ledger.capture_hold(command, &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
+        captured.insert(*payment_id);
+    }
+    assert!(Utc::now() < expires_at, "the captures came after the expiry; the test is too slow");
+    assert_eq!(captured.len(), 10);
+
+    // After expiry, with the read model (where workers find due holds) caught up.
+    let after = (expires_at + Span::milliseconds(200) - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(after).await;
+    app.caught_up().await;
+    assert_eq!(due_holds(&db.pool, Utc::now(), 1000).await.unwrap_or_else(|e| panic!("{e}")).len(), 40);
+
+    // Two workers, as two processes: pools, stores, pipelines and ledgers of their own.
+    let barrier = Arc::new(Barrier::new(2));
+    let mut workers = Vec::new();
+    for worker in 0..2 {
+        let pool = db.another_pool(5).await;
+        let board = app.state.checkpoints.clone();
+        let barrier = barrier.clone();
+        workers.push(tokio::spawn(async move {
+            let ledger = standalone_ledger(&pool);
+            let mut total = Sweep::default();
+            let mut sweeps = 0;
+            barrier.wait().await;
+            loop {
+                let sweep = expire_due_holds(&ledger, &pool, Utc::now())
+                    .await
+                    .unwrap_or_else(|e| panic!("worker {worker}: sweep: {e}"));
+                sweeps += 1;
+                total.expired += sweep.expired;
+                total.settled_elsewhere += sweep.settled_elsewhere;
+                total.failed += sweep.failed;
+                caught_up(&board, &pool).await;
+                let due = due_holds(&pool, Utc::now(), 1000).await.unwrap_or_else(|e| panic!("{e}"));
+                if due.is_empty() {
+                    break;
+                }
+                assert!(sweeps < 50, "worker {worker}: holds stay due: {due:?}");
+            }
+            pool.close().await;
+            (total, sweeps)
+        }));
+    }
+    let mut sweeps = Vec::new();
+    for worker in workers {
+        let result = tokio::time::timeout(Duration::from_secs(60), worker)
+            .await
+            .unwrap_or_else(|_| panic!("a worker hung"))
+            .unwrap_or_else(|e| panic!("a worker panicked: {e}"));
+        sweeps.push(result);
+    }
+    eprintln!("hold expiry sweeps: {sweeps:?}");
+    let expired: u64 = sweeps.iter().map(|(s, _)| s.expired).sum();
+    assert_eq!(expired, 40, "the workers expired each uncaptured hold once between them: {sweeps:?}");
+    assert!(sweeps.iter().all(|(s, _)| s.failed == 0), "{sweeps:?}");
+
+    // The log: one `payment.expired` per uncaptured hold, none for captured ones.
+    assert_eq!(events_of_type(&db.pool, "payment.expired").await, 40);
+    assert_eq!(events_of_type(&db.pool, "wallet.hold_released").await, 40);
+    assert_eq!(events_of_type(&db.pool, "payment.captured").await, 10);
+    assert_eq!(events_of_type(&db.pool, "wallet.hold_captured").await, 10);
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT stream_name, event_type FROM events \
+         WHERE event_type IN ('payment.expired', 'payment.captured') ORDER BY global_position",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut settled: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for (stream, event_type) in rows {
+        let id = Uuid::parse_str(stream.trim_start_matches("payment-"))
+            .unwrap_or_else(|e| panic!("{stream}: {e}"));
+        settled.entry(id).or_default().push(event_type);
+    }
+    for (payment_id, _, _) in &holds {
+        let expected = if captured.contains(payment_id) { "payment.captured" } else { "payment.expired" };
+        assert_eq!(
+            settled.get(payment_id).map(Vec::as_slice),
+            Some(&[expected.to_owned()][..]),
+            "{payment_id}"
+        );
+    }
+
+    // The wallets: nothing held any more; payers paid exactly their captured holds.
+    let wallets = replay_wallets(&db.pool).await;
+    let mut captured_amount = 0;
+    for (p, payer) in payers.iter().enumerate() {
+        let paid: i64 = holds
+            .iter()
+            .filter(|(id, owner, _)| *owner == p && captured.contains(id))
+            .map(|(_, _, a)| a)
+            .sum();
+        captured_amount += paid;
+        let wallet = &wallets[&payer.id.to_string()];
+        assert_eq!((wallet.available, wallet.held), (FUNDS - paid, 0), "payer {p}");
+    }
+    assert_eq!(wallets["system.escrow"].available, captured_amount);
+
+    // And the read models: payments settled, balances restored, nothing due.
+    app.caught_up().await;
+    let statuses: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM read_models.ledger_payments GROUP BY status ORDER BY status",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(statuses, [("expired".to_owned(), 40), ("paid".to_owned(), 10)]);
+    let position = app.top_up(&payers[0], 1, None).await.pos();
+    for (p, payer) in payers.iter().enumerate() {
+        let wallet = &wallets[&payer.id.to_string()];
+        let extra = if p == 0 { 1 } else { 0 };
+        assert_eq!(app.balance(payer, &position).await, (wallet.available + extra, 0), "payer {p}");
+    }
+
+    drop(app);
+    db.drop_database().await;
+}

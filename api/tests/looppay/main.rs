@@ -1,0 +1,18 @@
+//! LoopPay end to end: top-ups, transfers, payments, refunds, statements, idempotency, bad
+//! input, authorization, provider webhooks, ledger history and its hash chain, live balance
+//! updates, and the invariants under concurrency (money conserved, hot wallets, hold expiry
+//! with two workers), over HTTP on a real socket against a fresh PostgreSQL database per test
+//! (`DATABASE_URL`; the live-update test also needs NATS at `NATS_URL`). One test binary, so
+//! the app is compiled and linked once.
+
+mod authorization;
+mod bad_input;
+mod flows;
+mod history;
+mod hold_expiry;
+mod hot_wallet;
+mod idempotency;
+mod invariants;
+mod live;
+mod support;
+mod webhooks;

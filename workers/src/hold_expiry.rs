@@ -1,0 +1,73 @@
+//! Hold expiry: holds that reach their expiry unsettled give their credits back.
+//!
+//! Every worker process (and `loopync serve`) runs the sweep. It lists due holds from the
+//! ledger read model and asks the ledger to expire each one. The read model only *finds*
+//! candidates; whether a hold expires is decided by its payment aggregate against the event
+//! store, with expected versions: when two workers (or a worker and a capture) race for one
+//! hold, one append wins and the other, decided again on the new state, finds the hold settled
+//! and appends nothing. So each hold expires exactly once, however many workers run, and a
+//! hold captured a moment before its expiry stays captured.
+
+use chrono::{DateTime, Utc};
+use loopync_commands::{CommandContext, Ledger};
+use loopync_domain::looppay::{Release, ReleaseHold};
+use loopync_projections::looppay::due_holds;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Holds looked at per sweep.
+pub const SWEEP_BATCH: i64 = 200;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Holds this sweep expired.
+    pub expired: u64,
+    /// Due holds someone else settled first (another worker, a capture, a void).
+    pub settled_elsewhere: u64,
+    /// Holds whose expiry failed (logged; retried next sweep).
+    pub failed: u64,
+}
+
+/// Expires the holds due at `now` (up to [`SWEEP_BATCH`]).
+pub async fn expire_due_holds(
+    ledger: &Ledger,
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<Sweep, sqlx::Error> {
+    let mut sweep = Sweep::default();
+    let context = CommandContext::actor("hold-expiry");
+    for hold in due_holds(pool, now, SWEEP_BATCH).await? {
+        let command = ReleaseHold { payment_id: hold.payment_id, why: Release::Expire, now };
+        match ledger.release_hold(command, &context).await {
+            Ok(outcome) if outcome.appended.is_empty() => sweep.settled_elsewhere += 1,
+            Ok(_) => sweep.expired += 1,
+            Err(error) => {
+                sweep.failed += 1;
+                tracing::warn!(%error, payment = %hold.payment_id, "hold not expired; retried next sweep");
+            }
+        }
+    }
+    if sweep.expired > 0 {
+        metrics::counter!("loopync_holds_expired_total").increment(sweep.expired);
+    }
+    Ok(sweep)
+}
+
+/// Sweeps every `interval` until cancelled.
+pub async fn run_hold_expiry(ledger: Ledger, pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match expire_due_holds(&ledger, &pool, Utc::now()).await {
+            Ok(Sweep { expired: 0, .. }) => {}
+            Ok(sweep) => tracing::info!(expired = sweep.expired, "holds expired"),
+            // Before the ledger read model exists (first seconds of a new database) the query
+            // fails; the next sweep tries again.
+            Err(error) => tracing::debug!(%error, "hold expiry sweep failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
