@@ -9,8 +9,8 @@ use super::provider::{
 };
 use crate::identity::Caller;
 use crate::problem::Problem;
-use chrono::{DateTime, Utc};
-use loopync_commands::ledger::{LedgerResult, PaymentMovement, TwoWallets};
+use chrono::Utc;
+use loopync_commands::ledger::{PaymentMovement, TwoWallets};
 use loopync_commands::{CommandContext, CommandOutcome, CommandPipeline, Ledger};
 use loopync_domain::StreamName;
 use loopync_domain::account::Account;
@@ -303,19 +303,4 @@ impl IntoProblem for LedgerError {
     fn into_problem(self) -> Problem {
         loopync_commands::CommandError::Domain(self).into()
     }
-}
-
-/// Balances after a movement: the last event of `account`'s wallet among `events`.
-pub fn balances_after(events: &[WalletEvent]) -> Option<(i64, i64)> {
-    events.last().map(|event| (event.entry().available_after, event.entry().held_after))
-}
-
-/// For callers of [`Ledger`] that want a problem.
-pub fn problem<T>(result: LedgerResult<T>) -> Result<T, Problem> {
-    result.map_err(Problem::from)
-}
-
-/// When a point in time is in the future, the balance "at" it is today's.
-pub fn not_after_now(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.min(Utc::now())
 }
