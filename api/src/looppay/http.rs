@@ -375,7 +375,8 @@ impl LoopPayApi {
     ) -> Result<ReadResponse<TransactionPage>, Problem> {
         let limit = limit_of(limit.0)?;
         let before = cursor_of(cursor.0.as_deref())?;
-        let kinds = kinds.0.as_deref().map(parse_kinds).transpose()?;
+        // `type=` with nothing in it filters nothing.
+        let kinds = kinds.0.as_deref().map(parse_kinds).transpose()?.filter(|kinds| !kinds.is_empty());
         let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
         let filter = TransactionFilter { kinds, from: from.0, to: to.0 };
         let account = auth.0.user_id.to_string();

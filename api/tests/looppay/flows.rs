@@ -302,6 +302,10 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     assert_eq!(kinds_of(reply.fresh()).len(), 5, "{}", reply.text);
     let reply = app.transactions(&bob, "type=top_up", &position).await;
     assert_eq!(kinds_of(reply.fresh()).len(), 0, "{}", reply.text);
+    // An empty filter filters nothing.
+    let unfiltered = kinds_of(app.transactions(&ada, "", &position).await.fresh());
+    assert!(unfiltered.len() > 5, "{unfiltered:?}");
+    assert_eq!(kinds_of(app.transactions(&ada, "type=", &position).await.fresh()), unfiltered);
     let reply = app.transactions(&ada, "type=bribe", &position).await;
     reply.field_problem(400, "invalid_request", "type");
     let reply = app.transactions(&ada, "type=transfer,bribe", &position).await;
