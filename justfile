@@ -107,6 +107,13 @@ bench-auth *args:
     eval "$(bash scripts/services.sh ensure --database postgres)"
     cargo run --release -p loopync-bench --bin bench-auth -- "$@"
 
+# Run the LoopPay ledger benchmark: transfers/s at C = 1, 8, 32 in process and over HTTP, next to the pgbench ceiling
+bench-ledger *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(bash scripts/services.sh ensure --database postgres)"
+    cargo run --release -p loopync-bench --bin bench-ledger -- "$@"
+
 # Start (or find) PostgreSQL + NATS and print their URLs as export lines
 services:
     bash scripts/services.sh ensure
