@@ -281,9 +281,14 @@ impl LoopPay {
         Ok(self.ledger.refund(command, &as_actor(context, caller.user_id)).await?)
     }
 
-    /// 404 `recipient_not_found` unless `user` has an account.
+    /// 404 `recipient_not_found` unless `user` has an account. An account never stops being
+    /// registered, so a cached one answers without I/O; only an unknown one is read afresh.
     async fn require_user(&self, user: Uuid) -> Result<(), Problem> {
-        let account = self.pipeline.load_latest::<Account>(StreamName::of::<Account>(user)).await?;
+        let stream = StreamName::of::<Account>(user);
+        if self.pipeline.load::<Account>(stream.clone()).await?.state.registered {
+            return Ok(());
+        }
+        let account = self.pipeline.load_latest::<Account>(stream).await?;
         if account.state.registered { Ok(()) } else { Err(recipient_not_found()) }
     }
 }
