@@ -336,6 +336,22 @@ pub enum WalletEventKind {
 }
 
 impl WalletEventKind {
+    /// Every kind, in the order of [`WalletEvent`]'s variants.
+    pub const ALL: [WalletEventKind; 12] = [
+        Self::TopUpRequested,
+        Self::ToppedUp,
+        Self::TopUpFailed,
+        Self::TransferSent,
+        Self::TransferReceived,
+        Self::PaymentSent,
+        Self::PaymentReceived,
+        Self::HoldPlaced,
+        Self::HoldCaptured,
+        Self::HoldReleased,
+        Self::RefundSent,
+        Self::RefundReceived,
+    ];
+
     pub fn event_type(self) -> &'static str {
         match self {
             Self::TopUpRequested => "wallet.top_up_requested",

@@ -869,20 +869,7 @@ mod tests {
 
     #[test]
     fn every_moving_kind_has_a_transaction_kind() {
-        let kinds = [
-            WalletEventKind::TopUpRequested,
-            WalletEventKind::ToppedUp,
-            WalletEventKind::TopUpFailed,
-            WalletEventKind::TransferSent,
-            WalletEventKind::TransferReceived,
-            WalletEventKind::PaymentSent,
-            WalletEventKind::PaymentReceived,
-            WalletEventKind::HoldPlaced,
-            WalletEventKind::HoldCaptured,
-            WalletEventKind::HoldReleased,
-            WalletEventKind::RefundSent,
-            WalletEventKind::RefundReceived,
-        ];
+        let kinds = WalletEventKind::ALL;
         let named: Vec<&str> = kinds.iter().filter_map(|kind| transaction_kind(*kind)).collect();
         assert_eq!(named, TRANSACTION_KINDS);
         for kind in kinds {

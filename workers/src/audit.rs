@@ -434,20 +434,7 @@ impl ChainVerifier {
 // Legs and entries
 // ---------------------------------------------------------------------------------------------
 
-const KINDS: [WalletEventKind; 12] = [
-    WalletEventKind::TopUpRequested,
-    WalletEventKind::ToppedUp,
-    WalletEventKind::TopUpFailed,
-    WalletEventKind::TransferSent,
-    WalletEventKind::TransferReceived,
-    WalletEventKind::PaymentSent,
-    WalletEventKind::PaymentReceived,
-    WalletEventKind::HoldPlaced,
-    WalletEventKind::HoldCaptured,
-    WalletEventKind::HoldReleased,
-    WalletEventKind::RefundSent,
-    WalletEventKind::RefundReceived,
-];
+const KINDS: [WalletEventKind; 12] = WalletEventKind::ALL;
 
 fn bit(kind: WalletEventKind) -> u16 {
     let index = KINDS.iter().position(|k| *k == kind).unwrap_or(0);

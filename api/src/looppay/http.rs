@@ -25,7 +25,7 @@ use crate::request_id::RequestId;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use loopync_domain::looppay::{CURRENCY, LedgerAccount, LedgerError, WalletEvent};
-use loopync_projections::looppay::{self as read, LedgerReadModel, TransactionFilter};
+use loopync_projections::looppay::{self as read, LedgerReadModel, TRANSACTION_KINDS, TransactionFilter};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -42,21 +42,6 @@ enum Tag {
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
-
-/// Transaction types a `type` filter accepts; `transfer`, `payment`, `hold` and `refund` stand
-/// for both (or all) of their sides.
-const TRANSACTION_KINDS: &[&str] = &[
-    "top_up",
-    "transfer_sent",
-    "transfer_received",
-    "payment_sent",
-    "payment_received",
-    "hold_placed",
-    "hold_captured",
-    "hold_released",
-    "refund_sent",
-    "refund_received",
-];
 
 /// `/api/looppay/*`.
 pub struct LoopPayApi {
