@@ -52,6 +52,13 @@ impl AggregateCache {
         }
     }
 
+    /// Whether every one of `streams` has a cached state. True when the cache is off: then
+    /// there is nothing to warm.
+    pub fn contains_all(&self, streams: &[StreamName]) -> bool {
+        let Some(entries) = &self.entries else { return true };
+        entries.lock().map(|entries| streams.iter().all(|stream| entries.contains(stream))).unwrap_or(true)
+    }
+
     pub fn evict(&self, stream: &StreamName) {
         if let Some(Ok(mut entries)) = self.entries.as_ref().map(|e| e.lock()) {
             entries.pop(stream);

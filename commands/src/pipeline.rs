@@ -302,7 +302,15 @@ impl CommandPipeline {
 
         // Commands on the same streams in this process take turns: they would only conflict
         // and decide again. Other processes are still kept out by the expected versions.
-        let _turn = self.turns.take(&S::streams(&ids)).await;
+        // Streams not in the cache are read before waiting for the turn, so that the turn is
+        // held for deciding and appending only, not for reads (a payment paying a busy
+        // merchant reads its own new stream outside the merchant's turn). Whatever was read
+        // is a correct prefix of its stream; under the turn it is caught up from the cache.
+        let streams = S::streams(&ids);
+        if !self.cache.contains_all(&streams) {
+            S::load(self, &ids, false).await?;
+        }
+        let _turn = self.turns.take(&streams).await;
         let mut attempt = 0;
         let mut refresh = false;
         loop {
