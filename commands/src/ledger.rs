@@ -16,9 +16,9 @@
 //! Every append carries each stream's expected version, so two movements racing for one
 //! wallet cannot both spend the same credits: the loser is decided again on the new balance.
 //!
-//! Idempotency keys are fingerprinted on what the *client* asked for (amount, recipient,
-//! note, ...), never on the ids and timestamps the server adds, so a retried request with the
-//! same key finds the original movement.
+//! Idempotency keys are fingerprinted on the command's serialized form, which is what the
+//! *client* asked for (amount, recipient, note, ...): the domain skips the ids and timestamps
+//! the server adds, so a retried request with the same key finds the original movement.
 
 use crate::error::{CommandError, StoreError};
 use crate::pipeline::{CommandContext, CommandOutcome, CommandPipeline, Loaded};
@@ -28,7 +28,6 @@ use loopync_domain::looppay::{
     self, CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PaymentEvent, PlaceHold, Refund,
     ReleaseHold, TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent,
 };
-use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -46,13 +45,6 @@ pub type HoldMovement = CommandOutcome<(Vec<WalletEvent>, Vec<PaymentEvent>)>;
 #[derive(Clone)]
 pub struct Ledger {
     pipeline: Arc<CommandPipeline>,
-}
-
-/// A client's top-up request, as its idempotency key remembers it.
-#[derive(Serialize)]
-struct TopUpFingerprint<'a> {
-    account: &'a LedgerAccount,
-    amount: i64,
 }
 
 impl Ledger {
@@ -79,15 +71,10 @@ impl Ledger {
         context: &CommandContext,
     ) -> LedgerResult<CommandOutcome<Vec<WalletEvent>>> {
         let command = WalletCommand::RequestTopUp { account, top_up_id, amount, confirmed, limits, now };
-        let fingerprint = TopUpFingerprint { account: &account, amount };
         self.pipeline
-            .run::<Loaded<Wallet>, _, _>(
-                account.to_string(),
-                "looppay.top_up",
-                &fingerprint,
-                context,
-                |wallet| looppay_decide(&wallet.state, &command),
-            )
+            .run::<Loaded<Wallet>, _, _>(account.to_string(), "looppay.top_up", &command, context, |wallet| {
+                looppay_decide(&wallet.state, &command)
+            })
             .await
     }
 
@@ -121,25 +108,12 @@ impl Ledger {
             // One stream cannot be loaded twice for one append; the domain's answer is this.
             return Err(CommandError::Domain(LedgerError::SameAccount));
         }
-        #[derive(Serialize)]
-        struct Fingerprint<'a> {
-            from: &'a LedgerAccount,
-            to: &'a LedgerAccount,
-            amount: i64,
-            note: Option<&'a str>,
-        }
-        let fingerprint = Fingerprint {
-            from: &command.from,
-            to: &command.to,
-            amount: command.amount,
-            note: command.note.as_deref(),
-        };
         let ids = (command.from.to_string(), command.to.to_string());
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Wallet>), _, _>(
                 ids,
                 "looppay.transfer",
-                &fingerprint,
+                &command,
                 context,
                 |(from, to)| looppay::transfer(&from.state, &to.state, &command),
             )
@@ -151,27 +125,12 @@ impl Ledger {
         if command.payer == command.payee {
             return Err(CommandError::Domain(LedgerError::SameAccount));
         }
-        #[derive(Serialize)]
-        struct Fingerprint<'a> {
-            payer: &'a LedgerAccount,
-            payee: &'a LedgerAccount,
-            amount: i64,
-            reference: &'a str,
-            note: Option<&'a str>,
-        }
-        let fingerprint = Fingerprint {
-            payer: &command.payer,
-            payee: &command.payee,
-            amount: command.amount,
-            reference: &command.reference,
-            note: command.note.as_deref(),
-        };
         let ids = (command.payer.to_string(), command.payee.to_string(), command.payment_id.to_string());
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), _, _>(
                 ids,
                 "looppay.pay",
-                &fingerprint,
+                &command,
                 context,
                 |(payer, payee, payment)| looppay::pay(&payer.state, &payee.state, &payment.state, &command),
             )
@@ -184,27 +143,12 @@ impl Ledger {
         command: PlaceHold,
         context: &CommandContext,
     ) -> LedgerResult<HoldMovement> {
-        #[derive(Serialize)]
-        struct Fingerprint<'a> {
-            payment_id: Uuid,
-            payer: &'a LedgerAccount,
-            payee: &'a LedgerAccount,
-            amount: i64,
-            reference: &'a str,
-        }
-        let fingerprint = Fingerprint {
-            payment_id: command.payment_id,
-            payer: &command.payer,
-            payee: &command.payee,
-            amount: command.amount,
-            reference: &command.reference,
-        };
         let ids = (command.payer.to_string(), command.payment_id.to_string());
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Payment>), _, _>(
                 ids,
                 "looppay.hold",
-                &fingerprint,
+                &command,
                 context,
                 |(payer, payment)| looppay::place_hold(&payer.state, &payment.state, &command),
             )
@@ -219,12 +163,11 @@ impl Ledger {
     ) -> LedgerResult<PaymentMovement> {
         let (payer, payee) = self.accounts_of(command.payment_id).await?;
         let ids = (payer.to_string(), payee.to_string(), command.payment_id.to_string());
-        let fingerprint = (command.payment_id, command.amount);
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), _, _>(
                 ids,
                 "looppay.capture",
-                &fingerprint,
+                &command,
                 context,
                 |(payer_wallet, payee_wallet, payment)| {
                     looppay::capture_hold(
@@ -248,12 +191,11 @@ impl Ledger {
     ) -> LedgerResult<HoldMovement> {
         let (payer, _) = self.accounts_of(command.payment_id).await?;
         let ids = (payer.to_string(), command.payment_id.to_string());
-        let fingerprint = (command.payment_id, command.why);
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Payment>), _, _>(
                 ids,
                 "looppay.release",
-                &fingerprint,
+                &command,
                 context,
                 |(payer_wallet, payment)| {
                     looppay::release_hold(&payer_wallet.state, &payment.state, payer, &command)
@@ -266,22 +208,11 @@ impl Ledger {
     pub async fn refund(&self, command: Refund, context: &CommandContext) -> LedgerResult<PaymentMovement> {
         let (payer, payee) = self.accounts_of(command.payment_id).await?;
         let ids = (payee.to_string(), payer.to_string(), command.payment_id.to_string());
-        #[derive(Serialize)]
-        struct Fingerprint<'a> {
-            payment_id: Uuid,
-            amount: Option<i64>,
-            reason: Option<&'a str>,
-        }
-        let fingerprint = Fingerprint {
-            payment_id: command.payment_id,
-            amount: command.amount,
-            reason: command.reason.as_deref(),
-        };
         self.pipeline
             .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), _, _>(
                 ids,
                 "looppay.refund",
-                &fingerprint,
+                &command,
                 context,
                 |(payee_wallet, payer_wallet, payment)| {
                     looppay::refund(

@@ -28,7 +28,10 @@
 //! settles exactly once, and refunds never exceed what was paid. Refunds are new compensating
 //! entries that reference the payment; no ledger event is ever edited or deleted.
 //!
-//! Everything here is pure: time, ids and limits arrive in the commands.
+//! Everything here is pure: time, ids and limits arrive in the commands. Serialized, a command
+//! is its idempotency fingerprint — what the caller asked for — so the ids and times the server
+//! draws for each attempt (and configuration such as limits) are `#[serde(skip)]`: a retry with
+//! the same `Idempotency-Key` matches its original.
 
 use crate::{Aggregate, DomainEvent};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -505,16 +508,31 @@ pub enum WalletCommand {
     /// in the same command.
     RequestTopUp {
         account: LedgerAccount,
+        #[serde(skip)]
         top_up_id: Uuid,
         amount: i64,
+        /// Whether the provider settles at once: configuration, not the request.
+        #[serde(skip)]
         confirmed: bool,
+        #[serde(skip)]
         limits: TopUpLimits,
+        #[serde(skip)]
         now: DateTime<Utc>,
     },
     /// The provider confirmed a requested top-up: the credits arrive. A repeat is a no-op.
-    ConfirmTopUp { account: LedgerAccount, top_up_id: Uuid, now: DateTime<Utc> },
+    ConfirmTopUp {
+        account: LedgerAccount,
+        top_up_id: Uuid,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
     /// The provider reported a requested top-up as failed. A repeat is a no-op.
-    FailTopUp { account: LedgerAccount, top_up_id: Uuid, now: DateTime<Utc> },
+    FailTopUp {
+        account: LedgerAccount,
+        top_up_id: Uuid,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
 }
 
 /// What a leg needs besides the wallet's own state.
@@ -731,11 +749,13 @@ impl Wallet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transfer {
+    #[serde(skip)]
     pub entry_id: Uuid,
     pub from: LedgerAccount,
     pub to: LedgerAccount,
     pub amount: i64,
     pub note: Option<String>,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
@@ -958,12 +978,14 @@ impl Payment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pay {
+    #[serde(skip)]
     pub payment_id: Uuid,
     pub payer: LedgerAccount,
     pub payee: LedgerAccount,
     pub amount: i64,
     pub reference: String,
     pub note: Option<String>,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
@@ -1024,7 +1046,9 @@ pub struct PlaceHold {
     pub payee: LedgerAccount,
     pub amount: i64,
     pub reference: String,
+    #[serde(skip)]
     pub expires_at: DateTime<Utc>,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
@@ -1084,6 +1108,7 @@ pub struct CaptureHold {
     pub payment_id: Uuid,
     /// `None` captures the whole hold.
     pub amount: Option<i64>,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
@@ -1155,6 +1180,7 @@ pub enum Release {
 pub struct ReleaseHold {
     pub payment_id: Uuid,
     pub why: Release,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
@@ -1213,10 +1239,12 @@ pub fn release_hold(
 #[serde(rename_all = "camelCase")]
 pub struct Refund {
     pub payment_id: Uuid,
+    #[serde(skip)]
     pub refund_id: Uuid,
     /// `None` refunds everything still refundable.
     pub amount: Option<i64>,
     pub reason: Option<String>,
+    #[serde(skip)]
     pub now: DateTime<Utc>,
 }
 
