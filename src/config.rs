@@ -5,6 +5,7 @@
 use clap::{Args, ValueEnum};
 use loopync_api::identity::{AuthConfig, JwtSecret};
 use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
+use loopync_api::realtime::RealtimeConfig;
 use loopync_api::{Delivery, RateLimitConfig};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
 use loopync_domain::looppay::TopUpLimits;
@@ -175,6 +176,31 @@ pub struct Config {
     /// How often expired LoopPay holds are swept, in seconds.
     #[arg(long, env = "LOOPYNC_HOLD_EXPIRY_INTERVAL_SECONDS", default_value_t = 1)]
     pub hold_expiry_interval_seconds: u64,
+
+    /// How long durable live updates are kept for reconnecting clients, in days; an older
+    /// cursor gets `resync_required`.
+    #[arg(long, env = "LOOPYNC_LIVE_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub live_retention_days: u64,
+
+    /// How often the server pings each WebSocket, in seconds.
+    #[arg(long, env = "LOOPYNC_WS_HEARTBEAT_SECONDS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_heartbeat_seconds: u64,
+
+    /// A WebSocket silent for this long (not even a pong) is closed with 4004, in seconds.
+    #[arg(long, env = "LOOPYNC_WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub ws_idle_timeout_seconds: u64,
+
+    /// Frames queued for one WebSocket before the client counts as too slow (closed with 4005).
+    #[arg(long, env = "LOOPYNC_WS_OUTBOUND_QUEUE", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(8..=65536))]
+    pub ws_outbound_queue: u64,
+
+    /// How long a user's last device may be gone before they are announced offline, in ms.
+    #[arg(long, env = "LOOPYNC_PRESENCE_GRACE_MS", default_value_t = 3000)]
+    pub presence_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -290,5 +316,19 @@ impl Config {
 
     pub fn idempotency_retention(&self) -> Duration {
         Duration::from_secs(self.idempotency_retention_hours * 3600)
+    }
+
+    pub fn live_retention(&self) -> Duration {
+        Duration::from_secs(self.live_retention_days.saturating_mul(24 * 3600))
+    }
+
+    pub fn realtime(&self) -> RealtimeConfig {
+        RealtimeConfig {
+            heartbeat_interval: Duration::from_secs(self.ws_heartbeat_seconds),
+            idle_timeout: Duration::from_secs(self.ws_idle_timeout_seconds),
+            outbound_queue: usize::try_from(self.ws_outbound_queue).unwrap_or(256),
+            presence_grace: Duration::from_millis(self.presence_grace_ms),
+            ..RealtimeConfig::default()
+        }
     }
 }

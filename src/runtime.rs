@@ -5,6 +5,7 @@ use crate::projections::registered;
 use anyhow::Context;
 use loopync_api::identity::{AdminApi, AuthApi, UsersApi};
 use loopync_api::looppay::LoopPayApi;
+use loopync_api::realtime::PresenceApi;
 use loopync_api::state::{ApiConfig, AppState};
 use loopync_commands::{CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
@@ -61,9 +62,12 @@ fn spawn_workers(
     let runner = ProjectionRunner::new(pool.clone(), registered(), waker, board, nats, runner_config(config));
     tasks.spawn(runner.run(shutdown.child_token()));
     tasks.spawn(status::export_lag_metrics(pool.clone(), Duration::from_secs(5), shutdown.child_token()));
-    tasks.spawn(housekeeping::run_idempotency_sweeper(
+    tasks.spawn(housekeeping::run_sweeper(
         pool.clone(),
-        config.idempotency_retention(),
+        housekeeping::Retention {
+            idempotency_keys: config.idempotency_retention(),
+            live_updates: config.live_retention(),
+        },
         Duration::from_secs(600),
         shutdown.child_token(),
     ));
@@ -73,6 +77,23 @@ fn spawn_workers(
         Duration::from_secs(config.hold_expiry_interval_seconds.max(1)),
         shutdown.child_token(),
     ));
+}
+
+/// Starts the WebSocket gateway. Without NATS (or JetStream) the node serves everything else and
+/// `/api/ws` answers 503.
+async fn with_realtime(state: AppState) -> AppState {
+    let fallback = state.clone();
+    match tokio::time::timeout(Duration::from_secs(10), state.with_realtime()).await {
+        Ok(Ok(state)) => state,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "live updates over WebSocket are off");
+            fallback
+        }
+        Err(_) => {
+            tracing::error!("NATS did not answer in 10 s; live updates over WebSocket are off");
+            fallback
+        }
+    }
 }
 
 /// Migrates if PostgreSQL is there; a node that cannot yet reports not-ready instead of dying.
@@ -116,21 +137,38 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         auth: config.auth(),
         rate_limits: config.rate_limits(),
         looppay: config.looppay()?,
+        realtime: config.realtime(),
         ..ApiConfig::default()
     };
     let grace = api_config.shutdown_grace;
     let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;
     let state = AppState::new(pool.clone(), pipeline, board, nats, api_config, delivery)
         .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
+    let state = with_realtime(state).await;
     let acceptor = loopync_api::serve::bind(config.http_addr.clone())
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     if let Some(address) = loopync_api::serve::local_addr(&acceptor) {
         tracing::info!(%address, "serving");
     }
-    let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state), LoopPayApi::new(&state));
+    let apis = (
+        AuthApi::new(&state),
+        UsersApi::new(&state),
+        AdminApi::new(&state),
+        LoopPayApi::new(&state),
+        PresenceApi::new(&state),
+    );
+    let hub = state.realtime.clone();
     let app = loopync_api::app(state, apis);
-    let result = loopync_api::serve::serve(acceptor, app, shutdown_signal(), grace).await;
+    // WebSockets do not end by themselves: on shutdown the hub closes them (1001, "reconnect and
+    // resume") and marks this node's users offline before the server's grace period runs out.
+    let signal = async move {
+        shutdown_signal().await;
+        if let Some(hub) = hub {
+            hub.shut_down().await;
+        }
+    };
+    let result = loopync_api::serve::serve(acceptor, app, signal, grace).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     pool.close().await;

@@ -1,11 +1,15 @@
-//! Idempotency keys live at least their retention, and are forgotten after it.
+//! Idempotency keys live at least their retention, and are forgotten after it; so do durable
+//! live updates.
 
 mod common;
 
 use loopync_commands::CommandContext;
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
-use loopync_workers::housekeeping::expire_idempotency_keys;
+use loopync_projections::live::{self, LiveUpdate};
+use loopync_workers::housekeeping::{expire_idempotency_keys, expire_live_updates};
+use serde_json::json;
 use sqlx::PgPool;
+use sqlx::types::Uuid;
 use std::time::Duration;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -48,4 +52,27 @@ async fn keys_are_kept_for_their_retention_then_forgotten(pool: PgPool) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(repeat.replayed);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn live_updates_past_retention_go_and_cursors_are_never_reused(pool: PgPool) {
+    let user_id = Uuid::now_v7();
+    let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
+    let updates =
+        (0..3).map(|n| LiveUpdate { user_id, kind: "profile_updated", data: json!({ "n": n }) }).collect();
+    live::append(&mut tx, updates).await.unwrap_or_else(|e| panic!("append: {e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("commit: {e}"));
+    sqlx::query("UPDATE live_updates SET created_at = now() - interval '8 days' WHERE seq < 3")
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("age: {e}"));
+
+    let pruned = expire_live_updates(&pool, Duration::from_secs(7 * 24 * 3600))
+        .await
+        .unwrap_or_else(|e| panic!("expire: {e}"));
+    assert_eq!(pruned, 2);
+    let left = live::after(&pool, user_id, 0, 10).await.unwrap_or_else(|e| panic!("after: {e}"));
+    assert_eq!(left.iter().map(|u| u.seq).collect::<Vec<_>>(), [3]);
+    // The numbering goes on from the head, never reusing a pruned cursor.
+    assert_eq!(live::head(&pool, user_id).await.unwrap_or_else(|e| panic!("head: {e}")), 3);
 }

@@ -6,7 +6,9 @@
 //!   BodyLimit    413 past `max_body_bytes`, declared or streamed
 //!    RateLimit   429 past the caller's budget (per user, or per IP when anonymous)
 //!     Route      /api/*            feature APIs (poem-openapi)
+//!                /api/ws           the WebSocket gateway (realtime)
 //!                /api/openapi.json the OpenAPI document
+//!                /api/asyncapi.json the AsyncAPI document of /api/ws
 //!                /docs             Swagger UI
 //!                /health /ready /metrics
 //! ```
@@ -14,6 +16,7 @@
 use crate::body_limit::BodyLimit;
 use crate::problem_layer::ProblemLayer;
 use crate::rate_limit::RateLimit;
+use crate::realtime;
 use crate::request_id::REQUEST_ID_HEADER;
 use crate::routes::DocumentedRoutes;
 use crate::state::AppState;
@@ -65,6 +68,8 @@ pub fn app<T: OpenApi + 'static>(
         .at("/ready", get(system::ready))
         .at("/metrics", get(system::prometheus))
         .at("/api/openapi.json", get(spec))
+        .at("/api/asyncapi.json", get(realtime::asyncapi_document))
+        .at("/api/ws", get(realtime::ws_endpoint))
         .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
         // Inside `data`: the limiter reads the app state to recognise bearer tokens.

@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod problem;
 mod problem_layer;
 pub mod rate_limit;
+pub mod realtime;
 pub mod request_id;
 mod routes;
 pub mod serve;

@@ -4,6 +4,7 @@
 use crate::identity::{AuthConfig, AuthError, Identity};
 use crate::looppay::{LoopPay, LoopPayConfig};
 use crate::rate_limit::RateLimitConfig;
+use crate::realtime::{Hub, HubError, RealtimeConfig};
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
 use loopync_projections::CheckpointBoard;
@@ -31,6 +32,8 @@ pub struct ApiConfig {
     pub rate_limits: RateLimitConfig,
     /// LoopPay: the payment provider and top-up limits.
     pub looppay: LoopPayConfig,
+    /// The WebSocket gateway: heartbeats, timeouts, queue and frame limits, presence.
+    pub realtime: RealtimeConfig,
 }
 
 impl Default for ApiConfig {
@@ -43,6 +46,7 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
             looppay: LoopPayConfig::default(),
+            realtime: RealtimeConfig::default(),
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The wallet: top-ups, transfers, payments, holds, refunds.
     pub looppay: Arc<LoopPay>,
+    /// The WebSocket gateway of this node (`None` without NATS: `/api/ws` answers 503).
+    pub realtime: Option<Arc<Hub>>,
     pub config: ApiConfig,
 }
 
@@ -101,6 +107,16 @@ impl AppState {
             delivery.sms,
         )?);
         let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
-        Ok(Self { pool, pipeline, checkpoints, nats, identity, looppay, config })
+        Ok(Self { pool, pipeline, checkpoints, nats, identity, looppay, realtime: None, config })
+    }
+
+    /// Starts this node's WebSocket gateway on the state's NATS connection (without one,
+    /// `/api/ws` answers 503).
+    pub async fn with_realtime(mut self) -> Result<Self, HubError> {
+        if let Some(nats) = &self.nats {
+            self.realtime =
+                Some(Hub::start(nats.clone(), self.pool.clone(), self.config.realtime.clone()).await?);
+        }
+        Ok(self)
     }
 }

@@ -4,6 +4,7 @@
 //!   concurrent transaction commits late, and wakes readers when the log grows.
 //! - [`projection`]: the contract of a projection (a named fold of events into tables) and
 //!   where its tables live (one schema per generation, views in `read_models`).
+//! - [`live`]: the durable per-user live updates the realtime gateway replays on resume.
 //! - [`checkpoints`]: where each projection has read up to, and read-your-writes waits.
 //! - [`sample`]: the reference projection of the core's sample wallet.
 //! - [`identity`]: user profiles (with user search) and sessions.
@@ -14,6 +15,7 @@
 
 pub mod checkpoints;
 pub mod identity;
+pub mod live;
 pub mod log;
 pub mod looppay;
 pub mod projection;

@@ -23,8 +23,8 @@
 //! batch's size. Wallet events carry the balances they leave, so the wallet tables need no
 //! read at all; their writes are keyed by the wallet's sequence, which makes them idempotent.
 //!
-//! Each batch also yields one live update per user wallet it touched (escrow has no
-//! subscriber), on `loopync.user.<userId>.balance`, with the balances the batch left.
+//! Each batch also yields one `balance_updated` live update per user wallet it touched (escrow
+//! has no subscriber), with the balances the batch left.
 //!
 //! Queries read the `read_models.*` views: [`balance`], [`balance_at`], [`transactions`],
 //! [`due_holds`], [`payment`], [`top_up`] and [`all_balances`].
@@ -208,15 +208,13 @@ impl Projection for LedgerReadModel {
             .filter_map(|(account, head)| {
                 let user = LedgerAccount::parse(account).and_then(LedgerAccount::user)?;
                 Some(LiveUpdate {
-                    subject: format!("loopync.user.{user}.balance"),
-                    payload: serde_json::json!({
-                        "type": "balance_updated",
-                        "data": {
-                            "available": head.available,
-                            "held": head.held,
-                            "currency": CURRENCY,
-                            "sequence": head.sequence,
-                        },
+                    user_id: user,
+                    kind: "balance_updated",
+                    data: serde_json::json!({
+                        "available": head.available,
+                        "held": head.held,
+                        "currency": CURRENCY,
+                        "sequence": head.sequence,
                     }),
                 })
             })

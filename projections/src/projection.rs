@@ -7,6 +7,7 @@
 //! Projection code writes unqualified table names; the runtime sets `search_path` to the
 //! generation being written.
 
+pub use crate::live::LiveUpdate;
 use async_trait::async_trait;
 use loopync_schemas::{DecodeError, RecordedEvent};
 use sqlx::PgConnection;
@@ -19,14 +20,6 @@ pub enum ProjectionError {
     Decode(#[from] DecodeError),
     #[error("{0}")]
     Failed(String),
-}
-
-/// A live update to push to subscribers once the projection's transaction has committed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiveUpdate {
-    /// NATS subject, e.g. `loopync.user.<id>.balance`.
-    pub subject: String,
-    pub payload: serde_json::Value,
 }
 
 #[async_trait]
@@ -43,7 +36,9 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies a batch of events (in log order) inside the runtime's transaction, which also
     /// advances the checkpoint. Must be deterministic: a rebuild from zero has to produce the
-    /// same tables. Events the projection does not handle are skipped.
+    /// same tables. Events the projection does not handle are skipped. Returns the batch's
+    /// updates for users' devices, which the runtime stores in the same transaction and
+    /// publishes after it commits.
     async fn apply(
         &self,
         conn: &mut PgConnection,

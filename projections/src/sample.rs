@@ -105,13 +105,8 @@ impl Projection for SampleWalletBalances {
         .execute(&mut *conn)
         .await?;
 
-        Ok(wallets
-            .iter()
-            .map(|(id, (balance, _, _))| LiveUpdate {
-                subject: format!("loopync.sample_wallet.{id}.balance"),
-                payload: serde_json::json!({ "walletId": id, "balance": balance }),
-            })
-            .collect())
+        // Sample wallets belong to no user, so nobody's devices are told about them.
+        Ok(Vec::new())
     }
 }
 

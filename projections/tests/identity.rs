@@ -279,8 +279,9 @@ async fn a_registration_creates_a_profile_with_default_settings(pool: PgPool) {
     assert_eq!(
         updates,
         vec![LiveUpdate {
-            subject: format!("loopync.user.{ada}.profile"),
-            payload: serde_json::json!({
+            user_id: ada,
+            kind: "profile_updated",
+            data: serde_json::json!({
                 "userId": ada, "handle": "ada_l", "name": "Ada Lovelace", "avatar": null,
             }),
         }]
@@ -309,8 +310,8 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
         .await;
     let first = generation.catch_up(&pool, 100).await;
     assert_eq!(first.len(), 1, "one live update per user and batch: {first:?}");
-    assert_eq!(first[0].payload["name"], "Ada King");
-    assert_eq!(first[0].payload["avatar"], "/api/media/a1");
+    assert_eq!(first[0].data["name"], "Ada King");
+    assert_eq!(first[0].data["avatar"], "/api/media/a1");
 
     // In later batches, one event each: folded onto the stored row.
     commands
@@ -358,11 +359,11 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
 
     // Live updates for the handle and the profile only, and never a private field.
     assert_eq!(later.len(), 2, "{later:?}");
-    assert_eq!(later[0].payload["handle"], "countess");
+    assert_eq!(later[0].data["handle"], "countess");
     for update in first.iter().chain(&later) {
-        assert_eq!(update.subject, format!("loopync.user.{ada}.profile"));
+        assert_eq!((update.user_id, update.kind), (ada, "profile_updated"));
         let keys: BTreeSet<&str> =
-            update.payload.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            update.data.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
         assert_eq!(keys, BTreeSet::from(["userId", "handle", "name", "avatar"]));
     }
 

@@ -369,18 +369,17 @@ async fn head_hash(pool: &PgPool, account: LedgerAccount) -> String {
 }
 
 fn balance_update(account: LedgerAccount, available: i64, held: i64, sequence: i64) -> LiveUpdate {
+    let Some(user_id) = account.user() else { panic!("{account} is not a user's wallet") };
     LiveUpdate {
-        subject: format!("loopync.user.{account}.balance"),
-        payload: serde_json::json!({
-            "type": "balance_updated",
-            "data": { "available": available, "held": held, "currency": "LOOP", "sequence": sequence },
-        }),
+        user_id,
+        kind: "balance_updated",
+        data: serde_json::json!({ "available": available, "held": held, "currency": "LOOP", "sequence": sequence }),
     }
 }
 
 /// Live updates in a deterministic order (the projection sorts them by account).
 fn sorted(mut updates: Vec<LiveUpdate>) -> Vec<LiveUpdate> {
-    updates.sort_by(|a, b| a.subject.cmp(&b.subject));
+    updates.sort_by_key(|update| update.user_id.to_string());
     updates
 }
 

@@ -1,7 +1,7 @@
 //! Housekeeping: idempotency keys are forgotten after their retention (at least 24 hours, as
 //! promised to clients), in small batches so the sweep never holds long locks; failed sign-in
 //! records go once no lockout window can still count them; payment-provider webhook receipts
-//! after a day.
+//! after a day; durable live updates after their retention (default 7 days).
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -9,18 +9,30 @@ use tokio_util::sync::CancellationToken;
 
 /// Deletes idempotency records older than `retention`; returns how many went.
 pub async fn expire_idempotency_keys(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
-    let seconds = retention.as_secs_f64();
+    delete_in_batches(pool, "command_log", "recorded_at", retention).await
+}
+
+/// Deletes durable live updates older than `retention`; returns how many went. Cursors before
+/// what is left get `resync_required` from the gateway.
+pub async fn expire_live_updates(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    delete_in_batches(pool, "live_updates", "created_at", retention).await
+}
+
+/// Deletes the rows of `table` whose `column` is older than `age`, 5,000 at a time, so a sweep
+/// of a large backlog never holds many row locks for long.
+async fn delete_in_batches(
+    pool: &PgPool,
+    table: &'static str,
+    column: &'static str,
+    age: Duration,
+) -> Result<u64, sqlx::Error> {
+    let statement = format!(
+        "DELETE FROM {table} WHERE ctid IN ( \
+             SELECT ctid FROM {table} WHERE {column} < now() - make_interval(secs => $1) LIMIT 5000)"
+    );
     let mut total = 0;
     loop {
-        let deleted = sqlx::query(
-            "DELETE FROM command_log WHERE ctid IN ( \
-                 SELECT ctid FROM command_log \
-                 WHERE recorded_at < now() - make_interval(secs => $1) LIMIT 5000)",
-        )
-        .bind(seconds)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        let deleted = sqlx::query(&statement).bind(age.as_secs_f64()).execute(pool).await?.rows_affected();
         total += deleted;
         if deleted < 5000 {
             return Ok(total);
@@ -52,15 +64,24 @@ pub async fn expire_webhook_receipts(pool: &PgPool, older_than: Duration) -> Res
     Ok(result.rows_affected())
 }
 
+/// How long the swept records are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Idempotency keys (at least 24 hours).
+    pub idempotency_keys: Duration,
+    /// Durable live updates: how far back a reconnecting client can resume (default 7 days).
+    pub live_updates: Duration,
+}
+
 /// Sweeps every `interval` until cancelled.
-pub async fn run_idempotency_sweeper(
+pub async fn run_sweeper(
     pool: PgPool,
-    retention: Duration,
+    retention: Retention,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        match expire_idempotency_keys(&pool, retention).await {
+        match expire_idempotency_keys(&pool, retention.idempotency_keys).await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "idempotency keys expired"),
             Err(error) => tracing::warn!(%error, "idempotency key sweep failed"),
@@ -71,6 +92,11 @@ pub async fn run_idempotency_sweeper(
         // A day: far past the signatures' five-minute tolerance.
         if let Err(error) = expire_webhook_receipts(&pool, AUTH_FAILURE_RETENTION).await {
             tracing::warn!(%error, "webhook receipt sweep failed");
+        }
+        match expire_live_updates(&pool, retention.live_updates).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "live updates past retention pruned"),
+            Err(error) => tracing::warn!(%error, "live update sweep failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => {}

@@ -10,7 +10,8 @@
 //!    however the process dies;
 //! 3. when it reaches the head of the log, waits for new events (local signal, `LISTEN`, or a
 //!    short poll) — the same loop serves catch-up and live;
-//! 4. publishes the batch's live updates to NATS after the commit;
+//! 4. stores the batch's live updates in the same transaction (`live_updates`) and publishes
+//!    them to NATS after the commit;
 //! 5. runs a requested rebuild side by side with the live generation (see `rebuild`).
 //!
 //! Projection transactions commit asynchronously (`synchronous_commit = off`): read models
@@ -19,8 +20,9 @@
 
 use crate::lease::Lease;
 use crate::rebuild::{self, Generation};
+use loopync_projections::live::{self, StoredUpdate};
 use loopync_projections::projection::{self, Projection, ProjectionError};
-use loopync_projections::{CheckpointBoard, EventLog, LiveUpdate, LogWaker};
+use loopync_projections::{CheckpointBoard, EventLog, LogWaker};
 use loopync_schemas::Position;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -271,6 +273,12 @@ impl ProjectionTask {
         }
         projection::use_generation(&mut tx, name, generation.number).await?;
         let updates = self.projection.apply(&mut tx, &events).await?;
+        // Live updates only from the live generation: a rebuild replays history. They are
+        // stored with the batch, so a client that missed them can be given them later.
+        let updates = match which {
+            Which::Active => live::append(&mut tx, updates).await?,
+            Which::Rebuilding => Vec::new(),
+        };
         sqlx::query(
             "UPDATE projection_checkpoints SET transaction_id = $3::text::xid8, global_position = $4, \
                  events_seen = events_seen + $5, last_owner = $6, updated_at = now() \
@@ -292,7 +300,6 @@ impl ProjectionTask {
                 self.shared.board.advance(name, last);
                 metrics::counter!("loopync_projection_events_total", "projection" => name)
                     .increment(events.len() as u64);
-                // Live updates only from the live generation: a rebuild replays history.
                 self.publish(updates).await;
             }
             Which::Rebuilding => {
@@ -304,11 +311,15 @@ impl ProjectionTask {
         Ok(events.len())
     }
 
-    async fn publish(&self, updates: Vec<LiveUpdate>) {
+    /// Publishes stored updates. A lost publish loses nothing: the gateway notices the gap in
+    /// the user's cursors (or the broker reconnect) and reads the stored rows.
+    async fn publish(&self, updates: Vec<StoredUpdate>) {
         let Some(nats) = &self.shared.nats else { return };
         for update in updates {
-            let payload = serde_json::to_vec(&update.payload).unwrap_or_default();
-            if let Err(error) = nats.publish(update.subject, payload.into()).await {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(live::CURSOR_HEADER, update.seq.to_string().as_str());
+            let subject = live::durable_subject(update.user_id);
+            if let Err(error) = nats.publish_with_headers(subject, headers, update.frame().into()).await {
                 tracing::warn!(%error, projection = self.projection.name(), "live update not published");
             }
         }

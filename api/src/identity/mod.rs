@@ -23,6 +23,7 @@ pub use errors::AuthError;
 pub use http::{AdminApi, AuthApi, UsersApi};
 pub use passwords::Passwords;
 pub use service::Identity;
+pub use tokens::{AccessClaims, TokenError};
 
 use std::time::Duration;
 

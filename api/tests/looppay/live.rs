@@ -1,5 +1,6 @@
 //! Live balances: the ledger read model publishes each user's new balance on NATS
-//! (`loopync.user.<id>.balance`) after the batch that changed it commits.
+//! (`live.user.<id>.durable`, the frame the gateway forwards) after the batch that changed it
+//! commits.
 
 use crate::support::{Options, spawn_with};
 use futures::StreamExt;
@@ -28,12 +29,12 @@ async fn a_transfer_publishes_the_recipients_new_balance(pool: PgPool) {
     // Wait for Ada's top-up to be published before listening, so only the transfer is heard.
     app.caught_up().await;
 
-    let bob_subject = format!("loopync.user.{}.balance", bob.id);
-    let ada_subject = format!("loopync.user.{}.balance", ada.id);
+    let bob_subject = loopync_projections::live::durable_subject(bob.id);
+    let ada_subject = loopync_projections::live::durable_subject(ada.id);
     let mut bobs = nats.subscribe(bob_subject.clone()).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
     let mut adas = nats.subscribe(ada_subject.clone()).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
     let mut carols = nats
-        .subscribe(format!("loopync.user.{}.balance", carol.id))
+        .subscribe(loopync_projections::live::durable_subject(carol.id))
         .await
         .unwrap_or_else(|e| panic!("subscribe: {e}"));
     nats.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
@@ -46,6 +47,8 @@ async fn a_transfer_publishes_the_recipients_new_balance(pool: PgPool) {
         message,
         json!({
             "type": "balance_updated",
+            // Bob's first update was the profile card of his sign-up.
+            "cursor": "2",
             "data": {"available": 1250, "held": 0, "currency": "LOOP", "sequence": 1},
         })
     );

@@ -13,6 +13,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use loopync_api::identity::{AdminApi, AuthApi, AuthConfig, JwtSecret, UsersApi};
 use loopync_api::looppay::{LoopPayApi, LoopPayConfig, ProviderChoice};
+use loopync_api::realtime::{PresenceApi, RealtimeConfig};
 use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
@@ -62,11 +63,13 @@ pub struct Options {
     pub nats: Option<async_nats::Client>,
     /// Run a projection runner (one node of a pair runs none).
     pub projections: bool,
+    /// Start the WebSocket gateway (needs `nats`) with these settings.
+    pub realtime: Option<RealtimeConfig>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { looppay: LoopPayConfig::default(), nats: None, projections: true }
+        Self { looppay: LoopPayConfig::default(), nats: None, projections: true, realtime: None }
     }
 }
 
@@ -99,6 +102,9 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(hub) = &self.state.realtime {
+            hub.stop();
+        }
     }
 }
 
@@ -217,6 +223,7 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
             sign_in_per_minute: 0,
         },
         looppay: options.looppay.clone(),
+        realtime: options.realtime.clone().unwrap_or_default(),
         ..ApiConfig::default()
     };
     let delivery =
@@ -230,10 +237,20 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
         delivery,
     )
     .unwrap_or_else(|e| panic!("state: {e}"));
+    let state = match options.realtime {
+        Some(_) => state.with_realtime().await.unwrap_or_else(|e| panic!("realtime: {e}")),
+        None => state,
+    };
 
     let acceptor = loopync_api::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = loopync_api::local_addr(&acceptor).unwrap_or_else(|| panic!("no local address"));
-    let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state), LoopPayApi::new(&state));
+    let apis = (
+        AuthApi::new(&state),
+        UsersApi::new(&state),
+        AdminApi::new(&state),
+        LoopPayApi::new(&state),
+        PresenceApi::new(&state),
+    );
     let endpoint = loopync_api::app(state.clone(), apis);
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
@@ -468,8 +485,9 @@ impl TestApp {
     }
 }
 
-/// Waits until the ledger read model (whose progress `board` follows) has passed every event
-/// committed now. (Not the log's readable head: that stops short of events committed while an
+/// Waits until every read model of the test app (profiles, sessions, ledger; their progress
+/// `board` follows) has passed every event committed now, so none of their live updates for
+/// what came before can still arrive. (Not the log's readable head: that stops short of events committed while an
 /// older transaction, such as a projection batch, is still open.)
 pub async fn caught_up(board: &CheckpointBoard, pool: &PgPool) {
     let last: Option<(i64, i64)> = sqlx::query_as(
@@ -481,8 +499,9 @@ pub async fn caught_up(board: &CheckpointBoard, pool: &PgPool) {
     .unwrap_or_else(|e| panic!("last position: {e}"));
     let Some((transaction_id, global_position)) = last else { return };
     let last = Position::new(transaction_id, global_position);
-    let reached = board.wait_for(&[LedgerReadModel::NAME], last, PROJECTION_TIMEOUT).await;
-    assert_eq!(reached, Consistency::Reached, "the ledger read model did not reach {last}");
+    let projections = [UserProfiles::NAME, UserSessions::NAME, LedgerReadModel::NAME];
+    let reached = board.wait_for(&projections, last, PROJECTION_TIMEOUT).await;
+    assert_eq!(reached, Consistency::Reached, "the read models did not reach {last}");
 }
 
 /// The latest position named by any of `replies` (panics when none names one).

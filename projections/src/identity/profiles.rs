@@ -153,9 +153,10 @@ impl Projection for UserProfiles {
             .iter()
             .filter_map(|id| rows.get(id).and_then(Option::as_ref))
             .map(|row| LiveUpdate {
-                subject: format!("loopync.user.{}.profile", row.user_id),
-                // Public fields only: this goes to anyone following the user.
-                payload: serde_json::json!({
+                user_id: row.user_id,
+                kind: "profile_updated",
+                // The public card: the user's other devices show it.
+                data: serde_json::json!({
                     "userId": row.user_id,
                     "handle": row.handle,
                     "name": row.name,

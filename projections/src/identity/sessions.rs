@@ -5,6 +5,9 @@
 //! `account.password_changed` ends every session started under an earlier credentials epoch,
 //! though those sessions' streams never hear of it. The first ending is the one shown: a
 //! later logout of a session already ended by a password change changes nothing.
+//!
+//! Each ending is also a `session_revoked` live update (`{sessionId, reason}`) for the user: the
+//! realtime gateway closes that session's sockets with 4003.
 
 use super::stream_uuid;
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
@@ -152,7 +155,22 @@ impl Projection for UserSessions {
             .filter_map(|id| fold.epochs.get(id).map(|epoch| (*id, *epoch)))
             .collect();
         write_epochs(conn, &epochs).await?;
-        Ok(Vec::new())
+
+        // Every session the batch ended: its device's socket closes (`session_revoked`), and the
+        // user's other devices learn that it is gone.
+        Ok(fold
+            .ended
+            .iter()
+            .filter_map(|id| fold.sessions.get(id))
+            .map(|session| LiveUpdate {
+                user_id: session.user_id,
+                kind: "session_revoked",
+                data: serde_json::json!({
+                    "sessionId": session.session_id,
+                    "reason": session.revoked_reason,
+                }),
+            })
+            .collect())
     }
 }
 
@@ -186,6 +204,8 @@ struct SessionFold {
     epochs: BTreeMap<Uuid, i32>,
     changed_sessions: BTreeSet<Uuid>,
     changed_epochs: BTreeSet<Uuid>,
+    /// Sessions this batch ended.
+    ended: BTreeSet<Uuid>,
 }
 
 impl SessionFold {
@@ -223,6 +243,9 @@ impl SessionFold {
                     },
                 );
                 self.changed_sessions.insert(session_id);
+                if ended.is_some() {
+                    self.ended.insert(session_id);
+                }
             }
             SessionChange::Refreshed(session_id, refreshed) => {
                 let Some(session) = self.sessions.get_mut(&session_id) else { return };
@@ -242,6 +265,7 @@ impl SessionFold {
                 session.revoked_at = Some(revoked.revoked_at);
                 session.revoked_reason = Some(reason_name(revoked.reason).to_owned());
                 self.changed_sessions.insert(session_id);
+                self.ended.insert(session_id);
             }
             SessionChange::PasswordChanged(user_id, changed) => {
                 let new_epoch = epoch(changed.credentials_epoch);
@@ -258,6 +282,7 @@ impl SessionFold {
                         session.revoked_at = Some(changed.changed_at);
                         session.revoked_reason = Some(CREDENTIALS_CHANGED.to_owned());
                         self.changed_sessions.insert(session.session_id);
+                        self.ended.insert(session.session_id);
                     }
                 }
             }

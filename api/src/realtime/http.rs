@@ -1,0 +1,131 @@
+//! The gateway's HTTP side: the upgrade `GET /api/ws`, the presence of a user, and the
+//! AsyncAPI document of the protocol.
+
+use super::connection::{self, Opening};
+use super::hub::Hub;
+use super::presence::Status;
+use crate::identity::BearerAuth;
+use crate::problem::Problem;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use poem::http::StatusCode;
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::{Data, Json as PoemJson, Query};
+use poem::{IntoResponse, Response, handler};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The query of the upgrade request.
+#[derive(Debug, Default, Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+    since: Option<String>,
+}
+
+/// `GET /api/ws`: upgrades to the realtime protocol (see `/api/asyncapi.json`).
+#[handler]
+pub async fn ws_endpoint(
+    ws: WebSocket,
+    Query(query): Query<WsQuery>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let Some(hub) = state.realtime.clone() else {
+        return Problem::service_unavailable("live updates are unavailable: the node has no NATS connection")
+            .into_response();
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(hub.config.hard_frame_bytes))
+        .max_frame_size(Some(hub.config.hard_frame_bytes))
+        // Small buffers: most connections sit idle, and 10,000 of them must fit one node.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let state = state.clone();
+    let opening = Opening { token: query.token, since: query.since };
+    ws.config(config).on_upgrade(move |socket| connection::run(socket, state, hub, opening)).into_response()
+}
+
+/// `GET /api/asyncapi.json`: the AsyncAPI 3 document of the WebSocket protocol.
+#[handler]
+pub fn asyncapi_document() -> PoemJson<serde_json::Value> {
+    PoemJson(super::asyncapi::document())
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Presence and the realtime gateway (`GET /api/ws`, documented in `/api/asyncapi.json`).
+    Realtime,
+}
+
+/// Whether a user is online, as all nodes see it.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PresenceView {
+    pub user_id: Uuid,
+    /// `online` or `offline`.
+    pub status: String,
+    /// When the user's last device disconnected (`null` while online or never seen).
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl PresenceView {
+    fn new(user_id: Uuid, status: Status) -> Self {
+        Self {
+            user_id,
+            status: if status.online { "online" } else { "offline" }.to_owned(),
+            last_seen: status.last_seen,
+        }
+    }
+}
+
+/// `/api/users/{userId}/presence`.
+pub struct PresenceApi {
+    state: AppState,
+    hub: Option<Arc<Hub>>,
+}
+
+impl PresenceApi {
+    pub fn new(state: &AppState) -> Self {
+        Self { state: state.clone(), hub: state.realtime.clone() }
+    }
+}
+
+#[OpenApi(tag = "Tag::Realtime")]
+impl PresenceApi {
+    /// Whether a user is online, and when they were last seen.
+    ///
+    /// Your own presence, or that of a user whose privacy is `public` (403
+    /// `presence_forbidden` otherwise; 404 `user_not_found` for no such user). Presence is
+    /// shared across devices and nodes; a user counts as offline a few seconds after their
+    /// last device disconnects.
+    #[oai(path = "/users/:userId/presence", method = "get")]
+    async fn presence(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "userId")] user_id: Path<Uuid>,
+    ) -> Result<Json<PresenceView>, Problem> {
+        let user_id = user_id.0;
+        let visible = connection::visibility(&self.state.pool, auth.0.user_id, &[user_id]).await?;
+        match visible.get(&user_id) {
+            None => return Err(Problem::not_found("user_not_found", format!("no user {user_id}"))),
+            Some(false) => {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "presence_forbidden",
+                    "this user does not share their presence with you",
+                ));
+            }
+            Some(true) => {}
+        }
+        let Some(hub) = &self.hub else {
+            return Err(Problem::service_unavailable(
+                "presence is unavailable: the node has no NATS connection",
+            ));
+        };
+        let status = hub.presence.status(user_id).await;
+        Ok(Json(PresenceView::new(user_id, status)))
+    }
+}

@@ -1,0 +1,534 @@
+//! A node's share of the gateway: who is connected here, and what NATS brings them.
+//!
+//! The hub subscribes to `live.user.<id>.*` while at least one device of that user is
+//! connected to this node, and to `presence.user.<id>` while at least one device here watches
+//! that user: a node receives only what its own connections need, whatever the number of nodes.
+//!
+//! Durable frames are delivered through each [`Device`]'s [`Delivery`] state, which makes them
+//! loss-free and duplicate-free: a device is either *catching up* (its connection is reading
+//! stored updates; live ones wait in `pending`) or *live* after cursor `last`, taking the next
+//! number only. A number past the next is a gap (a lost NATS message, or two projections
+//! publishing out of order): the device goes back to catching up from the store, where every
+//! number up to the one just seen is already committed. A broker reconnect does the same for
+//! every device, since a message lost at the very end shows no gap until the next one.
+
+use super::RealtimeConfig;
+use super::presence::Presence;
+use super::protocol::close;
+use futures::StreamExt;
+use loopync_projections::live;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// What the writer task of a connection sends.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(String),
+    Close(u16, &'static str),
+}
+
+/// A durable frame on its way to a device.
+#[derive(Debug, Clone)]
+pub(crate) struct Durable {
+    pub frame: String,
+    /// For a `session_revoked` frame: the session whose sockets it closes.
+    pub ends_session: Option<Uuid>,
+}
+
+impl Durable {
+    /// A frame as NATS brought it (only a `session_revoked` frame is parsed).
+    fn from_wire(frame: String) -> Self {
+        let ends_session = if frame.contains("\"session_revoked\"") {
+            serde_json::from_str::<serde_json::Value>(&frame).ok().and_then(|parsed| {
+                ended_session(parsed["type"].as_str().unwrap_or_default(), &parsed["data"])
+            })
+        } else {
+            None
+        };
+        Self { frame, ends_session }
+    }
+
+    /// A frame read back from the store.
+    pub(crate) fn stored(update: &live::StoredUpdate) -> Self {
+        Self { frame: update.frame(), ends_session: ended_session(&update.kind, &update.data) }
+    }
+}
+
+/// The session a `session_revoked` update ends.
+fn ended_session(kind: &str, data: &serde_json::Value) -> Option<Uuid> {
+    if kind != "session_revoked" {
+        return None;
+    }
+    data["sessionId"].as_str().and_then(|id| Uuid::try_parse(id).ok())
+}
+
+/// Where a device stands in its user's durable updates.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// The connection is reading stored updates after `after`; live ones wait here.
+    CatchingUp { after: i64, pending: BTreeMap<i64, Durable> },
+    /// Everything up to `last` has been queued for the client.
+    Live { last: i64 },
+}
+
+/// One connected client (a device of a user).
+pub(crate) struct Device {
+    pub id: u64,
+    pub user_id: Uuid,
+    /// The signed-in session (device) the connection's token belongs to.
+    pub session_id: Uuid,
+    outbound: mpsc::Sender<Outbound>,
+    delivery: Mutex<Delivery>,
+    /// Wakes the connection to catch up from the store.
+    pub catch_up: Notify,
+    /// Cancelled when the connection must end; `close_code` says why. Shared with the writer.
+    pub closing: CancellationToken,
+    close_code: Arc<AtomicU16>,
+    /// Users this device watches the presence of.
+    pub watching: Mutex<HashSet<Uuid>>,
+    queue_bound: usize,
+    stall_limit: Duration,
+}
+
+impl Device {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: u64,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbound: mpsc::Sender<Outbound>,
+        queue_bound: usize,
+        stall_limit: Duration,
+        closing: CancellationToken,
+        close_code: Arc<AtomicU16>,
+    ) -> Self {
+        Self {
+            id,
+            user_id,
+            session_id,
+            outbound,
+            delivery: Mutex::new(Delivery::CatchingUp { after: 0, pending: BTreeMap::new() }),
+            catch_up: Notify::new(),
+            closing,
+            close_code,
+            watching: Mutex::new(HashSet::new()),
+            queue_bound,
+            stall_limit,
+        }
+    }
+
+    /// Ends the connection with `code` (the first reason given wins).
+    pub(crate) fn close(&self, code: u16) {
+        if !self.closing.is_cancelled() {
+            self.close_code.store(code, Ordering::Relaxed);
+            self.closing.cancel();
+        }
+    }
+
+    /// Queues a frame without waiting; a full queue means the client reads too slowly.
+    pub(crate) fn push(&self, frame: String) -> bool {
+        match self.outbound.try_send(Outbound::Text(frame)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("loopync_ws_slow_consumers_total").increment(1);
+                self.close(close::SLOW_CONSUMER);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues a stored durable frame, waiting for room like [`Device::send`]; a
+    /// `session_revoked` for this device's session then closes it (4003) after the frame.
+    /// Returns whether the connection goes on.
+    pub(crate) async fn send_durable(&self, durable: Durable) -> bool {
+        if !self.send(durable.frame).await {
+            return false;
+        }
+        if durable.ends_session == Some(self.session_id) {
+            self.close_after_queue(close::SESSION_REVOKED, "session_revoked");
+            return false;
+        }
+        true
+    }
+
+    /// Queues a frame, waiting for room (catch-up: the client's reading paces it) unless the
+    /// connection is closing. A queue that stays full for the stall limit is a client that
+    /// stopped reading: closed with 4005.
+    pub(crate) async fn send(&self, frame: String) -> bool {
+        tokio::select! {
+            sent = tokio::time::timeout(self.stall_limit, self.outbound.send(Outbound::Text(frame))) => match sent {
+                Ok(sent) => sent.is_ok(),
+                Err(_) => {
+                    metrics::counter!("loopync_ws_slow_consumers_total").increment(1);
+                    self.close(close::SLOW_CONSUMER);
+                    false
+                }
+            },
+            () = self.closing.cancelled() => false,
+        }
+    }
+
+    /// Queues a durable frame; a `session_revoked` for this device's session then closes it
+    /// (4003) once the frames before the close have been written.
+    pub(crate) fn push_durable(&self, durable: Durable) -> bool {
+        if !self.push(durable.frame) {
+            return false;
+        }
+        if durable.ends_session == Some(self.session_id) {
+            self.close_after_queue(close::SESSION_REVOKED, "session_revoked");
+        }
+        true
+    }
+
+    /// Ends the connection with `code` after the frames already queued have been written.
+    pub(crate) fn close_after_queue(&self, code: u16, reason: &'static str) {
+        if self.outbound.try_send(Outbound::Close(code, reason)).is_err() {
+            self.close(code);
+        }
+    }
+
+    /// A durable update from NATS.
+    fn deliver_durable(&self, seq: i64, durable: Durable) {
+        let mut delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *delivery {
+            Delivery::CatchingUp { after, pending } => {
+                if seq > *after {
+                    if pending.len() >= self.queue_bound {
+                        drop(delivery);
+                        self.close(close::SLOW_CONSUMER);
+                        return;
+                    }
+                    pending.insert(seq, durable);
+                }
+            }
+            Delivery::Live { last } => {
+                if seq <= *last {
+                    // Already delivered (from the store, or published twice).
+                } else if seq == *last + 1 {
+                    if self.push_durable(durable) {
+                        *last = seq;
+                    }
+                } else {
+                    let after = *last;
+                    *delivery = Delivery::CatchingUp { after, pending: BTreeMap::from([(seq, durable)]) };
+                    drop(delivery);
+                    metrics::counter!("loopync_ws_gaps_total").increment(1);
+                    self.catch_up.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Makes the device catch up from the store after what it has (a broker reconnect).
+    fn resync(&self) {
+        let mut delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Delivery::Live { last } = *delivery {
+            *delivery = Delivery::CatchingUp { after: last, pending: BTreeMap::new() };
+        }
+        drop(delivery);
+        self.catch_up.notify_one();
+    }
+
+    /// Sets where catching up starts (before the first catch-up of a connection).
+    pub(crate) fn start_after(&self, cursor: i64) {
+        let mut delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Delivery::CatchingUp { after, pending } = &mut *delivery {
+            *after = cursor;
+            pending.retain(|seq, _| *seq > cursor);
+        }
+    }
+
+    /// Where catching up must continue from, or `None` when the device is live.
+    pub(crate) fn catching_up_after(&self) -> Option<i64> {
+        match &*self.delivery.lock().unwrap_or_else(PoisonError::into_inner) {
+            Delivery::CatchingUp { after, .. } => Some(*after),
+            Delivery::Live { .. } => None,
+        }
+    }
+
+    /// After the store has been read up to `last`: queues the pending live updates that follow
+    /// it and goes live. Returns `false` when the pending ones do not follow on (more was
+    /// committed meanwhile): the caller reads the store again from the returned state.
+    pub(crate) fn finish_catch_up(&self, mut last: i64) -> bool {
+        let mut delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        let Delivery::CatchingUp { pending, .. } = &mut *delivery else { return true };
+        let mut rest = std::mem::take(pending).split_off(&(last + 1));
+        while let Some(entry) = rest.first_entry() {
+            if *entry.key() != last + 1 {
+                break;
+            }
+            let (seq, durable) = entry.remove_entry();
+            if !self.push_durable(durable) {
+                return true;
+            }
+            last = seq;
+        }
+        if rest.is_empty() {
+            *delivery = Delivery::Live { last };
+            true
+        } else {
+            *delivery = Delivery::CatchingUp { after: last, pending: rest };
+            false
+        }
+    }
+}
+
+/// The devices of one user on this node, and the subscription that feeds them.
+struct Route {
+    devices: RwLock<Vec<Arc<Device>>>,
+    /// Becomes `true` once the NATS subscription is in place (the server has it).
+    subscribed: watch::Receiver<bool>,
+    task: Mutex<Option<AbortHandle>>,
+}
+
+impl Route {
+    fn snapshot(&self) -> Vec<Arc<Device>> {
+        self.devices.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// The connections of this node.
+pub struct Hub {
+    pub(crate) nats: async_nats::Client,
+    pub(crate) pool: PgPool,
+    pub(crate) config: RealtimeConfig,
+    pub(crate) presence: Presence,
+    node_id: Uuid,
+    users: Mutex<HashMap<Uuid, Arc<Route>>>,
+    watched: Mutex<HashMap<Uuid, Arc<Route>>>,
+    next_connection: AtomicU64,
+    /// Bounds concurrent catch-up reads (a broker reconnect wakes every device at once).
+    pub(crate) store_reads: Semaphore,
+    /// Cancelled when the node shuts down: connections close with 1001.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// The hub could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("the realtime gateway could not start: {0}")]
+pub struct HubError(pub String);
+
+impl Hub {
+    /// Starts the hub: presence buckets, node heartbeat, broker watch.
+    pub async fn start(
+        nats: async_nats::Client,
+        pool: PgPool,
+        config: RealtimeConfig,
+    ) -> Result<Arc<Self>, HubError> {
+        let node_id = Uuid::now_v7();
+        let presence = Presence::start(nats.clone(), node_id, &config).await?;
+        let hub = Arc::new(Self {
+            nats,
+            pool,
+            config,
+            presence,
+            node_id,
+            users: Mutex::new(HashMap::new()),
+            watched: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+            store_reads: Semaphore::new(4),
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(watch_broker(Arc::downgrade(&hub)));
+        Ok(hub)
+    }
+
+    /// This node's id (in presence records and logs).
+    pub fn node_id(&self) -> Uuid {
+        self.node_id
+    }
+
+    /// Devices connected to this node.
+    pub fn connections(&self) -> usize {
+        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        users.values().map(|route| route.devices.read().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+
+    /// Closes every connection with 1001 and marks this node's users offline.
+    pub async fn shut_down(&self) {
+        self.stop();
+        self.presence.shut_down().await;
+    }
+
+    /// Closes every connection with 1001 ("reconnect and resume"), without waiting.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub(crate) fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a device; returns once its user's subscription is in place, so that whatever the
+    /// projections publish from now on reaches it.
+    pub(crate) async fn attach(self: &Arc<Self>, device: Arc<Device>) {
+        let subject = format!("live.user.{}.*", device.user_id);
+        let route = self.join(&self.users, device.user_id, subject, device.clone(), Kind::Own);
+        self.presence.connected(device.user_id);
+        metrics::gauge!("loopync_ws_connections").increment(1.0);
+        wait_subscribed(route).await;
+    }
+
+    /// Removes a device and what it watched.
+    pub(crate) fn detach(&self, device: &Arc<Device>) {
+        leave(&self.users, device.user_id, device);
+        let watching: Vec<Uuid> =
+            device.watching.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
+        for user_id in watching {
+            leave(&self.watched, user_id, device);
+        }
+        self.presence.disconnected(device.user_id);
+        metrics::gauge!("loopync_ws_connections").decrement(1.0);
+    }
+
+    /// Starts relaying `user_id`'s presence changes to `device`.
+    pub(crate) async fn watch(self: &Arc<Self>, device: &Arc<Device>, user_id: Uuid) {
+        let fresh = device.watching.lock().unwrap_or_else(PoisonError::into_inner).insert(user_id);
+        if fresh {
+            let subject = format!("presence.user.{user_id}");
+            let route = self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched);
+            wait_subscribed(route).await;
+        }
+    }
+
+    pub(crate) fn unwatch(&self, device: &Arc<Device>, user_id: Uuid) {
+        if device.watching.lock().unwrap_or_else(PoisonError::into_inner).remove(&user_id) {
+            leave(&self.watched, user_id, device);
+        }
+    }
+
+    fn join(
+        self: &Arc<Self>,
+        routes: &Mutex<HashMap<Uuid, Arc<Route>>>,
+        user_id: Uuid,
+        subject: String,
+        device: Arc<Device>,
+        kind: Kind,
+    ) -> Arc<Route> {
+        let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(route) = routes.get(&user_id) {
+            route.devices.write().unwrap_or_else(PoisonError::into_inner).push(device);
+            return route.clone();
+        }
+        let (ready, subscribed) = watch::channel(false);
+        let route =
+            Arc::new(Route { devices: RwLock::new(vec![device]), subscribed, task: Mutex::new(None) });
+        let task = tokio::spawn(relay(self.nats.clone(), subject, Arc::downgrade(&route), ready, kind));
+        *route.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        routes.insert(user_id, route.clone());
+        route
+    }
+
+    /// Every device catches up from the store (after a broker reconnect).
+    fn resync_all(&self) {
+        let routes: Vec<Arc<Route>> =
+            self.users.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for route in routes {
+            for device in route.snapshot() {
+                device.resync();
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `live.user.<id>.*`: the user's own durable and ephemeral frames.
+    Own,
+    /// `presence.user.<id>`: presence changes of a watched user.
+    Watched,
+}
+
+fn leave(routes: &Mutex<HashMap<Uuid, Arc<Route>>>, user_id: Uuid, device: &Arc<Device>) {
+    let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(route) = routes.get(&user_id) else { return };
+    let mut devices = route.devices.write().unwrap_or_else(PoisonError::into_inner);
+    devices.retain(|d| !Arc::ptr_eq(d, device));
+    if devices.is_empty() {
+        drop(devices);
+        if let Some(route) = routes.remove(&user_id)
+            && let Some(task) = route.task.lock().unwrap_or_else(PoisonError::into_inner).take()
+        {
+            // Dropping the subscriber unsubscribes.
+            task.abort();
+        }
+    }
+}
+
+async fn wait_subscribed(route: Arc<Route>) {
+    let mut subscribed = route.subscribed.clone();
+    drop(route);
+    // A broker outage must not hold the connection: it catches up when the broker returns.
+    let _ = tokio::time::timeout(Duration::from_secs(2), subscribed.wait_for(|ready| *ready)).await;
+}
+
+/// Subscribes to `subject` and hands each message to the route's devices until aborted.
+async fn relay(
+    nats: async_nats::Client,
+    subject: String,
+    route: std::sync::Weak<Route>,
+    ready: watch::Sender<bool>,
+    kind: Kind,
+) {
+    let mut subscriber = match nats.subscribe(subject.clone()).await {
+        Ok(subscriber) => subscriber,
+        Err(error) => {
+            tracing::warn!(%error, %subject, "live subscription failed");
+            return;
+        }
+    };
+    // The round trip makes sure the server has the subscription before anyone reads the store.
+    let _ = tokio::time::timeout(Duration::from_secs(2), nats.flush()).await;
+    ready.send_replace(true);
+    while let Some(message) = subscriber.next().await {
+        let Some(route) = route.upgrade() else { return };
+        let Ok(frame) = String::from_utf8(message.payload.to_vec()) else { continue };
+        let cursor = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(live::CURSOR_HEADER))
+            .and_then(|value| value.as_str().parse::<i64>().ok());
+        let devices = route.snapshot();
+        match (kind, cursor) {
+            (Kind::Own, Some(seq)) => {
+                let durable = Durable::from_wire(frame);
+                for device in devices {
+                    device.deliver_durable(seq, durable.clone());
+                }
+            }
+            _ => {
+                for device in devices {
+                    device.push(frame.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Watches the broker connection: after a reconnect, every device catches up from the store
+/// (messages published while the node was cut off are there).
+async fn watch_broker(hub: std::sync::Weak<Hub>) {
+    let mut was_connected = true;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(hub) = hub.upgrade() else { return };
+        if hub.shutdown.is_cancelled() {
+            return;
+        }
+        let now = matches!(hub.nats.connection_state(), async_nats::connection::State::Connected);
+        if now && !was_connected {
+            tracing::info!("NATS is back: connections catch up from the store");
+            metrics::counter!("loopync_ws_broker_reconnects_total").increment(1);
+            hub.resync_all();
+        }
+        was_connected = now;
+    }
+}

@@ -1,0 +1,62 @@
+//! A socket does not outlive its session: signing out (or a password change) sends every device
+//! of the user `session_revoked`, closes the ended session's sockets with 4003, and refuses new
+//! ones made with its still-unexpired access token.
+
+use crate::client::{Client, Ended, node};
+use crate::support::{PASSWORD, unique};
+use reqwest::Method;
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn signing_out_closes_that_sessions_sockets_and_tells_the_other_devices(pool: PgPool) {
+    let app = node(&pool).await;
+    let handle = format!("u{}", unique());
+    let email = format!("{handle}@example.com");
+    let signup = json!({"email": email, "password": PASSWORD, "name": handle, "handle": handle});
+    let phone =
+        app.call(Method::POST, "/api/auth/signup", None, Some(&signup), None).await.expect(201).clone();
+    let login = json!({"email": email, "password": PASSWORD});
+    let laptop =
+        app.call(Method::POST, "/api/auth/login", None, Some(&login), None).await.expect(200).clone();
+    let token = |tokens: &serde_json::Value| tokens["token"].as_str().unwrap_or_default().to_owned();
+    app.caught_up().await;
+
+    let (mut phones, _) = Client::ready(&app, &token(&phone), None).await;
+    let (mut laptops, _) = Client::ready(&app, &token(&laptop), None).await;
+
+    app.call(Method::POST, "/api/auth/logout", Some(&token(&phone)), None, None).await.expect(204);
+
+    for client in [&mut phones, &mut laptops] {
+        let frame = client.expect("session_revoked").await;
+        assert_eq!(frame["data"], json!({"sessionId": phone["sessionId"], "reason": "logout"}), "{frame}");
+        assert!(frame["cursor"].is_string(), "{frame}");
+    }
+    assert_eq!(phones.ended().await, Ended::Closed(4003));
+    // The laptop's session goes on.
+    laptops.ping_pong().await;
+
+    // The phone's access token has not expired, but its session has.
+    let mut again = Client::connect(&app, &format!("token={}", token(&phone))).await;
+    assert_eq!(again.ended().await, Ended::Closed(4003));
+    let (mut laptop_again, _) = Client::ready(&app, &token(&laptop), None).await;
+    laptop_again.ping_pong().await;
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_session_revoked_while_away_closes_the_socket_that_resumes_past_it(pool: PgPool) {
+    let app = node(&pool).await;
+    let ada = app.signup().await;
+    app.caught_up().await;
+    let (client, ready) = Client::ready(&app, &ada.token, None).await;
+    let since = ready["cursor"].as_str().unwrap_or_default().to_owned();
+    client.close().await;
+
+    app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+    app.caught_up().await;
+
+    // Resuming with the old cursor replays the revocation, then closes: the session is over
+    // (the connect-time check may close it first; either way it is 4003).
+    let mut resumed = Client::connect(&app, &format!("token={}&since={since}", ada.token)).await;
+    assert_eq!(resumed.ended().await, Ended::Closed(4003));
+}

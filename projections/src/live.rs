@@ -1,0 +1,142 @@
+//! Durable live updates: the per-user outbox the realtime gateway resumes from.
+//!
+//! A projection's batch yields [`LiveUpdate`]s for the users it concerns. The runtime stores them
+//! with [`append`] in the batch's own transaction (so they exist exactly when the read-model
+//! change does) and publishes them on NATS after the commit, on [`durable_subject`], as a
+//! [`StoredUpdate::frame`] with the cursor also in the [`CURSOR_HEADER`] header.
+//!
+//! Each user's updates are numbered 1, 2, 3, ... in commit order without gaps (see migration
+//! `0006_live_updates.sql` for why the numbering cannot skip). The cursor a client sees is that
+//! number as a string; the gateway treats a jump in the numbers that NATS brings as a gap and
+//! reads the missing ones back with [`after`]. Housekeeping (`workers`) deletes updates past
+//! their retention.
+
+use serde_json::Value;
+use sqlx::types::Uuid;
+use sqlx::types::chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
+
+/// The NATS header carrying a durable update's cursor, so that nodes need not parse payloads to
+/// order them.
+pub const CURSOR_HEADER: &str = "Loopync-Cursor";
+
+/// Subject of a user's durable updates.
+pub fn durable_subject(user_id: Uuid) -> String {
+    format!("live.user.{user_id}.durable")
+}
+
+/// An update for one user, as a projection yields it (before it has a cursor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveUpdate {
+    /// Who receives it: every connected device of this user.
+    pub user_id: Uuid,
+    /// The frame's `type`, e.g. `balance_updated`.
+    pub kind: &'static str,
+    /// The frame's `data`.
+    pub data: Value,
+}
+
+/// A stored update: a [`LiveUpdate`] with its number in the user's sequence.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredUpdate {
+    pub user_id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StoredUpdate {
+    /// The wire frame `{"type","cursor","data"}`.
+    pub fn frame(&self) -> String {
+        serde_json::json!({ "type": self.kind, "cursor": self.seq.to_string(), "data": self.data })
+            .to_string()
+    }
+}
+
+/// Stores a batch's updates, numbering each user's in order. Call inside the batch's
+/// transaction: the numbers' row locks are held until it commits.
+pub async fn append(
+    conn: &mut PgConnection,
+    updates: Vec<LiveUpdate>,
+) -> Result<Vec<StoredUpdate>, sqlx::Error> {
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut per_user: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for update in &updates {
+        *per_user.entry(update.user_id).or_default() += 1;
+    }
+    let (users, counts): (Vec<Uuid>, Vec<i64>) = per_user.into_iter().unzip();
+    // Sorted by user id, so concurrent batches lock users in the same order and never deadlock.
+    let reserved: Vec<(Uuid, i64)> = sqlx::query_as(
+        "INSERT INTO live_cursors (user_id, last_seq) \
+         SELECT user_id, count FROM unnest($1::uuid[], $2::bigint[]) AS batch(user_id, count) ORDER BY user_id \
+         ON CONFLICT (user_id) DO UPDATE SET last_seq = live_cursors.last_seq + EXCLUDED.last_seq \
+         RETURNING user_id, last_seq",
+    )
+    .bind(&users)
+    .bind(&counts)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    // The first number of each user's run: the new last minus the run's length, plus one.
+    let mut next: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (user_id, last) in reserved {
+        let count = users.iter().position(|u| *u == user_id).map_or(0, |i| counts[i]);
+        next.insert(user_id, last - count + 1);
+    }
+    let mut stored = Vec::with_capacity(updates.len());
+    for update in updates {
+        let seq = next.get_mut(&update.user_id).map_or(0, |n| {
+            *n += 1;
+            *n - 1
+        });
+        stored.push(StoredUpdate {
+            user_id: update.user_id,
+            seq,
+            kind: update.kind.to_owned(),
+            data: update.data,
+            created_at: Utc::now(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO live_updates (user_id, seq, kind, data) \
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])",
+    )
+    .bind(stored.iter().map(|u| u.user_id).collect::<Vec<_>>())
+    .bind(stored.iter().map(|u| u.seq).collect::<Vec<_>>())
+    .bind(stored.iter().map(|u| u.kind.clone()).collect::<Vec<_>>())
+    .bind(stored.iter().map(|u| u.data.clone()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(stored)
+}
+
+/// The last number drawn for `user_id` (0 before their first update).
+pub async fn head(pool: &PgPool, user_id: Uuid) -> Result<i64, sqlx::Error> {
+    let head: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM live_cursors WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(head.unwrap_or(0))
+}
+
+/// Up to `limit` of the user's stored updates after `since`, in order.
+pub async fn after(
+    pool: &PgPool,
+    user_id: Uuid,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<StoredUpdate>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, seq, kind, data, created_at FROM live_updates \
+         WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
