@@ -114,6 +114,16 @@ bench-ledger *args:
     eval "$(bash scripts/services.sh ensure --database postgres)"
     cargo run --release -p loopync-bench --bin bench-ledger -- "$@"
 
+# Run the realtime gateway benchmark: idle WebSockets per node, command-to-frame latency, fan-out (server in its own process)
+bench-realtime *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(bash scripts/services.sh ensure --database postgres)"
+    # Both ends of every socket are descriptors: take the hard limit (10,000 idle clients need ~10,100 here).
+    ulimit -n "$(ulimit -Hn)"
+    cargo build --release -p loopync --bin loopync
+    cargo run --release -p loopync-bench --bin bench-realtime -- --server-bin "${CARGO_TARGET_DIR:-target}/release/loopync" "$@"
+
 # Start (or find) PostgreSQL + NATS and print their URLs as export lines
 services:
     bash scripts/services.sh ensure

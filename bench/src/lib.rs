@@ -17,6 +17,9 @@
 //! databases; [`recorder`] counts the pipeline's conflict retries and group commits from its
 //! metrics; [`cpu`] tells where the CPU went; [`machine`] describes where the numbers come
 //! from; [`report`] prints them.
+//!
+//! [`realtime`] holds the parts of `bench-realtime` (the WebSocket gateway: idle connections,
+//! command-to-frame latency, fan-out), which runs the server as a separate process.
 
 pub mod breakdown;
 pub mod ceiling;
@@ -25,6 +28,7 @@ pub mod driver;
 pub mod loopync;
 pub mod machine;
 pub mod peer;
+pub mod realtime;
 pub mod recorder;
 pub mod report;
 pub mod scratch;
