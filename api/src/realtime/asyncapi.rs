@@ -89,7 +89,11 @@ const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_field", "A field of `data` is missing or invalid."),
     ("rate_limited", "The client sends more than 20 frames per second, sustained."),
     ("unknown_user", "The frame names a user that does not exist."),
-    ("presence_forbidden", "The user's presence is not visible to the caller (privacy not `public`)."),
+    (
+        "presence_forbidden",
+        "The user's presence is not visible to the caller (privacy not `public`); also sent, naming \
+         them, when a watched user turns private, which ends that watch.",
+    ),
     ("token_user_mismatch", "A refresh `auth` frame carries a token of another user."),
     ("token_invalid", "A refresh `auth` frame's token is invalid; the connection keeps its old token."),
     ("self_target", "The frame targets the caller themself."),
@@ -1018,7 +1022,8 @@ fn presence_subscribe() -> Frame {
         title: "Subscribe to presence",
         summary: "Watches users' presence: one `presence` per user now, then `user_online` / `user_offline`.",
         description: "Errors: `invalid_field` (e.g. more than 100 ids), `unknown_user`, \
-                      `presence_forbidden` (the user's presence is not public).",
+                      `presence_forbidden` (the user's presence is not public; sent later, \
+                      ending the watch, if a watched user turns private).",
         data: object(
             vec![(
                 "userIds",

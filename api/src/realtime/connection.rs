@@ -492,8 +492,8 @@ async fn session_ended(pool: &sqlx::PgPool, session_id: Uuid) -> bool {
     matches!(revoked, Ok(Some(true)))
 }
 
-/// Which of `user_ids` exist, and whether `viewer` may see their presence (their own, or a
-/// user whose privacy is `public`; `friends` will widen once friendships exist).
+/// Which of `user_ids` exist, and whether `viewer` may see their presence
+/// ([`may_see_presence`]).
 pub(crate) async fn visibility(
     pool: &sqlx::PgPool,
     viewer: Uuid,
@@ -506,8 +506,22 @@ pub(crate) async fn visibility(
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, privacy)| (user_id, user_id == viewer || privacy == "public"))
+        .map(|(user_id, privacy)| (user_id, may_see_presence(viewer, user_id, Some(&privacy))))
         .collect())
+}
+
+/// The privacy setting of `user_id`, `None` for a user the profiles read model does not have.
+pub(crate) async fn privacy_of(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT privacy FROM read_models.user_profiles WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether `viewer` may see the presence of `user_id`, whose privacy is `privacy`: their own,
+/// or a `public` user's. (`friends` will widen it once friendships exist.)
+pub(crate) fn may_see_presence(viewer: Uuid, user_id: Uuid, privacy: Option<&str>) -> bool {
+    viewer == user_id || privacy == Some("public")
 }
 
 /// The writer task: queue → socket, pings, and the close frame.

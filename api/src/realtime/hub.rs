@@ -11,10 +11,16 @@
 //! publishing out of order): the device goes back to catching up from the store, where every
 //! number up to the one just seen is already committed. A broker reconnect does the same for
 //! every device, since a message lost at the very end shows no gap until the next one.
+//!
+//! Presence is shared only by users who allow it, and privacy can change while someone
+//! watches: each presence change is checked against the watched user's privacy before it is
+//! relayed, and a watcher who may no longer see it gets `presence_forbidden` instead and stops
+//! watching. One read per change per node, and presence changes are coalesced.
 
 use super::RealtimeConfig;
+use super::connection::{may_see_presence, privacy_of};
 use super::presence::Presence;
-use super::protocol::close;
+use super::protocol::{FrameError, close, codes};
 use futures::StreamExt;
 use loopync_projections::live;
 use sqlx::PgPool;
@@ -394,7 +400,7 @@ impl Hub {
         let fresh = device.watching.lock().unwrap_or_else(PoisonError::into_inner).insert(user_id);
         if fresh {
             let subject = format!("presence.user.{user_id}");
-            let route = self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched);
+            let route = self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched(user_id));
             wait_subscribed(route).await;
         }
     }
@@ -421,10 +427,36 @@ impl Hub {
         let (ready, subscribed) = watch::channel(false);
         let route =
             Arc::new(Route { devices: RwLock::new(vec![device]), subscribed, task: Mutex::new(None) });
-        let task = tokio::spawn(relay(self.nats.clone(), subject, Arc::downgrade(&route), ready, kind));
+        let task = tokio::spawn(relay(Arc::downgrade(self), subject, Arc::downgrade(&route), ready, kind));
         *route.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
         routes.insert(user_id, route.clone());
         route
+    }
+
+    /// Relays a presence change of `user_id` to the watchers who may still see it. The others
+    /// (the user turned private since they subscribed) are told and stop watching.
+    async fn relay_presence(&self, user_id: Uuid, frame: &str, watchers: Vec<Arc<Device>>) {
+        let privacy = match privacy_of(&self.pool, user_id).await {
+            Ok(privacy) => privacy,
+            Err(error) => {
+                // Unknown privacy shares nothing; presence is ephemeral, the next change retries.
+                tracing::warn!(%error, %user_id, "presence change not relayed: privacy unreadable");
+                return;
+            }
+        };
+        for device in watchers {
+            if may_see_presence(device.user_id, user_id, privacy.as_deref()) {
+                device.push(frame.to_owned());
+            } else {
+                self.unwatch(&device, user_id);
+                let refusal = FrameError::new(
+                    codes::PRESENCE_FORBIDDEN,
+                    "this user no longer shares their presence with you",
+                    Some("presence_subscribe"),
+                );
+                device.push(refusal.naming(vec![user_id]).frame());
+            }
+        }
     }
 
     /// Every device catches up from the store (after a broker reconnect).
@@ -443,8 +475,8 @@ impl Hub {
 enum Kind {
     /// `live.user.<id>.*`: the user's own durable and ephemeral frames.
     Own,
-    /// `presence.user.<id>`: presence changes of a watched user.
-    Watched,
+    /// `presence.user.<id>`: presence changes of the watched user.
+    Watched(Uuid),
 }
 
 fn leave(routes: &Mutex<HashMap<Uuid, Arc<Route>>>, user_id: Uuid, device: &Arc<Device>) {
@@ -472,12 +504,13 @@ async fn wait_subscribed(route: Arc<Route>) {
 
 /// Subscribes to `subject` and hands each message to the route's devices until aborted.
 async fn relay(
-    nats: async_nats::Client,
+    hub: std::sync::Weak<Hub>,
     subject: String,
     route: std::sync::Weak<Route>,
     ready: watch::Sender<bool>,
     kind: Kind,
 ) {
+    let Some(nats) = hub.upgrade().map(|hub| hub.nats.clone()) else { return };
     let mut subscriber = match nats.subscribe(subject.clone()).await {
         Ok(subscriber) => subscriber,
         Err(error) => {
@@ -504,7 +537,11 @@ async fn relay(
                     device.deliver_durable(seq, durable.clone());
                 }
             }
-            _ => {
+            (Kind::Watched(user_id), _) => {
+                let Some(hub) = hub.upgrade() else { return };
+                hub.relay_presence(user_id, &frame, devices).await;
+            }
+            (Kind::Own, None) => {
                 for device in devices {
                     device.push(frame.clone());
                 }

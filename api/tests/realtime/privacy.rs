@@ -123,6 +123,33 @@ async fn presence_of_private_and_friends_only_users_is_refused(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_user_who_turns_private_stops_being_announced_to_existing_watchers(pool: PgPool) {
+    let app = node(&pool).await;
+    let ada = app.signup().await;
+    let carol = app.signup().await;
+    set_privacy(&app, &ada, "public").await;
+
+    let (mut carols, _) = Client::ready(&app, &carol.token, None).await;
+    carols.send_json(&json!({"type": "presence_subscribe", "data": {"userIds": [ada.id]}})).await;
+    assert_eq!(carols.expect("presence").await["data"]["status"], "offline");
+    let (adas, _) = Client::ready(&app, &ada.token, None).await;
+    let online = carols.expect("user_online").await;
+    assert_eq!(online["data"]["userId"], ada.id.to_string(), "{online}");
+
+    // Ada turns private while Carol watches: her next change is withheld from Carol, who is
+    // told and stops watching.
+    set_privacy(&app, &ada, "private").await;
+    adas.close().await;
+    let refused = carols.expect_error("presence_forbidden", Some("presence_subscribe")).await;
+    assert_eq!(ids(&refused["data"]["userIds"]), [ada.id.to_string()], "{refused}");
+    let (_adas_again, _) = Client::ready(&app, &ada.token, None).await;
+    carols.silent(QUIET, "Carol no longer watches Ada").await;
+    app.get(&carol.token, &format!("/api/users/{}/presence", ada.id), None)
+        .await
+        .problem(403, "presence_forbidden");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn frames_to_oneself_or_to_nobody_are_refused(pool: PgPool) {
     let app = node(&pool).await;
     let ada = app.signup().await;
