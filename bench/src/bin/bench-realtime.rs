@@ -9,7 +9,7 @@
 //!
 //! | part | what | baseline in the same run |
 //! |------|------|--------------------------|
-//! | (a) idle | `--idle` clients (distinct users, tokens minted with the server's secret) connect, `--ramp` at a time, wait for `ready`, stay idle `--hold-secs`, then each sends `ping` and must get `pong` | the server's RSS and CPU before they connect |
+//! | (a) idle | `--idle` clients (distinct users, tokens minted with the server's secret) connect, `--ramp` at a time, wait for `ready`, stay idle `--hold-secs`, then each sends `ping` and must get `pong`; after they leave, the same clients connect once more (RSS that does not grow is memory kept for reuse, not leaked) | the server's RSS and CPU before they connect |
 //! | (b) command → frame | `--clients` real users (signed up over HTTP) connected; half of them send 1-credit transfers to the other half at `--rate`/s for `--seconds`; the time from sending `POST /api/looppay/transfer` to the recipient's socket getting its `balance_updated` | the HTTP response time of the same transfers |
 //! | (c) fan-out | one `signal` frame to each of the same `--clients` users, published on `live.user.<id>.ephemeral` as fast as the bench can; time from the first publish until each client has it | the same publishes to as many plain NATS subscribers in the bench (no gateway) |
 //!
@@ -74,6 +74,10 @@ struct Args {
     /// (a) Seconds the idle connections are held before they are checked.
     #[arg(long, default_value_t = 10)]
     hold_secs: u64,
+    /// (a) Times the same clients connect again after leaving, each time all at once: a server
+    /// whose RSS levels off keeps memory for reuse; one that grows each time leaks.
+    #[arg(long, default_value_t = 2)]
+    reconnect_ramps: usize,
     /// (b, c) Connected users (0: skip both): half send transfers, half receive them.
     #[arg(long, default_value_t = 1000)]
     clients: usize,
@@ -242,6 +246,9 @@ struct Idle {
     after: ProcStats,
     /// After every client has gone and the server has settled.
     released: Option<ProcStats>,
+    /// The server with the same clients connected again, once per `--reconnect-ramps` (and how
+    /// many connected): RSS that levels off is memory the allocator kept for reuse, not leaked.
+    reconnected: Vec<(ProcStats, usize)>,
     bench_after: ProcStats,
     hold_secs: f64,
     /// Server CPU seconds over the hold.
@@ -275,7 +282,7 @@ async fn idle(args: &Args, server: &ServerProcess, secret: &str) -> Result<Idle>
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.stats().ok_or_else(|| anyhow!("cannot read the server's /proc"))?;
     eprintln!("(a) connecting {} clients, {} at a time", args.idle, args.ramp);
-    let mut fleet = Fleet::connect(urls, args.ramp, CONNECT_PATIENCE).await;
+    let mut fleet = Fleet::connect(urls.clone(), args.ramp, CONNECT_PATIENCE).await;
     let connected = fleet.sinks.len();
     eprintln!(
         "(a) {connected} connected in {:.1} s ({} failed{})",
@@ -324,6 +331,21 @@ async fn idle(args: &Args, server: &ServerProcess, secret: &str) -> Result<Idle>
     // How much the server gives back once the clients are gone (presence marks them offline
     // after its grace period).
     let released = settle(server, before.fds, Duration::from_secs(30)).await;
+
+    let mut reconnected = Vec::new();
+    for round in 1..=args.reconnect_ramps {
+        eprintln!(
+            "(a) connecting the same {} clients again ({round} of {})",
+            args.idle, args.reconnect_ramps
+        );
+        let again = Fleet::connect(urls.clone(), args.ramp, CONNECT_PATIENCE).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some(stats) = server.stats() {
+            reconnected.push((stats, again.sinks.len()));
+        }
+        again.close();
+        settle(server, before.fds, Duration::from_secs(30)).await;
+    }
     Ok(Idle {
         target: args.idle,
         connected,
@@ -333,6 +355,7 @@ async fn idle(args: &Args, server: &ServerProcess, secret: &str) -> Result<Idle>
         before,
         after,
         released,
+        reconnected,
         bench_after,
         hold_secs,
         idle_cpu_seconds: cpu_after.saturating_sub(cpu_before) as f64 / TICKS_PER_SECOND,
@@ -871,6 +894,18 @@ fn idle_section(out: &mut String, idle: &Idle) {
         (
             "server RSS once every client has gone",
             idle.released.map_or_else(|| "-".to_owned(), |r| mib(r.rss_kib)),
+        ),
+        (
+            "server RSS each time the same clients connect again (levelling off: reuse, not a leak)",
+            if idle.reconnected.is_empty() {
+                "-".to_owned()
+            } else {
+                idle.reconnected
+                    .iter()
+                    .map(|(stats, connected)| format!("{} ({})", mib(stats.rss_kib), grouped(*connected)))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            },
         ),
         ("server file descriptors before → connected", format!("{} → {}", idle.before.fds, idle.after.fds)),
         (
