@@ -1,4 +1,4 @@
-//! Hold expiry with two workers: 50 holds expire together, a few captured a moment before;
+//! Hold expiry with two workers: 50 holds expire together, a few captured before that;
 //! two independent workers (two ledgers over two pipelines and event stores) sweep at once,
 //! again and again until nothing is due. Each uncaptured hold expires exactly once, captured
 //! ones stay captured, and every payer gets its credits back.
@@ -30,10 +30,11 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
         payers.push(user);
     }
 
-    // 50 holds, all expiring together a little from now.
+    // 50 holds, all expiring together a little from now (time enough for the captures below
+    // on a loaded 2-core machine).
     let ledger = app.state.looppay.ledger();
     let context = CommandContext::actor("hold-tests");
-    let expires_at = Utc::now() + Span::milliseconds(3000);
+    let expires_at = Utc::now() + Span::milliseconds(5000);
     let mut holds: Vec<(Uuid, usize, i64)> = Vec::new();
     for (p, payer) in payers.iter().enumerate() {
         for h in 0..HOLDS_EACH {
@@ -53,13 +54,11 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
         }
     }
     assert!(
-        Utc::now() < expires_at - Span::milliseconds(800),
+        Utc::now() < expires_at - Span::milliseconds(2000),
         "placing the holds took too long for the test"
     );
 
-    // Just before expiry, every fifth hold is captured in full.
-    let until = (expires_at - Span::milliseconds(400) - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(until).await;
+    // Before expiry, every fifth hold is captured in full.
     let mut captured: BTreeSet<Uuid> = BTreeSet::new();
     for (payment_id, _, _) in holds.iter().step_by(5) {
         let command = CaptureHold { payment_id: *payment_id, amount: None, now: Utc::now() };

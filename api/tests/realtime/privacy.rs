@@ -74,6 +74,7 @@ async fn presence_of_private_and_friends_only_users_is_refused(pool: PgPool) {
     set_privacy(&app, &ada, "private").await;
     set_privacy(&app, &dan, "friends").await;
     set_privacy(&app, &eve, "public").await;
+    app.caught_up().await;
     let nobody = Uuid::now_v7();
 
     let (mut carols, _) = Client::ready(&app, &carol.token, None).await;
@@ -128,6 +129,8 @@ async fn a_user_who_turns_private_stops_being_announced_to_existing_watchers(poo
     let ada = app.signup().await;
     let carol = app.signup().await;
     set_privacy(&app, &ada, "public").await;
+    // Carol's own sign-up card must not turn up among the frames below.
+    app.caught_up().await;
 
     let (mut carols, _) = Client::ready(&app, &carol.token, None).await;
     carols.send_json(&json!({"type": "presence_subscribe", "data": {"userIds": [ada.id]}})).await;
