@@ -3,9 +3,6 @@
 use crate::config::Config;
 use crate::projections::registered;
 use anyhow::Context;
-use loopync_api::identity::{AdminApi, AuthApi, UsersApi};
-use loopync_api::looppay::LoopPayApi;
-use loopync_api::realtime::PresenceApi;
 use loopync_api::state::{ApiConfig, AppState};
 use loopync_commands::{CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
@@ -151,13 +148,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     if let Some(address) = loopync_api::serve::local_addr(&acceptor) {
         tracing::info!(%address, "serving");
     }
-    let apis = (
-        AuthApi::new(&state),
-        UsersApi::new(&state),
-        AdminApi::new(&state),
-        LoopPayApi::new(&state),
-        PresenceApi::new(&state),
-    );
+    let apis = loopync_api::feature_apis(&state);
     let hub = state.realtime.clone();
     let app = loopync_api::app(state, apis);
     // WebSockets do not end by themselves: on shutdown the hub closes them (1001, "reconnect and

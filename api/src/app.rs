@@ -14,9 +14,11 @@
 //! ```
 
 use crate::body_limit::BodyLimit;
+use crate::identity::{AdminApi, AuthApi, UsersApi};
+use crate::looppay::LoopPayApi;
 use crate::problem_layer::ProblemLayer;
 use crate::rate_limit::RateLimit;
-use crate::realtime;
+use crate::realtime::{self, PresenceApi};
 use crate::request_id::REQUEST_ID_HEADER;
 use crate::routes::DocumentedRoutes;
 use crate::state::AppState;
@@ -28,6 +30,20 @@ use std::sync::Arc;
 
 /// Where the feature APIs are mounted.
 const API_PREFIX: &str = "/api";
+
+/// Every feature API of the product, as `loopync serve` mounts them.
+pub type FeatureApis = (AuthApi, UsersApi, AdminApi, LoopPayApi, PresenceApi);
+
+/// The product's feature APIs over `state`: what `serve` and the test apps mount alike.
+pub fn feature_apis(state: &AppState) -> FeatureApis {
+    (
+        AuthApi::new(state),
+        UsersApi::new(state),
+        AdminApi::new(state),
+        LoopPayApi::new(state),
+        PresenceApi::new(state),
+    )
+}
 
 /// The OpenAPI service for `feature_apis`, as mounted under `/api`.
 pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {

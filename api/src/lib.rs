@@ -63,7 +63,7 @@ pub mod state;
 mod system;
 mod telemetry;
 
-pub use app::{app, openapi_service};
+pub use app::{FeatureApis, app, feature_apis, openapi_service};
 pub use consistency::{CommandResponse, Freshness, ReadResponse, command_context, parse_position};
 pub use json::JsonBody;
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};

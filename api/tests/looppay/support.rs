@@ -1,4 +1,4 @@
-//! The LoopPay test app: `AuthApi`, `UsersApi`, `AdminApi` and `LoopPayApi` served on a real
+//! The LoopPay test app: the product's feature APIs (`loopync_api::feature_apis`) served on a real
 //! socket (port 0) against the test's own database, with the read models LoopPay's reads need
 //! (`UserProfiles`, `UserSessions`, `LedgerReadModel`) built by a projection runner, and
 //! helpers to sign up, promote, move money and read the ledger back from the event store.
@@ -11,9 +11,9 @@
 //! use [`TestDb`], a database of their own created and dropped around the test.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use loopync_api::identity::{AdminApi, AuthApi, AuthConfig, JwtSecret, UsersApi};
-use loopync_api::looppay::{LoopPayApi, LoopPayConfig, ProviderChoice};
-use loopync_api::realtime::{PresenceApi, RealtimeConfig};
+use loopync_api::identity::{AuthConfig, JwtSecret};
+use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
+use loopync_api::realtime::RealtimeConfig;
 use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
@@ -244,14 +244,7 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
 
     let acceptor = loopync_api::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = loopync_api::local_addr(&acceptor).unwrap_or_else(|| panic!("no local address"));
-    let apis = (
-        AuthApi::new(&state),
-        UsersApi::new(&state),
-        AdminApi::new(&state),
-        LoopPayApi::new(&state),
-        PresenceApi::new(&state),
-    );
-    let endpoint = loopync_api::app(state.clone(), apis);
+    let endpoint = loopync_api::app(state.clone(), loopync_api::feature_apis(&state));
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
