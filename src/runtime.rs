@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::projections::registered;
 use anyhow::Context;
 use loopync_api::state::{ApiConfig, AppState};
-use loopync_commands::{CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, hold_expiry, housekeeping, status};
 use sqlx::PgPool;
@@ -50,7 +50,7 @@ fn spawn_workers(
     tasks: &mut JoinSet<()>,
     config: &Config,
     pool: &PgPool,
-    ledger: Ledger,
+    pipeline: Arc<CommandPipeline>,
     waker: LogWaker,
     board: Arc<CheckpointBoard>,
     nats: Option<async_nats::Client>,
@@ -69,7 +69,7 @@ fn spawn_workers(
         shutdown.child_token(),
     ));
     tasks.spawn(hold_expiry::run_hold_expiry(
-        ledger,
+        pipeline,
         pool.clone(),
         Duration::from_secs(config.hold_expiry_interval_seconds.max(1)),
         shutdown.child_token(),
@@ -125,8 +125,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let ledger = Ledger::new(pipeline.clone());
-    spawn_workers(&mut tasks, config, &pool, ledger, waker, board.clone(), nats.clone(), &shutdown);
+    spawn_workers(&mut tasks, config, &pool, pipeline.clone(), waker, board.clone(), nats.clone(), &shutdown);
 
     let api_config = ApiConfig {
         max_body_bytes: config.max_body_bytes,
@@ -176,8 +175,8 @@ pub async fn worker(config: &Config) -> anyhow::Result<()> {
     // Hold expiry appends through a pipeline of its own (no group commit: a trickle).
     let store =
         PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
-    let ledger = Ledger::new(Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default())));
-    spawn_workers(&mut tasks, config, &pool, ledger, waker, board, nats, &shutdown);
+    let pipeline = Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()));
+    spawn_workers(&mut tasks, config, &pool, pipeline, waker, board, nats, &shutdown);
     shutdown_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();

@@ -5,8 +5,8 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{database_url, pipeline};
-use loopync_commands::{CommandContext, Ledger};
-use loopync_domain::looppay::{CaptureHold, LedgerAccount, Pay, PlaceHold, TopUpLimits, Transfer};
+use loopync_commands::CommandContext;
+use loopync_domain::looppay::{CaptureHold, LedgerAccount, Pay, PlaceHold, TopUp, TopUpLimits, Transfer};
 use sqlx::PgPool;
 use std::process::{Command, Output};
 use uuid::Uuid;
@@ -32,7 +32,7 @@ fn text(output: &Output) -> String {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_database(pool: PgPool) {
-    let ledger = Ledger::new(pipeline(&pool, true));
+    let ledger = pipeline(&pool, true);
     let cx = CommandContext::actor("e2e");
     let now = Utc::now();
     let limits = TopUpLimits { per_top_up: 100_000, daily: 100_000 };
@@ -41,10 +41,24 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
     let err = |e: loopync_commands::CommandError<_>| format!("{e:?}");
     done(
         "top-up",
-        ledger.top_up(ada, Uuid::now_v7(), 5_000, true, limits, now, &cx).await.map(drop).map_err(err),
+        ledger
+            .decide(
+                &TopUp {
+                    account: ada,
+                    top_up_id: Uuid::now_v7(),
+                    amount: 5_000,
+                    confirmed: true,
+                    limits,
+                    now,
+                },
+                &cx,
+            )
+            .await
+            .map(drop)
+            .map_err(err),
     );
     let transfer = Transfer { entry_id: Uuid::now_v7(), from: ada, to: bob, amount: 1_200, note: None, now };
-    done("transfer", ledger.transfer(transfer, &cx).await.map(drop).map_err(err));
+    done("transfer", ledger.decide(&transfer, &cx).await.map(drop).map_err(err));
     let pay = Pay {
         payment_id: Uuid::now_v7(),
         payer: bob,
@@ -54,7 +68,7 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
         note: None,
         now,
     };
-    done("pay", ledger.pay(pay, &cx).await.map(drop).map_err(err));
+    done("pay", ledger.decide(&pay, &cx).await.map(drop).map_err(err));
     let hold = PlaceHold {
         payment_id: Uuid::now_v7(),
         payer: ada,
@@ -64,9 +78,14 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
         expires_at: now + Duration::minutes(10),
         now,
     };
-    done("hold", ledger.place_hold(hold.clone(), &cx).await.map(drop).map_err(err));
-    let capture = CaptureHold { payment_id: hold.payment_id, amount: None, now };
-    done("capture", ledger.capture_hold(capture, &cx).await.map(drop).map_err(err));
+    done("hold", ledger.decide(&hold, &cx).await.map(drop).map_err(err));
+    let capture = CaptureHold {
+        payment_id: hold.payment_id,
+        accounts: (ada, LedgerAccount::Escrow),
+        amount: None,
+        now,
+    };
+    done("capture", ledger.decide(&capture, &cx).await.map(drop).map_err(err));
 
     // The wallet read model, as a plain table made from the events (the audit reads it with
     // plain SQL, whoever fills it).

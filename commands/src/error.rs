@@ -14,6 +14,10 @@ pub enum StoreError {
     Decode(#[from] DecodeError),
     #[error("an event or state cannot be serialized: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A decision named one stream twice and gave it events: a bug in the decision, which
+    /// must refuse (say, a transfer to oneself) before it appends to a stream twice.
+    #[error("a decision appended to the stream `{0}` twice")]
+    StreamTwice(String),
     /// The group-commit writer stopped (the process is shutting down).
     #[error("the event store writer has stopped")]
     WriterStopped,

@@ -11,15 +11,16 @@
 pub mod cache;
 pub mod error;
 pub mod idempotency;
-pub mod ledger;
 pub mod pipeline;
 pub mod postgres;
 pub mod store;
 mod turns;
 
 pub use error::{CommandError, StoreError};
-pub use ledger::Ledger;
-pub use pipeline::{CommandContext, CommandOutcome, CommandPipeline, Loaded, PipelineConfig};
+pub use pipeline::{
+    CommandContext, CommandOutcome, CommandPipeline, DecisionEvents, DecisionIds, DecisionLoaded, InStore,
+    Loaded, PipelineConfig, Streams,
+};
 pub use postgres::{GroupCommit, PgEventStore};
 pub use store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StreamAppend,

@@ -25,7 +25,8 @@ use crate::store::{
     NewEvent, Snapshot, StreamAppend,
 };
 use crate::turns::StreamTurns;
-use loopync_domain::{Aggregate, StreamName};
+use loopync_domain::decision::Holder;
+use loopync_domain::{Aggregate, Decision, StateSet, StreamName};
 use loopync_schemas::{DecodeError, EventMetadata, Position, RecordedEvent};
 use serde::Serialize;
 use std::fmt;
@@ -99,6 +100,24 @@ pub struct Loaded<A> {
     pub state: Arc<A>,
     snapshot_at: i64,
 }
+
+/// How the pipeline holds the states a [`Decision`] reads: each as [`Loaded`], with the
+/// version it was read at.
+#[derive(Debug)]
+pub struct InStore;
+
+impl Holder for InStore {
+    type Of<A: Aggregate> = Loaded<A>;
+
+    fn state<A: Aggregate>(held: &Loaded<A>) -> &A {
+        &held.state
+    }
+}
+
+/// The ids, events and loaded states of the decision `D`.
+pub type DecisionIds<D> = <<D as Decision>::State as StateSet>::Ids;
+pub type DecisionEvents<D> = <<D as Decision>::State as StateSet>::Events;
+pub type DecisionLoaded<D> = <<D as Decision>::State as StateSet>::Held<InStore>;
 
 /// The aggregates one command loads: one [`Loaded`] aggregate or a tuple of them. Their
 /// events are appended atomically.
@@ -188,6 +207,11 @@ macro_rules! replace_with_string {
 impl_streams_for_tuple!(A 0, B 1);
 impl_streams_for_tuple!(A 0, B 1, C 2);
 
+/// A stream named more than once by one command, if any (commands name two or three).
+fn named_twice(streams: &[StreamName]) -> Option<&StreamName> {
+    streams.iter().enumerate().find_map(|(i, stream)| streams[..i].contains(stream).then_some(stream))
+}
+
 fn stream_append<A: Aggregate>(
     loaded: &Loaded<A>,
     events: &[A::Event],
@@ -236,6 +260,24 @@ impl CommandPipeline {
     ) -> Result<CommandOutcome<Vec<A::Event>>, CommandError<A::Error>> {
         self.run::<Loaded<A>, _, _>(id.to_string(), A::CATEGORY, &command, context, |loaded| {
             loaded.state.decide(&command)
+        })
+        .await
+    }
+
+    /// Runs a [`Decision`]: loads the streams it names, decides on their states, and appends
+    /// every stream's events atomically (deciding again on conflict). The decision's
+    /// serialized form is its idempotency fingerprint and `D::KIND` its name.
+    pub async fn decide<D>(
+        &self,
+        decision: &D,
+        context: &CommandContext,
+    ) -> Result<CommandOutcome<DecisionEvents<D>>, CommandError<D::Error>>
+    where
+        D: Decision,
+        DecisionLoaded<D>: Streams<Ids = DecisionIds<D>, Events = DecisionEvents<D>>,
+    {
+        self.run::<DecisionLoaded<D>, _, _>(decision.stream_ids(), D::KIND, decision, context, |loaded| {
+            decision.decide(<D::State as StateSet>::refs::<InStore>(loaded))
         })
         .await
     }
@@ -341,6 +383,9 @@ impl CommandPipeline {
             };
             if S::is_empty(&events) {
                 return Ok(CommandOutcome { events, appended: Vec::new(), position: None, replayed: false });
+            }
+            if let Some(twice) = named_twice(&streams) {
+                return Err(StoreError::StreamTwice(twice.to_string()).into());
             }
             let streams = loaded.appends(&events).map_err(StoreError::from)?;
             let request =

@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
-use loopync_domain::account::{
+use loopync_domain::identity::account::{
     Account, AccountCommand, Privacy, ProfilePatch, Registration, Settings, TokenChallenge,
 };
+use loopync_domain::identity::session::{RevocationReason, Session, SessionCommand};
 use loopync_domain::identity::{DisplayName, Email, Handle, Role};
-use loopync_domain::session::{RevocationReason, Session, SessionCommand};
 use loopync_domain::{Aggregate, DomainEvent};
 use loopync_projections::identity::profiles::{self, ProfileRow, SearchCursor};
 use loopync_projections::identity::sessions;

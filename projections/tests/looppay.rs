@@ -4,9 +4,13 @@
 //! in the generation's schema — and read through the `read_models` views.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Loaded, PgEventStore, PipelineConfig};
+use loopync_commands::{
+    CommandContext, CommandPipeline, DecisionEvents, DecisionIds, DecisionLoaded, GroupCommit, Loaded,
+    PgEventStore, PipelineConfig, Streams,
+};
+use loopync_domain::Decision;
 use loopync_domain::looppay::{
-    self, CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PlaceHold, Refund, Release, ReleaseHold,
+    CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PlaceHold, Refund, Release, ReleaseHold,
     TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent,
 };
 use loopync_projections::looppay::{
@@ -81,6 +85,15 @@ impl Movements {
         self.wallet(account.to_string(), WalletCommand::FailTopUp { account, top_up_id, now }).await;
     }
 
+    /// A decision, which must be accepted.
+    async fn decide<D>(&self, decision: &D) -> DecisionEvents<D>
+    where
+        D: Decision<Error = LedgerError>,
+        DecisionLoaded<D>: Streams<Ids = DecisionIds<D>, Events = DecisionEvents<D>>,
+    {
+        ok(self.pipeline.decide(decision, &self.context).await).events
+    }
+
     async fn transfer(
         &self,
         from: LedgerAccount,
@@ -91,16 +104,7 @@ impl Movements {
     ) -> Uuid {
         let command =
             Transfer { entry_id: Uuid::now_v7(), from, to, amount, note: note.map(str::to_owned), now };
-        ok(self
-            .pipeline
-            .run::<(Loaded<Wallet>, Loaded<Wallet>), LedgerError, _>(
-                (from.to_string(), to.to_string()),
-                "looppay.transfer",
-                &command,
-                &self.context,
-                |(from, to)| looppay::transfer(&from.state, &to.state, &command),
-            )
-            .await);
+        self.decide(&command).await;
         command.entry_id
     }
 
@@ -122,20 +126,12 @@ impl Movements {
             note: note.map(str::to_owned),
             now,
         };
-        ok(self
-            .pipeline
-            .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), LedgerError, _>(
-                (payer.to_string(), payee.to_string(), command.payment_id.to_string()),
-                "looppay.pay",
-                &command,
-                &self.context,
-                |(payer, payee, payment)| looppay::pay(&payer.state, &payee.state, &payment.state, &command),
-            )
-            .await);
+        self.decide(&command).await;
         command.payment_id
     }
 
-    /// A hold on the stream `payment-<payment_stream>`.
+    /// A hold on the stream `payment-<payment_stream>`, which need not be its payment's id: a
+    /// decision never writes such a stream, so this goes the pipeline's general way.
     async fn place_hold(&self, payment_stream: String, command: &PlaceHold) {
         ok(self
             .pipeline
@@ -144,7 +140,7 @@ impl Movements {
                 "looppay.hold",
                 command,
                 &self.context,
-                |(payer, payment)| looppay::place_hold(&payer.state, &payment.state, command),
+                |(payer, payment)| command.decide((&payer.state, &payment.state)),
             )
             .await);
     }
@@ -167,7 +163,7 @@ impl Movements {
             expires_at,
             now,
         };
-        self.place_hold(command.payment_id.to_string(), &command).await;
+        self.decide(&command).await;
         command.payment_id
     }
 
@@ -179,39 +175,11 @@ impl Movements {
         amount: Option<i64>,
         now: DateTime<Utc>,
     ) {
-        let command = CaptureHold { payment_id, amount, now };
-        ok(self
-            .pipeline
-            .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), LedgerError, _>(
-                (payer.to_string(), payee.to_string(), payment_id.to_string()),
-                "looppay.capture",
-                &command,
-                &self.context,
-                |(payer_wallet, payee_wallet, payment)| {
-                    looppay::capture_hold(
-                        &payer_wallet.state,
-                        &payee_wallet.state,
-                        &payment.state,
-                        (payer, payee),
-                        &command,
-                    )
-                },
-            )
-            .await);
+        self.decide(&CaptureHold { payment_id, accounts: (payer, payee), amount, now }).await;
     }
 
     async fn release(&self, payment_id: Uuid, payer: LedgerAccount, why: Release, now: DateTime<Utc>) {
-        let command = ReleaseHold { payment_id, why, now };
-        ok(self
-            .pipeline
-            .run::<(Loaded<Wallet>, Loaded<Payment>), LedgerError, _>(
-                (payer.to_string(), payment_id.to_string()),
-                "looppay.release",
-                &command,
-                &self.context,
-                |(wallet, payment)| looppay::release_hold(&wallet.state, &payment.state, payer, &command),
-            )
-            .await);
+        self.decide(&ReleaseHold { payment_id, payer, why, now }).await;
     }
 
     async fn refund(
@@ -223,26 +191,15 @@ impl Movements {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Uuid {
-        let command =
-            Refund { payment_id, refund_id: Uuid::now_v7(), amount, reason: reason.map(str::to_owned), now };
-        ok(self
-            .pipeline
-            .run::<(Loaded<Wallet>, Loaded<Wallet>, Loaded<Payment>), LedgerError, _>(
-                (payee.to_string(), payer.to_string(), payment_id.to_string()),
-                "looppay.refund",
-                &command,
-                &self.context,
-                |(payee_wallet, payer_wallet, payment)| {
-                    looppay::refund(
-                        &payee_wallet.state,
-                        &payer_wallet.state,
-                        &payment.state,
-                        (payer, payee),
-                        &command,
-                    )
-                },
-            )
-            .await);
+        let command = Refund {
+            payment_id,
+            accounts: (payer, payee),
+            refund_id: Uuid::now_v7(),
+            amount,
+            reason: reason.map(str::to_owned),
+            now,
+        };
+        self.decide(&command).await;
         command.refund_id
     }
 }

@@ -5,7 +5,8 @@
 //! version here plus an upcaster from the previous one; readers (aggregates, projections,
 //! auditors' tools) always see the current shape.
 
-use loopync_domain::{account, claim, looppay, phone_code, sample, session};
+use loopync_domain::identity::{account, phone_code, session};
+use loopync_domain::{claim, looppay, sample};
 use schemars::{Schema, schema_for};
 use serde_json::Value;
 

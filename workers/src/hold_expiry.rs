@@ -9,10 +9,11 @@
 //! hold captured a moment before its expiry stays captured.
 
 use chrono::{DateTime, Utc};
-use loopync_commands::{CommandContext, Ledger};
-use loopync_domain::looppay::{Release, ReleaseHold};
+use loopync_commands::{CommandContext, CommandPipeline};
+use loopync_domain::looppay::{LedgerAccount, Release, ReleaseHold};
 use loopync_projections::looppay::due_holds;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -32,15 +33,21 @@ pub struct Sweep {
 
 /// Expires the holds due at `now` (up to [`SWEEP_BATCH`]).
 pub async fn expire_due_holds(
-    ledger: &Ledger,
+    pipeline: &CommandPipeline,
     pool: &PgPool,
     now: DateTime<Utc>,
 ) -> Result<Sweep, sqlx::Error> {
     let mut sweep = Sweep::default();
     let context = CommandContext::actor("hold-expiry");
     for hold in due_holds(pool, now, SWEEP_BATCH).await? {
-        let command = ReleaseHold { payment_id: hold.payment_id, why: Release::Expire, now };
-        match ledger.release_hold(command, &context).await {
+        let Some(payer) = LedgerAccount::parse(&hold.payer) else {
+            sweep.failed += 1;
+            tracing::warn!(payment = %hold.payment_id, payer = %hold.payer, "a due hold names no account");
+            continue;
+        };
+        // The payer named by the read model is checked against the payment by the decision.
+        let command = ReleaseHold { payment_id: hold.payment_id, payer, why: Release::Expire, now };
+        match pipeline.decide(&command, &context).await {
             Ok(outcome) if outcome.appended.is_empty() => sweep.settled_elsewhere += 1,
             Ok(_) => sweep.expired += 1,
             Err(error) => {
@@ -56,9 +63,14 @@ pub async fn expire_due_holds(
 }
 
 /// Sweeps every `interval` until cancelled.
-pub async fn run_hold_expiry(ledger: Ledger, pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+pub async fn run_hold_expiry(
+    pipeline: Arc<CommandPipeline>,
+    pool: PgPool,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
-        match expire_due_holds(&ledger, &pool, Utc::now()).await {
+        match expire_due_holds(&pipeline, &pool, Utc::now()).await {
             Ok(Sweep { expired: 0, .. }) => {}
             Ok(sweep) => tracing::info!(expired = sweep.expired, "holds expired"),
             // Before the ledger read model exists (first seconds of a new database) the query

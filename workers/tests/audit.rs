@@ -1,4 +1,4 @@
-//! `audit_ledger` against a real PostgreSQL: a ledger built through the `Ledger` service audits
+//! `audit_ledger` against a real PostgreSQL: a ledger built through the command pipeline audits
 //! clean with the right totals; then every kind of tampering done directly in SQL is found,
 //! with the right reason and location.
 //!
@@ -6,12 +6,12 @@
 //! plain SQL, whoever fills them).
 
 use chrono::{DateTime, Duration, Utc};
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_domain::looppay::{
     self, CaptureHold, LedgerAccount, Pay, Payment, PaymentEvent, PlaceHold, Refund, Release, ReleaseHold,
-    TopUpLimits, Transfer, WalletEntry, WalletEvent,
+    TopUp, TopUpLimits, Transfer, Wallet, WalletCommand, WalletEntry, WalletEvent,
 };
-use loopync_domain::{Aggregate, DomainEvent};
+use loopync_domain::{Aggregate, DomainEvent, StreamName};
 use loopync_schemas::{EventMetadata, Position, RecordedEvent};
 use loopync_workers::audit::{
     AuditOptions, AuditReport, ChainVerifier, Mismatch, MismatchKind, ReadModelStatus, audit_ledger,
@@ -30,7 +30,7 @@ const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 1_000_000, daily: 10_000_0
 
 /// The ledger of the tests, and who is who in it.
 struct World {
-    ledger: Ledger,
+    ledger: Arc<CommandPipeline>,
     now: DateTime<Utc>,
     ada: LedgerAccount,
     bob: LedgerAccount,
@@ -42,10 +42,25 @@ struct World {
     to_dave: Uuid,
 }
 
-fn ledger(pool: &PgPool) -> Ledger {
+fn ledger(pool: &PgPool) -> Arc<CommandPipeline> {
     let store =
         PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 64, max_in_flight: 1 });
-    Ledger::new(Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default())))
+    Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
+}
+
+fn top_up_of(
+    account: LedgerAccount,
+    top_up_id: Uuid,
+    amount: i64,
+    confirmed: bool,
+    now: DateTime<Utc>,
+) -> TopUp {
+    TopUp { account, top_up_id, amount, confirmed, limits: LIMITS, now }
+}
+
+/// A wallet as the store has it now.
+async fn wallet(ledger: &CommandPipeline, account: LedgerAccount) -> Wallet {
+    (*ok(ledger.load_latest::<Wallet>(StreamName::of::<Wallet>(account)).await).state).clone()
 }
 
 fn user() -> LedgerAccount {
@@ -63,19 +78,23 @@ async fn world(pool: &PgPool) -> World {
     let (ada, bob, carol, dave) = (user(), user(), user(), user());
     let escrow = LedgerAccount::Escrow;
 
-    ok(ledger.top_up(ada, Uuid::now_v7(), 10_000, true, LIMITS, now, &cx).await);
-    ok(ledger.top_up(bob, Uuid::now_v7(), 5_000, true, LIMITS, now, &cx).await);
+    ok(ledger.decide(&top_up_of(ada, Uuid::now_v7(), 10_000, true, now), &cx).await);
+    ok(ledger.decide(&top_up_of(bob, Uuid::now_v7(), 5_000, true, now), &cx).await);
     let later = Uuid::now_v7();
-    ok(ledger.top_up(carol, later, 2_000, false, LIMITS, now, &cx).await);
-    ok(ledger.confirm_top_up(carol, later, now, &cx).await);
+    ok(ledger.decide(&top_up_of(carol, later, 2_000, false, now), &cx).await);
+    ok(ledger
+        .execute::<Wallet>(carol, WalletCommand::ConfirmTopUp { account: carol, top_up_id: later, now }, &cx)
+        .await);
     let failed = Uuid::now_v7();
-    ok(ledger.top_up(carol, failed, 700, false, LIMITS, now, &cx).await);
-    ok(ledger.fail_top_up(carol, failed, now, &cx).await);
+    ok(ledger.decide(&top_up_of(carol, failed, 700, false, now), &cx).await);
+    ok(ledger
+        .execute::<Wallet>(carol, WalletCommand::FailTopUp { account: carol, top_up_id: failed, now }, &cx)
+        .await);
 
     let transfer =
         |from, to, amount| Transfer { entry_id: Uuid::now_v7(), from, to, amount, note: None, now };
-    ok(ledger.transfer(transfer(ada, bob, 1_500), &cx).await);
-    ok(ledger.transfer(transfer(bob, carol, 300), &cx).await);
+    ok(ledger.decide(&transfer(ada, bob, 1_500), &cx).await);
+    ok(ledger.decide(&transfer(bob, carol, 300), &cx).await);
 
     let paid = Uuid::now_v7();
     let pay = Pay {
@@ -87,10 +106,16 @@ async fn world(pool: &PgPool) -> World {
         note: Some("tickets".into()),
         now,
     };
-    ok(ledger.pay(pay, &cx).await);
-    let refund =
-        |payment_id, amount| Refund { payment_id, refund_id: Uuid::now_v7(), amount, reason: None, now };
-    ok(ledger.refund(refund(paid, Some(500)), &cx).await);
+    ok(ledger.decide(&pay, &cx).await);
+    let refund = |payment_id, accounts, amount| Refund {
+        payment_id,
+        accounts,
+        refund_id: Uuid::now_v7(),
+        amount,
+        reason: None,
+        now,
+    };
+    ok(ledger.decide(&refund(paid, (ada, escrow), Some(500)), &cx).await);
 
     let hold = |payer, payee, amount| PlaceHold {
         payment_id: Uuid::now_v7(),
@@ -102,30 +127,36 @@ async fn world(pool: &PgPool) -> World {
         now,
     };
     let captured = hold(bob, escrow, 1_000);
-    ok(ledger.place_hold(captured.clone(), &cx).await);
+    ok(ledger.decide(&captured.clone(), &cx).await);
     ok(ledger
-        .capture_hold(CaptureHold { payment_id: captured.payment_id, amount: Some(600), now }, &cx)
+        .decide(
+            &CaptureHold { payment_id: captured.payment_id, accounts: (bob, escrow), amount: Some(600), now },
+            &cx,
+        )
         .await);
-    ok(ledger.refund(refund(captured.payment_id, None), &cx).await);
+    ok(ledger.decide(&refund(captured.payment_id, (bob, escrow), None), &cx).await);
 
     let voided = hold(carol, bob, 200);
-    ok(ledger.place_hold(voided.clone(), &cx).await);
+    ok(ledger.decide(&voided.clone(), &cx).await);
     ok(ledger
-        .release_hold(ReleaseHold { payment_id: voided.payment_id, why: Release::Void, now }, &cx)
+        .decide(&ReleaseHold { payment_id: voided.payment_id, payer: carol, why: Release::Void, now }, &cx)
         .await);
 
     let expired = hold(ada, escrow, 800);
-    ok(ledger.place_hold(expired.clone(), &cx).await);
+    ok(ledger.decide(&expired.clone(), &cx).await);
     let due = now + Duration::minutes(16);
     ok(ledger
-        .release_hold(ReleaseHold { payment_id: expired.payment_id, why: Release::Expire, now: due }, &cx)
+        .decide(
+            &ReleaseHold { payment_id: expired.payment_id, payer: ada, why: Release::Expire, now: due },
+            &cx,
+        )
         .await);
 
-    ok(ledger.place_hold(hold(ada, bob, 100), &cx).await);
+    ok(ledger.decide(&hold(ada, bob, 100), &cx).await);
 
     let to_dave = transfer(ada, dave, 250);
     let to_dave_id = to_dave.entry_id;
-    ok(ledger.transfer(to_dave, &cx).await);
+    ok(ledger.decide(&to_dave, &cx).await);
 
     World { ledger, now, ada, bob, carol, dave, paid, to_dave: to_dave_id }
 }
@@ -361,7 +392,7 @@ async fn a_clean_ledger_audits_clean_with_the_right_totals(pool: PgPool) {
 
     // Every wallet's balances match what the domain folds.
     for account in [w.ada, w.bob, w.carol, w.dave, LedgerAccount::Escrow] {
-        let wallet = ok(w.ledger.wallet(account).await).state;
+        let wallet = wallet(&w.ledger, account).await;
         let (available, held): (i64, i64) =
             ok(sqlx::query_as("SELECT available, held FROM read_models.wallet_balances WHERE account = $1")
                 .bind(account.to_string())
@@ -669,8 +700,8 @@ async fn a_top_up_credited_twice_is_a_duplicate_leg(pool: PgPool) {
     let w = world(&pool).await;
     let cx = CommandContext::actor("audit-test");
     let top_up = Uuid::now_v7();
-    ok(w.ledger.top_up(w.ada, top_up, 40, true, LIMITS, w.now, &cx).await);
-    ok(w.ledger.top_up(w.bob, top_up, 40, true, LIMITS, w.now, &cx).await);
+    ok(w.ledger.decide(&top_up_of(w.ada, top_up, 40, true, w.now), &cx).await);
+    ok(w.ledger.decide(&top_up_of(w.bob, top_up, 40, true, w.now), &cx).await);
 
     let report = audit(&pool).await;
     assert!(kinds(&report).contains(MismatchKind::DuplicateLeg.as_str()), "{report}");
@@ -894,7 +925,7 @@ async fn a_lagging_projection_is_compared_at_its_checkpoint(pool: PgPool) {
     .execute(&pool)
     .await);
 
-    let ada = ok(w.ledger.wallet(w.ada).await).state;
+    let ada = wallet(&w.ledger, w.ada).await;
     let (available, sequence): (i64, i64) =
         ok(sqlx::query_as("SELECT available, sequence FROM read_models.wallet_balances WHERE account = $1")
             .bind(w.ada.to_string())

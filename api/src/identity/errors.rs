@@ -6,8 +6,8 @@
 
 use crate::problem::{DomainProblem, FieldProblem, Problem, codes};
 use loopync_commands::{CommandError, StoreError};
-use loopync_domain::account::AccountError;
 use loopync_domain::identity::IdentityError;
+use loopync_domain::identity::account::AccountError;
 use poem::http::StatusCode;
 
 /// Stable codes of the identity endpoints.
@@ -84,6 +84,8 @@ pub enum AuthError {
     CredentialsChanged,
     #[error("the message could not be sent; retry later")]
     DeliveryUnavailable,
+    #[error("the profile changed while this request was handled; reload and retry")]
+    ProfileChanged,
     /// Already an HTTP answer (a conflict, an outage, an idempotency problem).
     #[error("{0}")]
     Problem(Problem),
@@ -162,6 +164,7 @@ impl From<AuthError> for Problem {
             AuthError::NoPassword => (StatusCode::CONFLICT, c::NO_PASSWORD),
             AuthError::RoleChangeNotAllowed => (StatusCode::FORBIDDEN, c::ROLE_CHANGE_NOT_ALLOWED),
             AuthError::CredentialsChanged => (StatusCode::CONFLICT, c::CREDENTIALS_CHANGED),
+            AuthError::ProfileChanged => (StatusCode::CONFLICT, codes::CONFLICT),
         };
         Problem::new(status, code, detail)
     }

@@ -20,7 +20,7 @@ use crate::problem::Problem;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use chrono::Utc;
-use loopync_domain::session::RevocationReason;
+use loopync_domain::identity::session::RevocationReason;
 use loopync_projections::identity::{self as read, SearchCursor, UserProfiles, UserSessions};
 use loopync_schemas::Position;
 use poem::Request;

@@ -16,27 +16,28 @@ use super::tokens::{MintedToken, TokenKeys, mint_opaque, parse_opaque, six_digit
 use super::{AuthConfig, Passwords};
 use crate::problem::FieldProblem;
 use chrono::{DateTime, Utc};
-use loopync_commands::{CommandContext, CommandPipeline, Loaded};
+use loopync_commands::{CommandContext, CommandPipeline};
 use loopync_delivery::{Mail, Mailer, Sms, SmsSender};
-use loopync_domain::account::{
+use loopync_domain::claim::{UniqueClaim, claim_id};
+use loopync_domain::identity::account::{
     Account, AccountCommand, ProfilePatch, Registration, Settings, TokenChallenge,
 };
-use loopync_domain::claim::{ClaimCommand, ClaimError, UniqueClaim, claim_id};
+use loopync_domain::identity::phone_code::{PhoneCode, PhoneCodeCommand, PhoneCodeError, PhoneCodeEvent};
+use loopync_domain::identity::session::{
+    RevocationReason, Session, SessionCommand, SessionError, SessionEvent,
+};
+use loopync_domain::identity::{
+    ChangeHandle, EMAIL_CLAIM as EMAIL, HANDLE_CLAIM as HANDLE, HandleChangeError, PHONE_CLAIM as PHONE,
+    Register, RegistrationError,
+};
 use loopync_domain::identity::{
     DisplayName, Email, Handle, IdentityError, PhoneNumber, Role, check_password,
 };
-use loopync_domain::phone_code::{PhoneCode, PhoneCodeCommand, PhoneCodeError, PhoneCodeEvent};
-use loopync_domain::session::{RevocationReason, Session, SessionCommand, SessionError, SessionEvent};
 use loopync_domain::{Aggregate, StreamName};
 use loopync_schemas::Position;
 use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Claim kinds: `claim-email:<address>`, `claim-phone:<number>`, `claim-handle:<handle>`.
-const EMAIL: &str = "email";
-const PHONE: &str = "phone";
-const HANDLE: &str = "handle";
 
 /// Where a request comes from, recorded on the session it starts.
 #[derive(Debug, Clone, Default)]
@@ -211,7 +212,7 @@ impl Identity {
             }),
             at: now,
         };
-        let outcome = self.register(user_id, (EMAIL, email.as_str()), &handle, registration, base).await?;
+        let outcome = self.register(user_id, registration, base).await?;
         self.send_verification_mail(&email, &verification);
         let mut signed_in = self.start_session(user_id, &outcome.account, device, base).await?;
         signed_in.position = signed_in.position.max(outcome.position);
@@ -222,43 +223,20 @@ impl Identity {
     async fn register(
         &self,
         user_id: Uuid,
-        (kind, value): (&'static str, &str),
-        handle: &Handle,
         registration: Registration,
         base: &CommandContext,
     ) -> Result<AccountChange, AuthError> {
-        #[derive(Debug)]
-        enum Refusal {
-            Taken(&'static str),
-            HandleTaken,
-            Account(loopync_domain::account::AccountError),
-        }
-        let owner = user_id.to_string();
-        let command = AccountCommand::Register(registration);
         let outcome = self
             .pipeline
-            .run::<(Loaded<Account>, Loaded<UniqueClaim>, Loaded<UniqueClaim>), Refusal, _>(
-                (user_id.to_string(), claim_id(kind, value), claim_id(HANDLE, handle.as_str())),
-                "account.register",
-                &command,
-                &self.context(Some(user_id), base),
-                |(account, unique, handle_claim)| {
-                    let claim = ClaimCommand::Claim { owner: owner.clone() };
-                    let unique_events =
-                        unique.state.decide(&claim).map_err(|_: ClaimError| Refusal::Taken(kind))?;
-                    let handle_events =
-                        handle_claim.state.decide(&claim).map_err(|_| Refusal::HandleTaken)?;
-                    let account_events = account.state.decide(&command).map_err(Refusal::Account)?;
-                    Ok((account_events, unique_events, handle_events))
-                },
-            )
+            .decide(&Register { user_id, registration }, &self.context(Some(user_id), base))
             .await
             .map_err(|error| {
                 command_error(error, |refusal| match refusal {
-                    Refusal::Taken(EMAIL) => AuthError::EmailTaken,
-                    Refusal::Taken(_) => AuthError::PhoneTaken,
-                    Refusal::HandleTaken => AuthError::HandleTaken,
-                    Refusal::Account(error) => account_refusal(error),
+                    RegistrationError::EmailTaken => AuthError::EmailTaken,
+                    RegistrationError::PhoneTaken => AuthError::PhoneTaken,
+                    RegistrationError::HandleTaken => AuthError::HandleTaken,
+                    RegistrationError::NoSignInValue => AuthError::internal(refusal),
+                    RegistrationError::Account(error) => account_refusal(error),
                 })
             })?;
         let account = Account::default().fold(&outcome.events.0);
@@ -693,7 +671,7 @@ impl Identity {
             email_verification: None,
             at: Utc::now(),
         };
-        let created = self.register(user_id, (PHONE, phone.as_str()), &handle, registration, base).await?;
+        let created = self.register(user_id, registration, base).await?;
         let mut signed_in = self.start_session(user_id, &created.account, device, base).await?;
         signed_in.position = signed_in.position.max(created.position);
         Ok(PhoneSignIn { signed_in, new_account: true })
@@ -730,55 +708,20 @@ impl Identity {
             return Err(AuthError::Invalid(errors));
         };
         let old_handle = current.handle.clone().ok_or(AuthError::UserNotFound)?;
-        let profile = AccountCommand::UpdateProfile(patch);
         if handle == old_handle {
-            return self.change_account(user_id, Some(user_id), profile, base).await;
+            return self
+                .change_account(user_id, Some(user_id), AccountCommand::UpdateProfile(patch), base)
+                .await;
         }
 
-        #[derive(Debug)]
-        enum Refusal {
-            HandleTaken,
-            Changed,
-        }
-        let owner = user_id.to_string();
-        let rename = AccountCommand::ChangeHandle { handle: handle.clone() };
-        let outcome = self
-            .pipeline
-            .run::<(Loaded<Account>, Loaded<UniqueClaim>, Loaded<UniqueClaim>), Refusal, _>(
-                (owner.clone(), claim_id(HANDLE, handle.as_str()), claim_id(HANDLE, old_handle.as_str())),
-                "account.update_profile",
-                &(&profile, &rename),
-                &self.context(Some(user_id), base),
-                |(account, new_claim, old_claim)| {
-                    // The handle read before may have changed since: release what the account
-                    // holds now.
-                    if account.state.handle.as_ref() != Some(&old_handle) {
-                        return Err(Refusal::Changed);
-                    }
-                    let claimed = new_claim
-                        .state
-                        .decide(&ClaimCommand::Claim { owner: owner.clone() })
-                        .map_err(|_| Refusal::HandleTaken)?;
-                    let released = old_claim
-                        .state
-                        .decide(&ClaimCommand::Release { owner: owner.clone() })
-                        .map_err(|_| Refusal::Changed)?;
-                    let mut events = account.state.decide(&profile).map_err(|_| Refusal::Changed)?;
-                    let updated = (*account.state).clone().fold(&events);
-                    events.extend(updated.decide(&rename).map_err(|_| Refusal::Changed)?);
-                    Ok((events, claimed, released))
-                },
-            )
-            .await
-            .map_err(|error| {
+        let rename = ChangeHandle { user_id, from: old_handle, to: handle, profile: patch };
+        let outcome =
+            self.pipeline.decide(&rename, &self.context(Some(user_id), base)).await.map_err(|error| {
                 command_error(error, |refusal| match refusal {
-                    Refusal::HandleTaken => AuthError::HandleTaken,
+                    HandleChangeError::HandleTaken => AuthError::HandleTaken,
                     // Another request changed the handle meanwhile: the client should reload.
-                    Refusal::Changed => AuthError::Problem(crate::Problem::new(
-                        poem::http::StatusCode::CONFLICT,
-                        crate::codes::CONFLICT,
-                        "the profile changed while this request was handled; reload and retry",
-                    )),
+                    HandleChangeError::HandleChanged => AuthError::ProfileChanged,
+                    HandleChangeError::Account(error) => account_refusal(error),
                 })
             })?;
         let account = self.account(user_id).await?;

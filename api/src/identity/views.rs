@@ -5,8 +5,8 @@
 //! or settings.
 
 use chrono::{DateTime, Utc};
-use loopync_domain::account::{Account, Privacy, Settings};
 use loopync_domain::identity::Role;
+use loopync_domain::identity::account::{Account, Privacy, Settings};
 use loopync_projections::identity::ProfileRow;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};

@@ -6,8 +6,79 @@
 //! In every case nothing moved.
 
 use crate::problem::{DomainProblem, FieldProblem, Problem};
+use loopync_commands::{CommandError, StoreError};
 use loopync_domain::looppay::LedgerError;
 use poem::http::StatusCode;
+
+/// Why a LoopPay use case did not happen. Nothing moved.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopPayError {
+    /// The ledger refused the movement, or the event store failed.
+    #[error(transparent)]
+    Ledger(#[from] CommandError<LedgerError>),
+    #[error("no user with this id")]
+    RecipientNotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("no payment provider `{0}` sends webhooks here")]
+    ProviderNotFound(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("the notice is not understood: {0}")]
+    NoticeNotUnderstood(String),
+    #[error("this signed delivery was already received")]
+    WebhookReplayed,
+    #[error("the notice says {notified} but {requested} was requested")]
+    AmountMismatch { notified: i64, requested: i64 },
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A broken invariant of our own: logged, answered 500.
+    #[error("{0}")]
+    Internal(&'static str),
+}
+
+impl From<LedgerError> for LoopPayError {
+    fn from(refusal: LedgerError) -> Self {
+        Self::Ledger(CommandError::Domain(refusal))
+    }
+}
+
+impl From<StoreError> for LoopPayError {
+    fn from(error: StoreError) -> Self {
+        Self::Ledger(CommandError::Store(error))
+    }
+}
+
+impl From<LoopPayError> for Problem {
+    fn from(error: LoopPayError) -> Self {
+        let detail = error.to_string();
+        match error {
+            LoopPayError::Ledger(error) => error.into(),
+            LoopPayError::Database(error) => error.into(),
+            LoopPayError::RecipientNotFound => {
+                Problem::new(StatusCode::NOT_FOUND, c::RECIPIENT_NOT_FOUND, detail)
+            }
+            LoopPayError::Forbidden(_) => {
+                Problem::new(StatusCode::FORBIDDEN, crate::problem::codes::FORBIDDEN, detail)
+            }
+            LoopPayError::ProviderNotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, c::PROVIDER_NOT_FOUND, detail)
+            }
+            LoopPayError::InvalidSignature(_) => {
+                Problem::new(StatusCode::UNAUTHORIZED, c::INVALID_SIGNATURE, detail)
+            }
+            LoopPayError::NoticeNotUnderstood(_) => Problem::invalid_request(detail),
+            LoopPayError::WebhookReplayed => Problem::new(StatusCode::CONFLICT, c::WEBHOOK_REPLAYED, detail),
+            LoopPayError::AmountMismatch { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, c::AMOUNT_MISMATCH, detail)
+            }
+            LoopPayError::Internal(why) => {
+                tracing::error!(why, "LoopPay invariant broken");
+                Problem::internal()
+            }
+        }
+    }
+}
 
 /// Stable codes of the LoopPay endpoints.
 pub mod pay_codes {
@@ -94,10 +165,6 @@ pub fn bad_field(code: &'static str, field: &str, message: impl Into<String>) ->
     let message = message.into();
     Problem::new(StatusCode::BAD_REQUEST, code, message.clone())
         .with_errors([FieldProblem::new(field, message)])
-}
-
-pub fn recipient_not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, c::RECIPIENT_NOT_FOUND, "no user with this id")
 }
 
 pub fn forbidden(detail: &str) -> Problem {

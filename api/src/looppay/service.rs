@@ -1,21 +1,22 @@
 //! LoopPay's use cases as the HTTP edge needs them: who may move what, where the money comes
 //! from (the payment provider), and the checks that need I/O (does the recipient exist, was
-//! this webhook delivery seen before). The rules themselves are the domain's; the movements
-//! run through [`Ledger`].
+//! this webhook delivery seen before). The rules themselves are the domain's decisions
+//! ([`loopync_domain::looppay::movements`]), run by `pipeline.decide`. Refusals are
+//! [`LoopPayError`]s; `errors.rs` turns them into HTTP answers.
 
-use super::errors::{forbidden, pay_codes, recipient_not_found};
+use super::errors::LoopPayError;
 use super::provider::{
     ChargeStarted, DevProvider, NoticeKind, PaymentProvider, WebhookNotice, WebhookProvider,
 };
 use crate::identity::Caller;
-use crate::problem::Problem;
-use chrono::Utc;
-use loopync_commands::ledger::{PaymentMovement, TwoWallets};
-use loopync_commands::{CommandContext, CommandOutcome, CommandPipeline, Ledger};
+use chrono::{DateTime, Utc};
+use loopync_commands::{CommandContext, CommandOutcome, CommandPipeline};
 use loopync_domain::StreamName;
-use loopync_domain::account::Account;
-use loopync_domain::looppay::{LedgerAccount, LedgerError, Pay, Refund, TopUpLimits, Transfer, WalletEvent};
-use poem::http::StatusCode;
+use loopync_domain::identity::account::Account;
+use loopync_domain::looppay::{
+    CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PaymentEvent, PlaceHold, Refund, Release,
+    ReleaseHold, TopUp, TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent, payment_accounts,
+};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -57,6 +58,13 @@ impl Default for LoopPayConfig {
     }
 }
 
+/// The outcome of a movement between two wallets.
+pub type TwoWallets = CommandOutcome<(Vec<WalletEvent>, Vec<WalletEvent>)>;
+/// The outcome of a movement between two wallets that belongs to a payment.
+pub type PaymentMovement = CommandOutcome<(Vec<WalletEvent>, Vec<WalletEvent>, Vec<PaymentEvent>)>;
+/// The outcome of a hold placed or released: the payer's wallet and the payment.
+pub type HoldMovement = CommandOutcome<(Vec<WalletEvent>, Vec<PaymentEvent>)>;
+
 /// A top-up as started.
 #[derive(Debug, Clone)]
 pub struct TopUpStarted {
@@ -76,7 +84,6 @@ pub enum NoticeApplied {
 
 /// LoopPay's use cases.
 pub struct LoopPay {
-    ledger: Ledger,
     pipeline: Arc<CommandPipeline>,
     pool: PgPool,
     provider: Arc<dyn PaymentProvider>,
@@ -91,12 +98,7 @@ impl LoopPay {
                 Arc::new(WebhookProvider::new(secret.as_bytes(), checkout_url.clone()))
             }
         };
-        Self { ledger: Ledger::new(pipeline.clone()), pipeline, pool, provider, limits: config.limits }
-    }
-
-    /// The movements themselves, for features that pay through LoopPay (tickets, orders).
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        Self { pipeline, pool, provider, limits: config.limits }
     }
 
     pub fn provider_name(&self) -> &'static str {
@@ -110,19 +112,21 @@ impl LoopPay {
         caller: &Caller,
         amount: i64,
         context: CommandContext,
-    ) -> Result<TopUpStarted, Problem> {
+    ) -> Result<TopUpStarted, LoopPayError> {
         let context = as_actor(context, caller.user_id);
-        let account = LedgerAccount::User(caller.user_id);
-        let confirmed = self.provider.confirms_at_once();
-        let outcome = self
-            .ledger
-            .top_up(account, Uuid::now_v7(), amount, confirmed, self.limits, Utc::now(), &context)
-            .await?;
+        let top_up = TopUp {
+            account: LedgerAccount::User(caller.user_id),
+            top_up_id: Uuid::now_v7(),
+            amount,
+            confirmed: self.provider.confirms_at_once(),
+            limits: self.limits,
+            now: Utc::now(),
+        };
+        let outcome = self.pipeline.decide(&top_up, &context).await?;
         // The top-up as recorded: a retried request gets the original one, whose id the
         // provider charges (and deduplicates) by.
         let Some(top_up_id) = outcome.events.first().and_then(|e| e.entry().top_up_id) else {
-            tracing::error!("a top-up appended no wallet event");
-            return Err(Problem::internal());
+            return Err(LoopPayError::Internal("a top-up appended no wallet event"));
         };
         let checkout_url = match self.provider.start(top_up_id, caller.user_id, amount) {
             ChargeStarted::Confirmed => None,
@@ -139,19 +143,15 @@ impl LoopPay {
         signature: Option<&str>,
         body: &[u8],
         request_id: Option<String>,
-    ) -> Result<NoticeApplied, Problem> {
+    ) -> Result<NoticeApplied, LoopPayError> {
         if provider != self.provider.name() || provider == DevProvider.name() {
-            return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                pay_codes::PROVIDER_NOT_FOUND,
-                format!("no payment provider `{provider}` sends webhooks here"),
-            ));
+            return Err(LoopPayError::ProviderNotFound(provider.to_owned()));
         }
-        self.provider.verify(signature, body, Utc::now()).map_err(|error| {
-            Problem::new(StatusCode::UNAUTHORIZED, pay_codes::INVALID_SIGNATURE, error.to_string())
-        })?;
+        self.provider
+            .verify(signature, body, Utc::now())
+            .map_err(|error| LoopPayError::InvalidSignature(error.to_string()))?;
         let notice: WebhookNotice = serde_json::from_slice(body)
-            .map_err(|error| Problem::invalid_request(format!("the notice is not understood: {error}")))?;
+            .map_err(|error| LoopPayError::NoticeNotUnderstood(error.to_string()))?;
         // A delivery presented twice verbatim is refused: its signature was spent. (Providers
         // sign every retry afresh, and the wallet applies a confirmation once anyway.)
         let digest = Sha256::digest(signature.unwrap_or_default().as_bytes()).to_vec();
@@ -167,36 +167,26 @@ impl LoopPay {
         .rows_affected()
             == 1;
         if !fresh {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                pay_codes::WEBHOOK_REPLAYED,
-                "this signed delivery was already received",
-            ));
+            return Err(LoopPayError::WebhookReplayed);
         }
         let account = LedgerAccount::User(notice.account);
-        let wallet = self.ledger.wallet(account).await?;
-        if let Some(pending) = wallet.state.pending_top_ups.get(&notice.top_up_id).map(|p| p.amount)
-            && pending != notice.amount
+        let wallet = self.pipeline.load_latest::<Wallet>(StreamName::of::<Wallet>(account)).await?;
+        if let Some(requested) = wallet.state.pending_top_ups.get(&notice.top_up_id).map(|p| p.amount)
+            && requested != notice.amount
         {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                pay_codes::AMOUNT_MISMATCH,
-                format!("the notice says {} but {} was requested", notice.amount, pending),
-            ));
+            return Err(LoopPayError::AmountMismatch { notified: notice.amount, requested });
         }
         let context = CommandContext {
             actor: Some(format!("provider:{provider}")),
             correlation_id: request_id,
             ..CommandContext::default()
         };
-        let outcome = match notice.kind {
-            NoticeKind::Succeeded => {
-                self.ledger.confirm_top_up(account, notice.top_up_id, Utc::now(), &context).await
-            }
-            NoticeKind::Failed => {
-                self.ledger.fail_top_up(account, notice.top_up_id, Utc::now(), &context).await
-            }
-        }?;
+        let (top_up_id, now) = (notice.top_up_id, Utc::now());
+        let command = match notice.kind {
+            NoticeKind::Succeeded => WalletCommand::ConfirmTopUp { account, top_up_id, now },
+            NoticeKind::Failed => WalletCommand::FailTopUp { account, top_up_id, now },
+        };
+        let outcome = self.pipeline.execute::<Wallet>(account, command, &context).await?;
         Ok(if outcome.events.is_empty() { NoticeApplied::AlreadyApplied } else { NoticeApplied::Applied })
     }
 
@@ -208,10 +198,7 @@ impl LoopPay {
         amount: i64,
         note: Option<String>,
         context: CommandContext,
-    ) -> Result<TwoWallets, Problem> {
-        if to == caller.user_id {
-            return Err(LedgerError::SameAccount.into_problem());
-        }
+    ) -> Result<TwoWallets, LoopPayError> {
         self.require_user(to).await?;
         let command = Transfer {
             entry_id: Uuid::now_v7(),
@@ -221,7 +208,7 @@ impl LoopPay {
             note,
             now: Utc::now(),
         };
-        Ok(self.ledger.transfer(command, &as_actor(context, caller.user_id)).await?)
+        Ok(self.pipeline.decide(&command, &as_actor(context, caller.user_id)).await?)
     }
 
     /// `POST /looppay/pay`: pays a user or the platform (`system.escrow`) for something.
@@ -233,19 +220,16 @@ impl LoopPay {
         reference: String,
         note: Option<String>,
         context: CommandContext,
-    ) -> Result<PaymentMovement, Problem> {
+    ) -> Result<PaymentMovement, LoopPayError> {
         let payer = LedgerAccount::User(caller.user_id);
-        if payee == payer {
-            return Err(LedgerError::SameAccount.into_problem());
-        }
-        match payee {
-            LedgerAccount::User(user) => self.require_user(user).await?,
-            LedgerAccount::Funding => return Err(LedgerError::NotAWallet(payee.to_string()).into_problem()),
-            LedgerAccount::Escrow => {}
+        // Whether the payee may be paid at all (not the funding account, not oneself) is the
+        // decision's to say; only whether a user payee exists needs a read.
+        if let LedgerAccount::User(user) = payee {
+            self.require_user(user).await?;
         }
         let command =
             Pay { payment_id: Uuid::now_v7(), payer, payee, amount, reference, note, now: Utc::now() };
-        Ok(self.ledger.pay(command, &as_actor(context, caller.user_id)).await?)
+        Ok(self.pipeline.decide(&command, &as_actor(context, caller.user_id)).await?)
     }
 
     /// `POST /looppay/payments/{id}/refund`: the payee gives (part of) a payment back. Payments
@@ -258,38 +242,82 @@ impl LoopPay {
         amount: Option<i64>,
         reason: Option<String>,
         context: CommandContext,
-    ) -> Result<PaymentMovement, Problem> {
-        let payment = self.ledger.payment(payment_id).await?;
-        let payee = payment.state.payee.as_deref().and_then(LedgerAccount::parse);
-        let payer = payment.state.payer.as_deref().and_then(LedgerAccount::parse);
+    ) -> Result<PaymentMovement, LoopPayError> {
+        let (payer, payee) = self.accounts_of(payment_id).await?;
         let caller_account = LedgerAccount::User(caller.user_id);
-        let allowed = match payee {
-            Some(payee) if payee == caller_account => true,
-            Some(LedgerAccount::Escrow) => caller_is_admin,
-            _ => false,
-        };
+        let allowed = payee == caller_account || (payee == LedgerAccount::Escrow && caller_is_admin);
         if !allowed {
             // The payer learns the payment exists (it is theirs) but may not refund it; anyone
             // else learns nothing.
-            return Err(if payer == Some(caller_account) {
-                forbidden("only the payee refunds a payment")
+            return Err(if payer == caller_account {
+                LoopPayError::Forbidden("only the payee refunds a payment")
             } else {
-                LedgerError::PaymentNotFound.into_problem()
+                LedgerError::PaymentNotFound.into()
             });
         }
-        let command = Refund { payment_id, refund_id: Uuid::now_v7(), amount, reason, now: Utc::now() };
-        Ok(self.ledger.refund(command, &as_actor(context, caller.user_id)).await?)
+        let command = Refund {
+            payment_id,
+            accounts: (payer, payee),
+            refund_id: Uuid::now_v7(),
+            amount,
+            reason,
+            now: Utc::now(),
+        };
+        Ok(self.pipeline.decide(&command, &as_actor(context, caller.user_id)).await?)
     }
 
-    /// 404 `recipient_not_found` unless `user` has an account. An account never stops being
+    /// Holds credits of the payer for a payee until `expires_at`: for features that sell
+    /// through LoopPay (tickets, orders), which capture or void the hold later.
+    pub async fn place_hold(
+        &self,
+        command: PlaceHold,
+        context: &CommandContext,
+    ) -> Result<HoldMovement, LoopPayError> {
+        Ok(self.pipeline.decide(&command, context).await?)
+    }
+
+    /// Captures a hold (all of it, or `amount`); the rest goes back to the payer.
+    pub async fn capture_hold(
+        &self,
+        payment_id: Uuid,
+        amount: Option<i64>,
+        context: &CommandContext,
+    ) -> Result<PaymentMovement, LoopPayError> {
+        let accounts = self.accounts_of(payment_id).await?;
+        let command = CaptureHold { payment_id, accounts, amount, now: Utc::now() };
+        Ok(self.pipeline.decide(&command, context).await?)
+    }
+
+    /// Voids a hold (or expires it, if it is due at `now`).
+    pub async fn release_hold(
+        &self,
+        payment_id: Uuid,
+        why: Release,
+        now: DateTime<Utc>,
+        context: &CommandContext,
+    ) -> Result<HoldMovement, LoopPayError> {
+        let (payer, _) = self.accounts_of(payment_id).await?;
+        let command = ReleaseHold { payment_id, payer, why, now };
+        Ok(self.pipeline.decide(&command, context).await?)
+    }
+
+    /// The payer and payee of a payment, which name the wallets a capture, release or refund
+    /// loads; `PaymentNotFound` when there is no such payment. (They never change once the
+    /// payment exists, and the decision checks them against the payment again.)
+    async fn accounts_of(&self, payment_id: Uuid) -> Result<(LedgerAccount, LedgerAccount), LoopPayError> {
+        let payment = self.pipeline.load_latest::<Payment>(StreamName::of::<Payment>(payment_id)).await?;
+        payment_accounts(&payment.state).ok_or(LedgerError::PaymentNotFound.into())
+    }
+
+    /// `recipient_not_found` unless `user` has an account. An account never stops being
     /// registered, so a cached one answers without I/O; only an unknown one is read afresh.
-    async fn require_user(&self, user: Uuid) -> Result<(), Problem> {
+    async fn require_user(&self, user: Uuid) -> Result<(), LoopPayError> {
         let stream = StreamName::of::<Account>(user);
         if self.pipeline.load::<Account>(stream.clone()).await?.state.registered {
             return Ok(());
         }
         let account = self.pipeline.load_latest::<Account>(stream).await?;
-        if account.state.registered { Ok(()) } else { Err(recipient_not_found()) }
+        if account.state.registered { Ok(()) } else { Err(LoopPayError::RecipientNotFound) }
     }
 }
 
@@ -297,15 +325,4 @@ impl LoopPay {
 fn as_actor(mut context: CommandContext, user: Uuid) -> CommandContext {
     context.actor = Some(user.to_string());
     context
-}
-
-/// A ledger refusal as its problem.
-trait IntoProblem {
-    fn into_problem(self) -> Problem;
-}
-
-impl IntoProblem for LedgerError {
-    fn into_problem(self) -> Problem {
-        loopync_commands::CommandError::Domain(self).into()
-    }
 }

@@ -211,7 +211,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
         now,
     };
     let context = loopync_commands::CommandContext::actor("tests");
-    let held = app.state.looppay.ledger().place_hold(hold, &context).await;
+    let held = app.state.looppay.place_hold(hold, &context).await;
     let position =
         held.unwrap_or_else(|e| panic!("hold: {e}")).position.map(|p| p.to_string()).unwrap_or_default();
     let holding = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;

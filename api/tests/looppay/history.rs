@@ -5,9 +5,7 @@ use crate::support::{TestApp, User, int, spawn, string, uuid};
 use chrono::{Duration, Utc};
 use loopync_commands::CommandContext;
 use loopync_domain::identity::Role;
-use loopync_domain::looppay::{
-    CaptureHold, GENESIS_HASH, LedgerAccount, PlaceHold, Release, ReleaseHold, WalletEntry,
-};
+use loopync_domain::looppay::{GENESIS_HASH, LedgerAccount, PlaceHold, Release, WalletEntry};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -88,7 +86,7 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
     app.refund(&bob, payment_id, Some(100), None).await.created();
 
     // Holds, through the ledger (no endpoint places them yet): one captured, one voided.
-    let ledger = app.state.looppay.ledger();
+    let looppay = &app.state.looppay;
     let context = CommandContext::actor("history-tests");
     let account = LedgerAccount::User(ada.id);
     let (captured, voided) = (Uuid::now_v7(), Uuid::now_v7());
@@ -103,12 +101,13 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
             expires_at: now + Duration::minutes(10),
             now,
         };
-        ledger.place_hold(hold, &context).await.unwrap_or_else(|e| panic!("hold: {e}"));
+        looppay.place_hold(hold, &context).await.unwrap_or_else(|e| panic!("hold: {e}"));
     }
-    let capture = CaptureHold { payment_id: captured, amount: Some(200), now: Utc::now() };
-    ledger.capture_hold(capture, &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
-    let void = ReleaseHold { payment_id: voided, why: Release::Void, now: Utc::now() };
-    ledger.release_hold(void, &context).await.unwrap_or_else(|e| panic!("void: {e}"));
+    looppay.capture_hold(captured, Some(200), &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
+    looppay
+        .release_hold(voided, Release::Void, Utc::now(), &context)
+        .await
+        .unwrap_or_else(|e| panic!("void: {e}"));
 
     let (events, sizes) = all_pages(&app, &ada, &ada.id.to_string(), 100).await;
     assert_eq!(sizes, [10]);

@@ -3,10 +3,10 @@
 //! again and again until nothing is due. Each uncaptured hold expires exactly once, captured
 //! ones stay captured, and every payer gets its credits back.
 
-use crate::support::{TestDb, caught_up, events_of_type, replay_wallets, spawn, standalone_ledger};
+use crate::support::{TestDb, caught_up, events_of_type, replay_wallets, spawn, standalone_pipeline};
 use chrono::{Duration as Span, Utc};
 use loopync_commands::CommandContext;
-use loopync_domain::looppay::{CaptureHold, LedgerAccount, PlaceHold};
+use loopync_domain::looppay::{LedgerAccount, PlaceHold};
 use loopync_projections::looppay::due_holds;
 use loopync_workers::hold_expiry::{Sweep, expire_due_holds};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +32,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
 
     // 50 holds, all expiring together a little from now (time enough for the captures below
     // on a loaded 2-core machine).
-    let ledger = app.state.looppay.ledger();
+    let looppay = &app.state.looppay;
     let context = CommandContext::actor("hold-tests");
     let expires_at = Utc::now() + Span::milliseconds(5000);
     let mut holds: Vec<(Uuid, usize, i64)> = Vec::new();
@@ -49,7 +49,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
                 expires_at,
                 now: Utc::now(),
             };
-            ledger.place_hold(command, &context).await.unwrap_or_else(|e| panic!("hold {p}/{h}: {e}"));
+            looppay.place_hold(command, &context).await.unwrap_or_else(|e| panic!("hold {p}/{h}: {e}"));
             holds.push((payment_id, p, amount));
         }
     }
@@ -61,8 +61,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     // Before expiry, every fifth hold is captured in full.
     let mut captured: BTreeSet<Uuid> = BTreeSet::new();
     for (payment_id, _, _) in holds.iter().step_by(5) {
-        let command = CaptureHold { payment_id: *payment_id, amount: None, now: Utc::now() };
-        ledger.capture_hold(command, &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
+        looppay.capture_hold(*payment_id, None, &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
         captured.insert(*payment_id);
     }
     assert!(Utc::now() < expires_at, "the captures came after the expiry; the test is too slow");
@@ -82,12 +81,12 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
         let board = app.state.checkpoints.clone();
         let barrier = barrier.clone();
         workers.push(tokio::spawn(async move {
-            let ledger = standalone_ledger(&pool);
+            let pipeline = standalone_pipeline(&pool);
             let mut total = Sweep::default();
             let mut sweeps = 0;
             barrier.wait().await;
             loop {
-                let sweep = expire_due_holds(&ledger, &pool, Utc::now())
+                let sweep = expire_due_holds(&pipeline, &pool, Utc::now())
                     .await
                     .unwrap_or_else(|e| panic!("worker {worker}: sweep: {e}"));
                 sweeps += 1;

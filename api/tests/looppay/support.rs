@@ -15,10 +15,10 @@ use loopync_api::identity::{AuthConfig, JwtSecret};
 use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
 use loopync_api::realtime::RealtimeConfig;
 use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
-use loopync_domain::account::{Account, AccountCommand};
 use loopync_domain::identity::Role;
+use loopync_domain::identity::account::{Account, AccountCommand};
 use loopync_domain::looppay::{TopUpLimits, Wallet, WalletEvent, verify_chain};
 use loopync_projections::identity::{UserProfiles, UserSessions};
 use loopync_projections::looppay::LedgerReadModel;
@@ -274,12 +274,12 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
     TestApp { addr, client, state, pool: pool.clone(), shutdown }
 }
 
-/// A ledger over a pipeline and event store of its own, as a separate worker process has
-/// (no group commit: a trickle of appends).
-pub fn standalone_ledger(pool: &PgPool) -> Ledger {
+/// A pipeline and event store of its own, as a separate worker process has (no group commit:
+/// a trickle of appends).
+pub fn standalone_pipeline(pool: &PgPool) -> CommandPipeline {
     let store =
         PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
-    Ledger::new(Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default())))
+    CommandPipeline::new(Arc::new(store), PipelineConfig::default())
 }
 
 /// A fresh unique suffix for emails and handles.

@@ -7,10 +7,10 @@
 //! | row                                   | what                                                    |
 //! |---------------------------------------|---------------------------------------------------------|
 //! | ceiling (pgbench, 1 insert/commit)    | `bench-core`'s ceiling at the same C, in the same run   |
-//! | in-process `Ledger::transfer`         | C closed-loop tasks calling the ledger directly         |
+//! | in-process `pipeline.decide(Transfer)`         | C closed-loop tasks calling the ledger directly         |
 //! | HTTP `POST /api/looppay/transfer`     | C reqwest clients against the real app on 127.0.0.1     |
 //!
-//! then the hot-account variant: C = 32 payers all paying `system.escrow` (`Ledger::pay`,
+//! then the hot-account variant: C = 32 payers all paying `system.escrow` (`pipeline.decide(Pay)`,
 //! reference `order:<n>`), in process.
 //!
 //! The pipeline is built as `loopync serve` builds it by default (group commit on, batches of
@@ -20,7 +20,7 @@
 //! write path's. Users are registered through the identity service (`Identity::sign_up`, at
 //! bcrypt cost 4: sign-up speed is not measured here), so `recipient_not_found` checks pass
 //! over HTTP, and each client sends the access token its user got at sign-up. Every wallet is
-//! topped up generously through `Ledger::top_up` before anything is measured.
+//! topped up generously through the `TopUp` decision before anything is measured.
 //!
 //! Each row gets a checkpoint, a wait for a quiet machine, a warm-up, then the measured window.
 //! The run prints one markdown table with the ratios and PASS/MISS against the issue's
@@ -39,9 +39,9 @@ use loopync_bench::ceiling::{self, Pgbench};
 use loopync_bench::cpu::{CpuSnapshot, CpuUsage};
 use loopync_bench::machine::{Machine, ServerInfo};
 use loopync_bench::scratch::{ScratchDatabase, Server};
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, Ledger, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
-use loopync_domain::looppay::{LedgerAccount, Pay, TopUpLimits, Transfer};
+use loopync_domain::looppay::{LedgerAccount, Pay, TopUp, TopUpLimits, Transfer};
 use loopync_projections::CheckpointBoard;
 use rand::Rng;
 use serde_json::json;
@@ -128,9 +128,9 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Self::Ceiling => "ceiling (pgbench, 1 insert/commit)",
-            Self::InProcess => "in-process `Ledger::transfer`",
+            Self::InProcess => "in-process `pipeline.decide(Transfer)`",
             Self::Http => "HTTP `POST /api/looppay/transfer`",
-            Self::HotAccount => "hot account: `Ledger::pay` → `system.escrow`",
+            Self::HotAccount => "hot account: `pipeline.decide(Pay)` → `system.escrow`",
         }
     }
 }
@@ -397,7 +397,7 @@ struct User {
 
 /// Everything the rows run against.
 struct Fixture {
-    ledger: Ledger,
+    ledger: Arc<CommandPipeline>,
     users: Arc<Vec<User>>,
     http: reqwest::Client,
     base: String,
@@ -508,7 +508,7 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
 
     let most_clients = args.clients.iter().copied().max().unwrap_or(1).max(args.hot_clients);
     let http = reqwest::Client::builder().pool_max_idle_per_host(most_clients * 2).build()?;
-    let ledger = Ledger::new(pipeline.clone());
+    let ledger = pipeline.clone();
     let setup_started = Instant::now();
     let users = register_users(&state, &ledger, args.users, args.top_up, limits).await?;
     eprintln!(
@@ -549,7 +549,7 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
 /// Signs `count` users up through the identity service and tops their wallets up.
 async fn register_users(
     state: &AppState,
-    ledger: &Ledger,
+    ledger: &Arc<CommandPipeline>,
     count: usize,
     top_up: i64,
     limits: TopUpLimits,
@@ -572,16 +572,16 @@ async fn register_users(
                 .await
                 .map_err(|e| anyhow!("sign-up {n}: {e}"))?;
             let account = LedgerAccount::User(signed_in.user_id);
+            let top_up = TopUp {
+                account,
+                top_up_id: Uuid::now_v7(),
+                amount: top_up,
+                confirmed: true,
+                limits,
+                now: Utc::now(),
+            };
             ledger
-                .top_up(
-                    account,
-                    Uuid::now_v7(),
-                    top_up,
-                    true,
-                    limits,
-                    Utc::now(),
-                    &CommandContext::actor(account.to_string()),
-                )
+                .decide(&top_up, &CommandContext::actor(account.to_string()))
                 .await
                 .map_err(|e| anyhow!("top-up {n}: {e}"))?;
             anyhow::Ok(User { id: signed_in.user_id, bearer: format!("Bearer {}", signed_in.access_token) })
@@ -625,7 +625,7 @@ async fn measure_all(args: &Args, fixture: &Fixture, pgbench: Option<&Pgbench>) 
                     now: Utc::now(),
                 };
                 ledger
-                    .transfer(command, &CommandContext::actor(from.to_string()))
+                    .decide(&command, &CommandContext::actor(from.to_string()))
                     .await
                     .map(|_| ())
                     .map_err(|e| anyhow!("{e}"))
@@ -682,7 +682,7 @@ async fn measure_all(args: &Args, fixture: &Fixture, pgbench: Option<&Pgbench>) 
                     now: Utc::now(),
                 };
                 ledger
-                    .pay(command, &CommandContext::actor(payer.to_string()))
+                    .decide(&command, &CommandContext::actor(payer.to_string()))
                     .await
                     .map(|_| ())
                     .map_err(|e| anyhow!("{e}"))
@@ -768,7 +768,7 @@ fn setup_lines(args: &Args, machine: &Machine, server: &ServerInfo, pgbench: Opt
         ),
         format!(
             "- Workload: {} users signed up through the identity service, each wallet topped up with {} minor units \
-             through `Ledger::top_up`; transfers of 1 minor unit between random distinct users; {} s warm-up + {} s \
+             through the `TopUp` decision; transfers of 1 minor unit between random distinct users; {} s warm-up + {} s \
              measured per row; app pool {} connections, group commit on (512 per batch, 2 in flight), snapshots \
              every 100 events, cache 10,000 (the `serve` defaults); projections not running; ceiling: {}.",
             args.users,

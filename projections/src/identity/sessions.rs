@@ -13,8 +13,8 @@ use super::stream_uuid;
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;
 use loopync_domain::Aggregate;
-use loopync_domain::account::{Account, AccountEvent, PasswordChanged};
-use loopync_domain::session::{
+use loopync_domain::identity::account::{Account, AccountEvent, PasswordChanged};
+use loopync_domain::identity::session::{
     RevocationReason, Session, SessionEvent, SessionRefreshed, SessionRevoked, SessionStarted,
 };
 use loopync_schemas::RecordedEvent;

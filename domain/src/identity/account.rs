@@ -12,7 +12,7 @@
 //! - password checks: bcrypt is slow and impure, so the command side verifies a password and
 //!   names the hash it verified against ([`AccountCommand::ChangePassword`]); the aggregate
 //!   refuses if the hash has changed since;
-//! - sessions: each is a [`crate::session::Session`]. A password change or reset bumps
+//! - sessions: each is a [`crate::identity::session::Session`]. A password change or reset bumps
 //!   [`Account::credentials_epoch`], which ends every session started under an earlier epoch.
 
 use crate::identity::{DisplayName, Email, Handle, PhoneNumber, Role};

@@ -10,7 +10,7 @@
 //! The aggregate only ever sees SHA-256 hashes of refresh tokens; the tokens themselves exist
 //! on the client and, for a moment, in the request that mints them.
 
-use crate::account::TokenChallenge;
+use crate::identity::account::TokenChallenge;
 use crate::{Aggregate, DomainEvent};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
