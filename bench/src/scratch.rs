@@ -20,6 +20,11 @@ pub enum ScratchError {
         #[source]
         source: sqlx::Error,
     },
+    #[error(
+        "pool `{application}` commits with synchronous_commit = `{setting}`: its commits would not wait \
+         for the WAL flush, and what it measures would not be comparable"
+    )]
+    NotDurable { application: String, setting: String },
 }
 
 /// The server all scratch databases live on, reached through the database of `DATABASE_URL`.
@@ -119,6 +124,29 @@ impl ScratchDatabase {
             .connect_with(options)
             .await
             .map_err(|source| ScratchError::Database { database: self.name.clone(), source })
+    }
+}
+
+impl ScratchDatabase {
+    /// A pool whose commits are measured: [`Self::pool_with`], refused unless its connections
+    /// (with `settings` applied) commit durably. The server's default is checked once; a
+    /// `--pg-setting synchronous_commit=off` for the measured pools would slip past that.
+    pub async fn measured_pool(
+        &self,
+        max_connections: u32,
+        application: &str,
+        settings: &[(String, String)],
+    ) -> Result<PgPool, ScratchError> {
+        let pool = self.pool_with(max_connections, application, settings).await?;
+        let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&pool)
+            .await
+            .map_err(|source| ScratchError::Database { database: self.name.clone(), source })?;
+        if setting == "off" {
+            pool.close().await;
+            return Err(ScratchError::NotDurable { application: application.to_owned(), setting });
+        }
+        Ok(pool)
     }
 }
 

@@ -233,7 +233,7 @@ async fn bench(
         ];
         for (variant, grouping) in loopync_rows.into_iter().filter(|_| !args.skip_loopync) {
             prepare_row(args, &setup_pool, clients, variant, &plan).await;
-            let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
+            let pool = main_db.measured_pool(pool_size, "loopync-bench", &args.pg_settings).await?;
             let target =
                 LoopyncTarget::new(pool.clone(), grouping, clients, args.aggregates, metrics.clone());
             rows.push(measure(variant, target, plan, pool_size).await?);
@@ -242,19 +242,19 @@ async fn bench(
 
         if args.breakdown {
             prepare_row(args, &setup_pool, clients, Variant::SqlxInsert, &plan).await;
-            let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
+            let pool = main_db.measured_pool(pool_size, "loopync-bench", &args.pg_settings).await?;
             let target = SqlxInsertTarget::new(pool.clone());
             rows.push(measure(Variant::SqlxInsert, target, plan, pool_size).await?);
             pool.close().await;
 
             prepare_row(args, &setup_pool, clients, Variant::AppendOnly, &plan).await;
-            let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
+            let pool = main_db.measured_pool(pool_size, "loopync-bench", &args.pg_settings).await?;
             let target = AppendOnlyTarget::new(pool.clone(), clients, args.aggregates);
             rows.push(measure(Variant::AppendOnly, target, plan, pool_size).await?);
             pool.close().await;
 
             prepare_row(args, &setup_pool, clients, Variant::GroupedSharded, &plan).await;
-            let pool = main_db.pool_with(pool_size, "loopync-bench", &args.pg_settings).await?;
+            let pool = main_db.measured_pool(pool_size, "loopync-bench", &args.pg_settings).await?;
             let grouping = Grouping::On { max_batch: 512, writers: 4 };
             let target =
                 LoopyncTarget::new(pool.clone(), grouping, clients, args.aggregates, metrics.clone());
@@ -264,7 +264,7 @@ async fn bench(
 
         if let Some((db, peer_setup)) = &peer_pool {
             prepare_row(args, peer_setup, clients, Variant::Peer, &plan).await;
-            let pool = db.pool_with(pool_size, "loopync-bench-peer", &args.pg_settings).await?;
+            let pool = db.measured_pool(pool_size, "loopync-bench-peer", &args.pg_settings).await?;
             let target = PeerTarget::new(
                 pool.clone(),
                 clients,
