@@ -91,6 +91,10 @@ pub struct CommandOutcome<Events> {
     pub position: Option<Position>,
     /// True when this is the stored result of an earlier command with the same idempotency key.
     pub replayed: bool,
+    /// Appends of this command that lost a race (another process appended to one of its
+    /// streams first) before it was decided again and succeeded. Race tests assert on it: a
+    /// race that never conflicts did not race.
+    pub conflicts: u32,
 }
 
 /// An aggregate loaded for a command: its stream, the version it was read at, its state.
@@ -354,6 +358,7 @@ impl CommandPipeline {
         }
         let _turn = self.turns.take(&streams).await;
         let mut attempt = 0;
+        let mut conflicts = 0;
         let mut refresh = false;
         loop {
             attempt += 1;
@@ -382,7 +387,13 @@ impl CommandPipeline {
                 }
             };
             if S::is_empty(&events) {
-                return Ok(CommandOutcome { events, appended: Vec::new(), position: None, replayed: false });
+                return Ok(CommandOutcome {
+                    events,
+                    appended: Vec::new(),
+                    position: None,
+                    replayed: false,
+                    conflicts,
+                });
             }
             if let Some(twice) = named_twice(&streams) {
                 return Err(StoreError::StreamTwice(twice.to_string()).into());
@@ -395,10 +406,11 @@ impl CommandPipeline {
                     let appended = outcome.events.clone();
                     let position = Some(outcome.position);
                     loaded.remember(self, &events, &outcome);
-                    return Ok(CommandOutcome { events, appended, position, replayed: false });
+                    return Ok(CommandOutcome { events, appended, position, replayed: false, conflicts });
                 }
                 Err(AppendError::Conflict { .. }) => {
                     metrics::counter!("loopync_append_conflicts_total", "kind" => kind).increment(1);
+                    conflicts += 1;
                     // The cached state is behind: catch it up from its version next time.
                     refresh = true;
                     if attempt > self.config.max_retries {
@@ -453,7 +465,7 @@ impl CommandPipeline {
             })
             .collect();
         let position = appended.iter().map(|e| e.position).max();
-        Ok(Some(CommandOutcome { events, appended, position, replayed: true }))
+        Ok(Some(CommandOutcome { events, appended, position, replayed: true, conflicts: 0 }))
     }
 
     /// Loads one aggregate: from the cache, else from its snapshot and the events after it.

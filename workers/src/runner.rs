@@ -331,3 +331,102 @@ enum Which {
     Active,
     Rebuilding,
 }
+
+#[cfg(test)]
+mod fence {
+    //! The checkpoint fence: a worker that still believes it owns a projection after another
+    //! took over (a lease lost to a network partition, say) applies nothing.
+
+    use super::*;
+    use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+    use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
+    use loopync_projections::sample::SampleWalletBalances;
+
+    fn ok<T, E: std::fmt::Debug>(result: Result<T, E>) -> T {
+        result.unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    async fn top_ups(pool: &PgPool, count: usize) {
+        let store =
+            PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
+        let pipeline = CommandPipeline::new(Arc::new(store), PipelineConfig::default());
+        for n in 0..count {
+            let command = SampleWalletCommand::TopUp { amount: 1 };
+            ok(pipeline
+                .execute::<SampleWallet>(format!("w{n}"), command, &CommandContext::actor("fence"))
+                .await);
+        }
+    }
+
+    /// A task of the sample projection, as one worker runs it.
+    async fn task(pool: &PgPool, worker: &str) -> ProjectionTask {
+        let config = RunnerConfig { worker_id: worker.to_owned(), ..RunnerConfig::default() };
+        let shared = Arc::new(Shared {
+            log: EventLog::new(pool.clone()),
+            pool: pool.clone(),
+            waker: LogWaker::new(pool.clone(), None),
+            board: CheckpointBoard::new(pool.clone()),
+            nats: None,
+            config,
+        });
+        ok(ProjectionTask::start(shared, Arc::new(SampleWalletBalances)).await)
+    }
+
+    async fn wallets(pool: &PgPool) -> i64 {
+        ok(sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_balances")
+            .fetch_one(pool)
+            .await)
+    }
+
+    #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+    async fn a_worker_whose_checkpoint_moved_applies_nothing(pool: PgPool) {
+        top_ups(&pool, 3).await;
+        let mut first = task(&pool, "first").await;
+        let mut stale = task(&pool, "stale").await;
+        assert_eq!(ok(first.step(Which::Active, 2).await), 2);
+        let refused = stale.step(Which::Active, 2).await;
+        assert!(matches!(refused, Err(RunError::Fenced(..))), "{refused:?}");
+        assert_eq!(wallets(&pool).await, 2, "the fenced worker applied nothing");
+        assert_eq!(ok(first.step(Which::Active, 2).await), 1, "the owner goes on where it was");
+        assert_eq!(wallets(&pool).await, 3);
+    }
+
+    /// The other worker is mid-batch (it holds the checkpoint row) when this one starts its
+    /// batch from the same checkpoint. Reading the checkpoint `FOR UPDATE` makes this one wait
+    /// for the other's commit and then see the checkpoint moved; a plain read would see the
+    /// old checkpoint, apply the batch a second time and commit after the other.
+    #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+    async fn a_batch_started_while_another_worker_commits_one_waits_and_is_fenced(pool: PgPool) {
+        top_ups(&pool, 4).await;
+        let mut late = task(&pool, "late").await;
+        let mut other = ok(pool.begin().await);
+        ok(sqlx::query("SELECT 1 FROM projection_checkpoints WHERE projection = $1 FOR UPDATE")
+            .bind(SampleWalletBalances::NAME)
+            .execute(&mut *other)
+            .await);
+        let other_commits = async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The other worker's batch: every event, and the checkpoint after the last.
+            ok(sqlx::query(
+                "UPDATE projection_checkpoints c SET transaction_id = e.transaction_id, \
+                        global_position = e.global_position, events_seen = c.events_seen + 4 \
+                 FROM (SELECT transaction_id, global_position FROM events \
+                       ORDER BY transaction_id DESC, global_position DESC LIMIT 1) e \
+                 WHERE c.projection = $1",
+            )
+            .bind(SampleWalletBalances::NAME)
+            .execute(&mut *other)
+            .await);
+            ok(other.commit().await);
+        };
+        let (result, ()) = tokio::join!(late.step(Which::Active, 10), other_commits);
+        assert!(matches!(result, Err(RunError::Fenced(..))), "{result:?}");
+        let seen: i64 =
+            ok(sqlx::query_scalar("SELECT events_seen FROM projection_checkpoints WHERE projection = $1")
+                .bind(SampleWalletBalances::NAME)
+                .fetch_one(&pool)
+                .await);
+        assert_eq!(seen, 4, "the batch counted once, by the worker that committed it");
+        assert_eq!(wallets(&pool).await, 0, "the late worker applied nothing");
+    }
+}

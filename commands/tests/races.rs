@@ -1,0 +1,197 @@
+//! Races between nodes, against a real PostgreSQL: two pipelines, each with its own event store
+//! (its own group-commit writer, aggregate cache and stream turns), as two API nodes have.
+//!
+//! Within one pipeline, commands on the same streams take turns and never conflict, so a race
+//! inside one process proves nothing about optimistic concurrency. These races run across two
+//! pipelines, and each test asserts that appends actually lost races (`conflicts > 0`) before it
+//! checks that nothing was lost or applied twice: a race that never conflicted did not race.
+
+use chrono::{DateTime, Duration, Utc};
+use futures::future::join_all;
+use loopync_commands::{
+    CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
+};
+use loopync_domain::StreamName;
+use loopync_domain::looppay::{
+    CaptureHold, LedgerAccount, LedgerError, Payment, PaymentStatus, PlaceHold, Release, ReleaseHold, TopUp,
+    TopUpLimits, Transfer, Wallet,
+};
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+/// Rounds a race is run at most until it has conflicted at least once.
+const MOST_ROUNDS: usize = 10;
+
+/// A node: a pipeline over an event store of its own, with group commit as in production.
+fn node(pool: &PgPool) -> Arc<CommandPipeline> {
+    let store =
+        PgEventStore::new(pool.clone(), GroupCommit { enabled: true, max_batch: 64, max_in_flight: 2 });
+    Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
+}
+
+fn context() -> CommandContext {
+    CommandContext::actor("races")
+}
+
+async fn fund(node: &CommandPipeline, account: LedgerAccount, amount: i64) {
+    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
+    let top_up =
+        TopUp { account, top_up_id: Uuid::now_v7(), amount, confirmed: true, limits, now: Utc::now() };
+    node.decide(&top_up, &context()).await.unwrap_or_else(|e| panic!("top-up: {e}"));
+}
+
+/// A wallet as the store has it now.
+async fn wallet(node: &CommandPipeline, account: LedgerAccount) -> Wallet {
+    let loaded = node.load_latest::<Wallet>(StreamName::of::<Wallet>(account)).await;
+    (*loaded.unwrap_or_else(|e| panic!("{e}")).state).clone()
+}
+
+async fn payment(node: &CommandPipeline, payment_id: Uuid) -> Payment {
+    let loaded = node.load_latest::<Payment>(StreamName::of::<Payment>(payment_id)).await;
+    (*loaded.unwrap_or_else(|e| panic!("{e}")).state).clone()
+}
+
+/// Transfers of 1 credit each from `from` to `to` on `node`, all at once once `start` opens.
+/// Returns the appends that lost a race on the way.
+async fn transfers(
+    node: Arc<CommandPipeline>,
+    start: Arc<Barrier>,
+    from: LedgerAccount,
+    to: LedgerAccount,
+    count: usize,
+) -> u32 {
+    start.wait().await;
+    let sent = (0..count).map(|_| {
+        let node = node.clone();
+        async move {
+            let transfer =
+                Transfer { entry_id: Uuid::now_v7(), from, to, amount: 1, note: None, now: Utc::now() };
+            node.decide(&transfer, &context()).await.unwrap_or_else(|e| panic!("transfer: {e}")).conflicts
+        }
+    });
+    join_all(sent).await.into_iter().sum()
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn transfers_in_both_directions_on_two_nodes_conflict_and_lose_nothing(pool: PgPool) {
+    let (east, west) = (node(&pool), node(&pool));
+    let (ada, bob) = (LedgerAccount::User(Uuid::now_v7()), LedgerAccount::User(Uuid::now_v7()));
+    fund(&east, ada, 1_000).await;
+    fund(&east, bob, 1_000).await;
+    const EACH: usize = 40;
+
+    let mut conflicts = 0;
+    let mut rounds = 0;
+    while conflicts == 0 && rounds < MOST_ROUNDS {
+        rounds += 1;
+        let start = Arc::new(Barrier::new(2));
+        let eastward = tokio::spawn(transfers(east.clone(), start.clone(), ada, bob, EACH));
+        let westward = tokio::spawn(transfers(west.clone(), start, bob, ada, EACH));
+        for side in [eastward, westward] {
+            conflicts += side.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    assert!(conflicts > 0, "{rounds} rounds of crossing transfers on two nodes never conflicted");
+
+    // Every transfer landed once: equal traffic both ways leaves both where they started, and
+    // each wallet's chain holds its top-up plus one event per transfer it took part in.
+    for account in [ada, bob] {
+        let wallet = wallet(&west, account).await;
+        assert_eq!(wallet.available, 1_000, "{account}");
+        assert_eq!(wallet.sequence, 1 + (2 * EACH * rounds) as i64, "{account}");
+    }
+}
+
+/// What one side of a capture/expiry race did.
+#[derive(Debug, Default)]
+struct Settled {
+    captured: i64,
+    expired: i64,
+    conflicts: u32,
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool: PgPool) {
+    let (shop, sweeper) = (node(&pool), node(&pool));
+    let ada = LedgerAccount::User(Uuid::now_v7());
+    let escrow = LedgerAccount::Escrow;
+    fund(&shop, ada, 100_000).await;
+    const HOLDS: usize = 20;
+
+    let mut conflicts = 0;
+    let (mut captured, mut expired) = (0_i64, 0_i64);
+    let mut rounds = 0;
+    while conflicts == 0 && rounds < MOST_ROUNDS {
+        rounds += 1;
+        let expires_at = Utc::now() + Duration::minutes(10);
+        let mut holds = Vec::new();
+        for h in 0..HOLDS {
+            let hold = PlaceHold {
+                payment_id: Uuid::now_v7(),
+                payer: ada,
+                payee: escrow,
+                amount: 100 + h as i64,
+                reference: format!("event:{rounds}-{h}"),
+                expires_at,
+                now: Utc::now(),
+            };
+            shop.decide(&hold, &context()).await.unwrap_or_else(|e| panic!("hold: {e}"));
+            holds.push(hold);
+        }
+        // The capture is decided a moment before the expiry, the sweep a moment after: both
+        // are valid on the hold as placed, and only the order of the appends tells which wins.
+        let just_before: DateTime<Utc> = expires_at - Duration::milliseconds(1);
+        let just_after: DateTime<Utc> = expires_at + Duration::milliseconds(1);
+        let start = Arc::new(Barrier::new(2 * HOLDS));
+        type Race = std::pin::Pin<Box<dyn std::future::Future<Output = Settled> + Send>>;
+        let mut races: Vec<Race> = Vec::new();
+        for hold in &holds {
+            let payment_id = hold.payment_id;
+            let (shop, start_capture) = (shop.clone(), start.clone());
+            races.push(Box::pin(async move {
+                start_capture.wait().await;
+                let capture =
+                    CaptureHold { payment_id, accounts: (ada, escrow), amount: None, now: just_before };
+                match shop.decide(&capture, &context()).await {
+                    Ok(outcome) => Settled { captured: 1, expired: 0, conflicts: outcome.conflicts },
+                    // The expiry won: the hold is no longer active.
+                    Err(CommandError::Domain(LedgerError::HoldNotActive("expired"))) => Settled::default(),
+                    Err(other) => panic!("capture: {other}"),
+                }
+            }));
+            let (sweeper, start_expiry) = (sweeper.clone(), start.clone());
+            races.push(Box::pin(async move {
+                start_expiry.wait().await;
+                let expiry = ReleaseHold { payment_id, payer: ada, why: Release::Expire, now: just_after };
+                let outcome =
+                    sweeper.decide(&expiry, &context()).await.unwrap_or_else(|e| panic!("expiry: {e}"));
+                // An expiry that finds the hold captured decides nothing.
+                Settled {
+                    captured: 0,
+                    expired: i64::from(!outcome.appended.is_empty()),
+                    conflicts: outcome.conflicts,
+                }
+            }));
+        }
+        for settled in join_all(races).await {
+            captured += settled.captured;
+            expired += settled.expired;
+            conflicts += settled.conflicts;
+        }
+        // Each hold settled exactly one way.
+        for hold in &holds {
+            let status = payment(&sweeper, hold.payment_id).await.status;
+            assert!(matches!(status, PaymentStatus::Paid | PaymentStatus::Expired), "{status:?}");
+        }
+    }
+    assert!(conflicts > 0, "{rounds} rounds of captures racing expiries on two nodes never conflicted");
+    assert_eq!(captured + expired, (HOLDS * rounds) as i64, "every hold settled once, one way or the other");
+
+    // Nothing is left held, and the credits are where the settlements put them.
+    let ada_wallet = wallet(&shop, ada).await;
+    let escrow_wallet = wallet(&shop, escrow).await;
+    assert_eq!(ada_wallet.held, 0);
+    assert_eq!(ada_wallet.available + escrow_wallet.available, 100_000, "no credit created or lost");
+}
