@@ -32,6 +32,7 @@ use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -244,11 +245,25 @@ pub struct CommandPipeline {
     cache: AggregateCache,
     turns: StreamTurns,
     config: PipelineConfig,
+    /// Appends that lost a race, in all (`loopync_append_conflicts_total` counts them by kind).
+    conflicts: AtomicU64,
 }
 
 impl CommandPipeline {
     pub fn new(store: Arc<dyn EventStore>, config: PipelineConfig) -> Self {
-        Self { store, cache: AggregateCache::new(config.cache_capacity), turns: StreamTurns::new(), config }
+        Self {
+            store,
+            cache: AggregateCache::new(config.cache_capacity),
+            turns: StreamTurns::new(),
+            config,
+            conflicts: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends of this pipeline that lost a race to another process and were decided again,
+    /// including those of commands then refused on the new state.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -411,6 +426,7 @@ impl CommandPipeline {
                 Err(AppendError::Conflict { .. }) => {
                     metrics::counter!("loopync_append_conflicts_total", "kind" => kind).increment(1);
                     conflicts += 1;
+                    self.conflicts.fetch_add(1, Ordering::Relaxed);
                     // The cached state is behind: catch it up from its version next time.
                     refresh = true;
                     if attempt > self.config.max_retries {

@@ -644,3 +644,88 @@ async fn run_notifier(options: PgConnectOptions, appended: Arc<AppendSignal>, st
         tokio::time::sleep(NOTIFY_INTERVAL).await;
     }
 }
+
+#[cfg(test)]
+mod batches {
+    //! Group commit's guarantee that batches in flight never share a stream or an idempotency
+    //! key: two such batches would collide with each other in PostgreSQL, and the loser would
+    //! fall back to appending one by one.
+
+    use super::*;
+    use crate::store::{ExpectedVersion, IdempotencyRecord, StreamAppend};
+
+    /// A queued append to `streams`, with an idempotency `key` if given.
+    fn pending(
+        streams: &[&str],
+        key: Option<&str>,
+    ) -> (PendingAppend, oneshot::Receiver<Result<AppendOutcome, AppendError>>) {
+        let streams = streams
+            .iter()
+            .map(|name| StreamAppend {
+                stream: StreamName::parse(name).unwrap_or_else(|e| panic!("{e}")),
+                expected: ExpectedVersion::Any,
+                events: Vec::new(),
+            })
+            .collect();
+        let idempotency = key.map(|key| IdempotencyRecord {
+            scope: "ada".into(),
+            key: key.into(),
+            request_hash: Vec::new(),
+        });
+        let request = AppendRequest { streams, metadata: EventMetadata::default(), idempotency };
+        let (reply, answer) = oneshot::channel();
+        (PendingAppend { request, reply }, answer)
+    }
+
+    fn streams_of(batch: &[PendingAppend]) -> Vec<Vec<String>> {
+        batch.iter().map(|p| p.request.streams.iter().map(|s| s.stream.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn a_batch_takes_nothing_that_shares_a_stream_or_key_with_a_batch_in_flight() {
+        let mut busy = Busy::default();
+        let (first, _a) = pending(&["wallet-ada", "wallet-bob"], Some("k1"));
+        let in_flight = busy.claim(&[first]);
+
+        let answers: Vec<_>;
+        let queue: VecDeque<PendingAppend> = {
+            let items = [
+                pending(&["wallet-bob", "wallet-cy"], None), // shares bob with the batch in flight
+                pending(&["wallet-dee"], Some("k1")),        // shares its key
+                pending(&["wallet-eve"], None),
+                pending(&["wallet-eve", "wallet-fay"], None), // shares eve with this batch
+                pending(&["wallet-gus"], Some("k2")),
+            ];
+            let (queue, kept): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+            answers = kept;
+            queue.into_iter().collect()
+        };
+        let (batch, deferred) = take_batch(queue, 512, &busy);
+        assert_eq!(streams_of(&batch), [vec!["wallet-eve"], vec!["wallet-gus"]]);
+        assert_eq!(deferred.len(), 3, "deferred, in arrival order, for a later batch");
+        assert_eq!(
+            streams_of(&Vec::from(deferred)),
+            [vec!["wallet-bob", "wallet-cy"], vec!["wallet-dee"], vec!["wallet-eve", "wallet-fay"]]
+        );
+
+        // Once the batch in flight commits, what it held is free again.
+        busy.release(in_flight);
+        let (again, _b) = pending(&["wallet-bob"], Some("k1"));
+        let (batch, deferred) = take_batch(VecDeque::from([again]), 512, &busy);
+        assert_eq!((batch.len(), deferred.len()), (1, 0));
+        drop(answers);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch_requests_and_drops_callers_that_left() {
+        let (gone, answer) = pending(&["wallet-ada"], None);
+        drop(answer);
+        let (waiting, answers): (Vec<_>, Vec<_>) =
+            (0..5).map(|n| pending(&[&format!("wallet-u{n}")], None)).unzip();
+        let queue: VecDeque<PendingAppend> = [gone].into_iter().chain(waiting).collect();
+        let (batch, deferred) = take_batch(queue, 3, &Busy::default());
+        assert_eq!(streams_of(&batch), [vec!["wallet-u0"], vec!["wallet-u1"], vec!["wallet-u2"]]);
+        assert_eq!(deferred.len(), 2, "the caller that left is dropped, the rest wait");
+        drop(answers);
+    }
+}

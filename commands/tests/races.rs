@@ -5,6 +5,8 @@
 //! inside one process proves nothing about optimistic concurrency. These races run across two
 //! pipelines, and each test asserts that appends actually lost races (`conflicts > 0`) before it
 //! checks that nothing was lost or applied twice: a race that never conflicted did not race.
+//! Lost races show in each outcome (`CommandOutcome::conflicts`) and, for commands then refused
+//! on the new state, in the node's count (`CommandPipeline::conflicts`).
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
@@ -12,6 +14,8 @@ use loopync_commands::{
     CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
 };
 use loopync_domain::StreamName;
+use loopync_domain::identity::account::Registration;
+use loopync_domain::identity::{DisplayName, Email, Handle, IdentityError, Register, RegistrationError};
 use loopync_domain::looppay::{
     CaptureHold, LedgerAccount, LedgerError, Payment, PaymentStatus, PlaceHold, Release, ReleaseHold, TopUp,
     TopUpLimits, Transfer, Wallet,
@@ -194,4 +198,56 @@ async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool:
     let escrow_wallet = wallet(&shop, escrow).await;
     assert_eq!(ada_wallet.held, 0);
     assert_eq!(ada_wallet.available + escrow_wallet.available, 100_000, "no credit created or lost");
+}
+
+fn parse<T>(result: Result<T, IdentityError>) -> T {
+    result.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A sign-up of `email` with a handle of its own.
+fn sign_up(email: &str, n: usize) -> Register {
+    Register {
+        user_id: Uuid::now_v7(),
+        registration: Registration {
+            email: Some(parse(Email::parse(email))),
+            phone: None,
+            handle: parse(Handle::parse(&format!("racer_{n}"))),
+            name: parse(DisplayName::parse("Racer")),
+            password_hash: Some("bcrypt".into()),
+            email_verification: None,
+            at: Utc::now(),
+        },
+    }
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn sign_ups_for_one_email_on_two_nodes_conflict_and_let_exactly_one_win(pool: PgPool) {
+    let nodes = [node(&pool), node(&pool)];
+    const EACH: usize = 10;
+    // Only the winner's outcome is seen; the losers' lost races are counted by their nodes.
+    let conflicts = || nodes.iter().map(|node| node.conflicts()).sum::<u64>();
+    let mut rounds = 0;
+    while conflicts() == 0 && rounds < MOST_ROUNDS {
+        rounds += 1;
+        let email = format!("race{rounds}@example.com");
+        let start = Arc::new(Barrier::new(2 * EACH));
+        let attempts = (0..2 * EACH).map(|n| {
+            let (node, start, sign_up) =
+                (nodes[n % 2].clone(), start.clone(), sign_up(&email, rounds * 100 + n));
+            tokio::spawn(async move {
+                start.wait().await;
+                node.decide(&sign_up, &context()).await
+            })
+        });
+        let mut winners = 0;
+        for attempt in join_all(attempts).await {
+            match attempt.unwrap_or_else(|e| panic!("{e}")) {
+                Ok(_) => winners += 1,
+                Err(CommandError::Domain(RegistrationError::EmailTaken)) => {}
+                Err(other) => panic!("sign-up: {other}"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one sign-up with {email} wins");
+    }
+    assert!(conflicts() > 0, "{rounds} rounds of sign-ups on two nodes never conflicted");
 }
