@@ -53,13 +53,13 @@ async fn an_event_committed_late_is_not_skipped(pool: PgPool) {
     let naive: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY global_position")
         .fetch_all(&pool)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         naive,
         vec![second],
         "a position-ordered reader would take the second event and pass the first"
     );
-    assert!(log.read_after(Position::ORIGIN, 10).await.unwrap_or_default().is_empty());
+    assert!(log.read_after(Position::ORIGIN, 10).await.unwrap_or_else(|e| panic!("{e}")).is_empty());
     let (held_back, oldest) = log.horizon_stall().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(held_back >= 1, "the stalled horizon shows as held-back events");
     assert!(oldest > 0.0, "and as the age of the oldest open transaction");

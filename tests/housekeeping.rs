@@ -42,7 +42,7 @@ async fn keys_are_kept_for_their_retention_then_forgotten(pool: PgPool) {
     let left: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM command_log")
         .fetch_all(&pool)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(left, vec!["recent".to_owned()]);
 
     // The recent key still protects its command; the expired one is a new command again.

@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn pool_through(proxy: &Proxy, database: &PgPool) -> PgPool {
-    let name: String =
-        sqlx::query_scalar("SELECT current_database()").fetch_one(database).await.unwrap_or_default();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(database)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let options = PgConnectOptions::new()
         .host("127.0.0.1")
         .port(proxy.address.port())

@@ -70,7 +70,7 @@ impl Projection for Sabotaged {
 async fn active_generation(pool: &PgPool) -> i32 {
     projection_status(pool)
         .await
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .find(|s| s.name == SampleWalletBalances::NAME)
         .map(|s| s.active_generation)
@@ -183,7 +183,7 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
     )
     .fetch_optional(&pool)
     .await
-    .unwrap_or_default();
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(old_schema, None, "the retired generation was dropped");
     assert_eq!(generation, 2);
     runner.stop().await;

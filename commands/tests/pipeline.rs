@@ -25,7 +25,7 @@ fn top_up(amount: i64) -> SampleWalletCommand {
 }
 
 async fn event_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap_or(-1)
+    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn versions(pool: &PgPool, stream: &str) -> Vec<i64> {
@@ -33,7 +33,7 @@ async fn versions(pool: &PgPool, stream: &str) -> Vec<i64> {
         .bind(stream)
         .fetch_all(pool)
         .await
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -307,7 +307,7 @@ async fn long_streams_are_snapshotted(pool: PgPool) {
         )
         .fetch_optional(&pool)
         .await
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or(0);
         if snapshot_version == 20 {
             break;

@@ -2,7 +2,9 @@
 //! projection runners, waiting for them, and dumping read models for comparison.
 #![allow(dead_code)]
 
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+use loopync_commands::{
+    CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
+};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
 use loopync_schemas::Position;
@@ -75,14 +77,19 @@ pub async fn generate_wallet_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
                     };
                     (wallet, command)
                 };
-                // Refusals (insufficient funds) are part of realistic traffic.
-                let _ = pipeline
+                // Refusals (insufficient funds) are part of realistic traffic; anything else
+                // (a conflict past the retries, a store error) is a failure of the test.
+                let outcome = pipeline
                     .execute::<SampleWallet>(
                         format!("w{wallet}"),
                         command,
                         &CommandContext::actor(format!("c{client}")),
                     )
                     .await;
+                match outcome {
+                    Ok(_) | Err(CommandError::Domain(_)) => {}
+                    Err(error) => panic!("traffic command failed: {error}"),
+                }
             }
         })
     });
@@ -107,7 +114,7 @@ pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) 
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         let last_committed = last_committed.map(|(t, p)| Position::new(t, p)).unwrap_or_default();
-        let statuses = loopync_workers::projection_status(pool).await.unwrap_or_default();
+        let statuses = loopync_workers::projection_status(pool).await.unwrap_or_else(|e| panic!("{e}"));
         if statuses
             .iter()
             .any(|s| s.name == projection && s.rebuild.is_none() && s.position >= last_committed)
