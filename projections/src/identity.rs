@@ -3,14 +3,17 @@
 //! - [`profiles`]: [`UserProfiles`], one row per account (public profile, private settings,
 //!   role), with the profile query and the fuzzy user search.
 //! - [`sessions`]: [`UserSessions`], one row per signed-in device, with the devices list.
+//! - [`frames`]: the live frames they emit, `profile_updated` and `session_revoked`.
 //!
 //! Both follow the same shape: decode the batch, load the rows it touches in one query, fold
 //! the events over them in log order (a pure function), and write the rows back in one bulk
 //! upsert — a handful of round trips per batch whatever its size.
 
+pub mod frames;
 pub mod profiles;
 pub mod sessions;
 
+pub use frames::{ProfileUpdated, SessionEndReason, SessionRevoked};
 pub use profiles::{ProfileRow, SearchCursor, UserProfiles};
 pub use sessions::{SessionRow, UserSessions};
 

@@ -10,11 +10,22 @@
 //! number as a string; the gateway treats a jump in the numbers that NATS brings as a gap and
 //! reads the missing ones back with [`after`]. Housekeeping (`workers`) deletes updates past
 //! their retention.
+//!
+//! Every frame of the realtime protocol, durable or not, is a [`LiveFrame`]: a typed payload
+//! that knows its `type`. Projections build their updates from such types
+//! ([`LiveUpdate::new`]) next to the read model that emits them, the gateway builds its own
+//! frames the same way ([`encode`]) and reads them back by type ([`decode`]), and the AsyncAPI
+//! document generates each payload's schema from the type: what is sent and what is documented
+//! cannot drift apart.
 
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::types::Uuid;
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The NATS header carrying a durable update's cursor, so that nodes need not parse payloads to
@@ -26,6 +37,49 @@ pub fn durable_subject(user_id: Uuid) -> String {
     format!("live.user.{user_id}.durable")
 }
 
+/// The payload (`data`) of one `type` of frame of the realtime protocol.
+///
+/// Serialized, it is exactly the frame's `data`; its [`JsonSchema`] is what the AsyncAPI
+/// document shows for it.
+pub trait LiveFrame: Serialize + DeserializeOwned + JsonSchema {
+    /// The frame's `type`, e.g. `balance_updated`.
+    const KIND: &'static str;
+}
+
+/// The wire frame `{"type","cursor","data"}` of `frame`; `cursor` is `null` for a frame that is
+/// not stored.
+pub fn encode<F: LiveFrame>(cursor: Option<i64>, frame: &F) -> Result<String, serde_json::Error> {
+    Ok(envelope(F::KIND, cursor, serde_json::to_value(frame)?))
+}
+
+/// The payload of a wire frame when it is an `F` (its `type` is `F::KIND`); `Ok(None)` for
+/// any other type. Only the envelope's `type` is read from frames of other types.
+pub fn decode<F: LiveFrame>(frame: &str) -> Result<Option<F>, serde_json::Error> {
+    // The rest of the envelope is skipped without being built: most frames are not the one
+    // asked for.
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+    }
+    #[derive(Deserialize)]
+    struct Data<F> {
+        data: F,
+    }
+    let Kind { kind, .. } = serde_json::from_str(frame)?;
+    if kind != F::KIND {
+        return Ok(None);
+    }
+    let Data { data } = serde_json::from_str(frame)?;
+    Ok(Some(data))
+}
+
+/// `{"type","cursor","data"}`: the envelope of every frame.
+fn envelope(kind: &str, cursor: Option<i64>, data: Value) -> String {
+    serde_json::json!({ "type": kind, "cursor": cursor.map(|cursor| cursor.to_string()), "data": data })
+        .to_string()
+}
+
 /// An update for one user, as a projection yields it (before it has a cursor).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveUpdate {
@@ -35,6 +89,13 @@ pub struct LiveUpdate {
     pub kind: &'static str,
     /// The frame's `data`.
     pub data: Value,
+}
+
+impl LiveUpdate {
+    /// The update carrying `frame` to every device of `user_id`.
+    pub fn new<F: LiveFrame>(user_id: Uuid, frame: &F) -> Result<Self, serde_json::Error> {
+        Ok(Self { user_id, kind: F::KIND, data: serde_json::to_value(frame)? })
+    }
 }
 
 /// A stored update: a [`LiveUpdate`] with its number in the user's sequence.
@@ -50,8 +111,16 @@ pub struct StoredUpdate {
 impl StoredUpdate {
     /// The wire frame `{"type","cursor","data"}`.
     pub fn frame(&self) -> String {
-        serde_json::json!({ "type": self.kind, "cursor": self.seq.to_string(), "data": self.data })
-            .to_string()
+        envelope(&self.kind, Some(self.seq), self.data.clone())
+    }
+
+    /// The update's payload when it is an `F` (its kind is `F::KIND`); `Ok(None)` for any
+    /// other kind.
+    pub fn decode<F: LiveFrame>(&self) -> Result<Option<F>, serde_json::Error> {
+        if self.kind != F::KIND {
+            return Ok(None);
+        }
+        F::deserialize(&self.data).map(Some)
     }
 }
 

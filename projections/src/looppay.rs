@@ -23,11 +23,15 @@
 //! batch's size. Wallet events carry the balances they leave, so the wallet tables need no
 //! read at all; their writes are keyed by the wallet's sequence, which makes them idempotent.
 //!
-//! Each batch also yields one `balance_updated` live update per user wallet it touched (escrow
-//! has no subscriber), with the balances the batch left.
+//! Each batch also yields one [`BalanceUpdated`] live update per user wallet it touched (escrow
+//! has no subscriber), with the balances the batch left; [`frames`] holds it.
 //!
 //! Queries read the `read_models.*` views: [`balance`], [`balance_at`], [`transactions`],
 //! [`due_holds`], [`payment`], [`top_up`] and [`all_balances`].
+
+pub mod frames;
+
+pub use frames::BalanceUpdated;
 
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;
@@ -202,23 +206,18 @@ impl Projection for LedgerReadModel {
         }
 
         // One update per user wallet and batch, with the balances the batch left.
-        Ok(wallets
-            .heads
-            .iter()
-            .filter_map(|(account, head)| {
-                let user = LedgerAccount::parse(account).and_then(LedgerAccount::user)?;
-                Some(LiveUpdate {
-                    user_id: user,
-                    kind: "balance_updated",
-                    data: serde_json::json!({
-                        "available": head.available,
-                        "held": head.held,
-                        "currency": CURRENCY,
-                        "sequence": head.sequence,
-                    }),
-                })
-            })
-            .collect())
+        let mut updates = Vec::new();
+        for (account, head) in &wallets.heads {
+            let Some(user) = LedgerAccount::parse(account).and_then(LedgerAccount::user) else { continue };
+            let balance = BalanceUpdated {
+                available: head.available,
+                held: head.held,
+                currency: CURRENCY.to_owned(),
+                sequence: head.sequence,
+            };
+            updates.push(LiveUpdate::new(user, &balance)?);
+        }
+        Ok(updates)
     }
 }
 

@@ -18,6 +18,8 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("live update not encoded: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("{0}")]
     Failed(String),
 }

@@ -1,11 +1,13 @@
 //! `user_profiles`: one row per account — the public profile, the private settings and the
-//! role — with the profile query and the user search.
+//! role — with the profile query, the privacy queries the realtime gateway asks, and the user
+//! search.
 //!
 //! Search matches handles and names by prefix and, with pg_trgm, by word similarity, so a typo
 //! still finds its user. Results are ranked by an integer score, which makes keyset pagination
 //! exact: a page starts strictly after the `(score, user_id)` of the last row of the previous
 //! one, with no duplicates and no gaps while the rows do not change.
 
+use super::frames::ProfileUpdated;
 use super::stream_uuid;
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;
@@ -148,22 +150,19 @@ impl Projection for UserProfiles {
         write(conn, &written).await?;
 
         // One update per user and batch, with the card as the batch left it: subscribers want
-        // the latest state, not every step to it.
-        Ok(public_changed
-            .iter()
-            .filter_map(|id| rows.get(id).and_then(Option::as_ref))
-            .map(|row| LiveUpdate {
+        // the latest state, not every step to it. The public card: the user's other devices
+        // show it.
+        let mut updates = Vec::new();
+        for row in public_changed.iter().filter_map(|id| rows.get(id).and_then(Option::as_ref)) {
+            let card = ProfileUpdated {
                 user_id: row.user_id,
-                kind: "profile_updated",
-                // The public card: the user's other devices show it.
-                data: serde_json::json!({
-                    "userId": row.user_id,
-                    "handle": row.handle,
-                    "name": row.name,
-                    "avatar": row.avatar,
-                }),
-            })
-            .collect())
+                handle: row.handle.clone(),
+                name: row.name.clone(),
+                avatar: row.avatar.clone(),
+            };
+            updates.push(LiveUpdate::new(row.user_id, &card)?);
+        }
+        Ok(updates)
     }
 }
 
@@ -384,6 +383,23 @@ pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<Option<ProfileRow>,
     sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM read_models.user_profiles WHERE user_id = $1"))
         .bind(user_id)
         .fetch_optional(pool)
+        .await
+}
+
+/// The privacy setting (`public`, `friends` or `private`) of `user_id`; `None` for a user the
+/// read model does not have.
+pub async fn privacy(pool: &PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT privacy FROM read_models.user_profiles WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The privacy settings of those of `user_ids` the read model has, as `(user_id, privacy)`.
+pub async fn privacies(pool: &PgPool, user_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT user_id, privacy FROM read_models.user_profiles WHERE user_id = ANY($1)")
+        .bind(user_ids)
+        .fetch_all(pool)
         .await
 }
 

@@ -6,16 +6,17 @@
 //! though those sessions' streams never hear of it. The first ending is the one shown: a
 //! later logout of a session already ended by a password change changes nothing.
 //!
-//! Each ending is also a `session_revoked` live update (`{sessionId, reason}`) for the user: the
+//! Each ending is also a [`SessionRevoked`] live update (`{sessionId, reason}`) for the user: the
 //! realtime gateway closes that session's sockets with 4003.
 
+use super::frames::{SessionEndReason, SessionRevoked};
 use super::stream_uuid;
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;
 use loopync_domain::Aggregate;
 use loopync_domain::identity::account::{Account, AccountEvent, PasswordChanged};
 use loopync_domain::identity::session::{
-    RevocationReason, Session, SessionEvent, SessionRefreshed, SessionRevoked, SessionStarted,
+    Session, SessionEvent, SessionRefreshed, SessionRevoked as RevokedEvent, SessionStarted,
 };
 use loopync_schemas::RecordedEvent;
 use sqlx::types::Uuid;
@@ -32,7 +33,7 @@ impl UserSessions {
 }
 
 /// `revoked_reason` of the sessions a password change ended.
-pub const CREDENTIALS_CHANGED: &str = "credentials_changed";
+pub const CREDENTIALS_CHANGED: &str = SessionEndReason::CredentialsChanged.as_str();
 
 const SCHEMA: &str = r#"
 -- One row per session, as its events and its account's password changes left it.
@@ -86,7 +87,7 @@ pub struct SessionRow {
 enum SessionChange {
     Started(Uuid, SessionStarted),
     Refreshed(Uuid, SessionRefreshed),
-    Revoked(Uuid, SessionRevoked),
+    Revoked(Uuid, RevokedEvent),
     PasswordChanged(Uuid, PasswordChanged),
 }
 
@@ -158,19 +159,13 @@ impl Projection for UserSessions {
 
         // Every session the batch ended: its device's socket closes (`session_revoked`), and the
         // user's other devices learn that it is gone.
-        Ok(fold
-            .ended
-            .iter()
-            .filter_map(|id| fold.sessions.get(id))
-            .map(|session| LiveUpdate {
-                user_id: session.user_id,
-                kind: "session_revoked",
-                data: serde_json::json!({
-                    "sessionId": session.session_id,
-                    "reason": session.revoked_reason,
-                }),
-            })
-            .collect())
+        let mut updates = Vec::with_capacity(fold.ended.len());
+        for (session_id, reason) in &fold.ended {
+            let Some(session) = fold.sessions.get(session_id) else { continue };
+            let revoked = SessionRevoked { session_id: *session_id, reason: *reason };
+            updates.push(LiveUpdate::new(session.user_id, &revoked)?);
+        }
+        Ok(updates)
     }
 }
 
@@ -204,8 +199,8 @@ struct SessionFold {
     epochs: BTreeMap<Uuid, i32>,
     changed_sessions: BTreeSet<Uuid>,
     changed_epochs: BTreeSet<Uuid>,
-    /// Sessions this batch ended.
-    ended: BTreeSet<Uuid>,
+    /// Sessions this batch ended, and why (the first ending, as the row shows it).
+    ended: BTreeMap<Uuid, SessionEndReason>,
 }
 
 impl SessionFold {
@@ -244,7 +239,7 @@ impl SessionFold {
                 );
                 self.changed_sessions.insert(session_id);
                 if ended.is_some() {
-                    self.ended.insert(session_id);
+                    self.ended.insert(session_id, SessionEndReason::CredentialsChanged);
                 }
             }
             SessionChange::Refreshed(session_id, refreshed) => {
@@ -262,10 +257,11 @@ impl SessionFold {
                 if session.revoked_at.is_some() {
                     return;
                 }
+                let reason = SessionEndReason::from(revoked.reason);
                 session.revoked_at = Some(revoked.revoked_at);
-                session.revoked_reason = Some(reason_name(revoked.reason).to_owned());
+                session.revoked_reason = Some(reason.as_str().to_owned());
                 self.changed_sessions.insert(session_id);
-                self.ended.insert(session_id);
+                self.ended.insert(session_id, reason);
             }
             SessionChange::PasswordChanged(user_id, changed) => {
                 let new_epoch = epoch(changed.credentials_epoch);
@@ -282,7 +278,7 @@ impl SessionFold {
                         session.revoked_at = Some(changed.changed_at);
                         session.revoked_reason = Some(CREDENTIALS_CHANGED.to_owned());
                         self.changed_sessions.insert(session.session_id);
-                        self.ended.insert(session.session_id);
+                        self.ended.insert(session.session_id, SessionEndReason::CredentialsChanged);
                     }
                 }
             }
@@ -294,15 +290,6 @@ impl SessionFold {
 /// happen; saturating keeps the fold total rather than stalling the log on it.
 fn epoch(credentials_epoch: u32) -> i32 {
     i32::try_from(credentials_epoch).unwrap_or(i32::MAX)
-}
-
-/// The reason as stored: its wire name.
-fn reason_name(reason: RevocationReason) -> &'static str {
-    match reason {
-        RevocationReason::Logout => "logout",
-        RevocationReason::Revoked => "revoked",
-        RevocationReason::TokenReused => "token_reused",
-    }
 }
 
 /// The sessions in `session_ids`, and the live sessions of `users`, in the generation being

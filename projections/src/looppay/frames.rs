@@ -1,0 +1,25 @@
+//! The live frames the LoopPay ledger projection emits (durable: stored with a cursor and
+//! replayed on resume).
+
+use crate::live::LiveFrame;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The balances of the user's wallet as a batch of ledger changes left them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceUpdated {
+    /// What can be spent, in minor units (100 = 1.00 LOOP).
+    pub available: i64,
+    /// Reserved by holds until captured, voided or expired, in minor units.
+    pub held: i64,
+    /// The ledger's currency, `LOOP`.
+    pub currency: String,
+    /// The wallet's last event sequence: a balance with a greater sequence is newer (e.g. than
+    /// one read over HTTP).
+    pub sequence: i64,
+}
+
+impl LiveFrame for BalanceUpdated {
+    const KIND: &'static str = "balance_updated";
+}
