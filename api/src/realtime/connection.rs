@@ -6,16 +6,20 @@
 //! hub's relay, from catch-up and from replies) only ever go through that queue, so a client
 //! that stops reading fills it and is closed with 4005 instead of growing the server's memory.
 
+use super::frames::{
+    Authenticated, Pong, Ready, RelayedSignal, ResyncReason, ResyncRequired, TokenExpiring, TypingIndicator,
+};
 use super::hub::{Device, Durable, Hub, Outbound};
 use super::protocol::{self, ClientFrame, FrameError, close, codes};
 use crate::identity::TokenError;
 use crate::state::AppState;
+use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use loopync_projections::identity::{profiles, sessions};
 use loopync_projections::live;
 use poem::web::websocket::{Message, WebSocketStream};
-use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -184,45 +188,41 @@ impl Connection {
         let head = live::head(pool, user_id).await.map_err(|_| StoreUnavailable)?;
         let (start, resync) = match since.as_deref().map(protocol::parse_cursor) {
             None => (head, None),
-            Some(None) => (head, Some("unknown_cursor")),
-            Some(Some(since)) if since > head => (head, Some("unknown_cursor")),
+            Some(None) => (head, Some(ResyncReason::UnknownCursor)),
+            Some(Some(since)) if since > head => (head, Some(ResyncReason::UnknownCursor)),
             Some(Some(since)) if since == head => (since, None),
             Some(Some(since)) => {
                 let next = live::after(pool, user_id, since, 1).await.map_err(|_| StoreUnavailable)?;
                 if next.first().map(|update| update.seq) == Some(since + 1) {
                     (since, None)
                 } else {
-                    (head, Some("cursor_expired"))
+                    (head, Some(ResyncReason::CursorExpired))
                 }
             }
         };
         self.device.start_after(start);
-        let ready = protocol::with_cursor(
-            "ready",
-            start,
-            json!({
-                "userId": user_id,
-                "connectionId": self.device.id.to_string(),
-                "expiresAt": rfc3339(self.expires_at),
-                "resumed": since.is_some() && resync.is_none(),
-                "heartbeatSeconds": self.hub.config.heartbeat_interval.as_secs(),
-            }),
-        );
-        self.device.send(ready).await;
+        let ready = Ready {
+            user_id,
+            connection_id: self.device.id.to_string(),
+            expires_at: instant(self.expires_at),
+            resumed: since.is_some() && resync.is_none(),
+            heartbeat_seconds: self.hub.config.heartbeat_interval.as_secs(),
+        };
+        if let Some(ready) = protocol::with_cursor(Some(start), &ready) {
+            self.device.send(ready).await;
+        }
         if let Some(reason) = resync {
             self.resync_required(reason, head).await;
         }
         self.catch_up().await
     }
 
-    async fn resync_required(&self, reason: &str, head: i64) {
+    async fn resync_required(&self, reason: ResyncReason, head: i64) {
         metrics::counter!("loopync_ws_resyncs_total").increment(1);
-        let frame = protocol::with_cursor(
-            "resync_required",
-            head,
-            json!({ "reason": reason, "cursor": head.to_string() }),
-        );
-        self.device.send(frame).await;
+        let resync = ResyncRequired { reason, cursor: head.to_string() };
+        if let Some(frame) = protocol::with_cursor(Some(head), &resync) {
+            self.device.send(frame).await;
+        }
     }
 
     /// Sends the stored updates the device is missing, then lets it go live.
@@ -242,7 +242,7 @@ impl Connection {
                     if update.seq != last + 1 {
                         // Pruned past retention while the client was away.
                         let head = live::head(&self.hub.pool, user_id).await.map_err(|_| StoreUnavailable)?;
-                        self.resync_required("cursor_expired", head).await;
+                        self.resync_required(ResyncReason::CursorExpired, head).await;
                         last = head;
                         break;
                     }
@@ -289,7 +289,7 @@ impl Connection {
                 }
                 () = tokio::time::sleep_until(warn_at), if !self.warned => {
                     self.warned = true;
-                    self.device.push(protocol::ephemeral("token_expiring", json!({ "expiresAt": rfc3339(self.expires_at) })));
+                    self.device.push_frame(&TokenExpiring { expires_at: instant(self.expires_at) });
                 }
                 () = tokio::time::sleep_until(last_heard + config.idle_timeout) => {
                     self.device.close(close::IDLE_TIMEOUT);
@@ -331,14 +331,14 @@ impl Connection {
         let frame = match protocol::parse(text) {
             Ok(frame) => frame,
             Err(error) => {
-                self.device.push(error.frame());
+                self.device.push_frame(&error.frame());
                 return;
             }
         };
         match frame {
             ClientFrame::Auth { token, .. } => self.refresh(&token),
             ClientFrame::Ping => {
-                self.device.push(protocol::ephemeral("pong", json!({})));
+                self.device.push_frame(&Pong {});
             }
             ClientFrame::Typing { to, is_typing } => self.typing(to, is_typing).await,
             ClientFrame::PresenceSubscribe { user_ids } => self.watch(user_ids).await,
@@ -352,7 +352,7 @@ impl Connection {
     }
 
     fn refuse(&self, code: &'static str, message: impl Into<String>, frame_type: Option<&str>) {
-        self.device.push(FrameError::new(code, message, frame_type).frame());
+        self.device.push_frame(&FrameError::new(code, message, frame_type).frame());
     }
 
     /// A refreshed access token: the connection lives on until the new expiry.
@@ -361,8 +361,7 @@ impl Connection {
             Ok(claims) if claims.sub == self.user_id() => {
                 self.expires_at = claims.exp;
                 self.warned = false;
-                self.device
-                    .push(protocol::ephemeral("authenticated", json!({ "expiresAt": rfc3339(claims.exp) })));
+                self.device.push_frame(&Authenticated { expires_at: instant(claims.exp) });
             }
             Ok(_) => self.refuse(codes::TOKEN_USER_MISMATCH, "the token is another user's", Some("auth")),
             Err(error) => self.refuse(codes::TOKEN_INVALID, error.to_string(), Some("auth")),
@@ -412,23 +411,21 @@ impl Connection {
             self.typing.retain(|_, (_, at)| at.elapsed() < throttle);
         }
         self.typing.insert(to, (is_typing, Instant::now()));
-        let frame =
-            protocol::ephemeral("typing_indicator", json!({ "from": self.user_id(), "isTyping": is_typing }));
-        self.publish_to(to, frame).await;
+        let indicator = TypingIndicator { from: self.user_id(), is_typing };
+        self.publish_to(to, protocol::ephemeral(&indicator)).await;
     }
 
     async fn signal(&mut self, to: Uuid, signal: serde_json::Value) {
         if !self.check_target(to, "signal").await {
             return;
         }
-        let frame = protocol::ephemeral(
-            "signal",
-            json!({ "from": self.user_id(), "fromConnection": self.device.id.to_string(), "signal": signal }),
-        );
-        self.publish_to(to, frame).await;
+        let relayed =
+            RelayedSignal { from: self.user_id(), from_connection: self.device.id.to_string(), signal };
+        self.publish_to(to, protocol::ephemeral(&relayed)).await;
     }
 
-    async fn publish_to(&self, to: Uuid, frame: String) {
+    async fn publish_to(&self, to: Uuid, frame: Option<String>) {
+        let Some(frame) = frame else { return };
         if let Err(error) = self.hub.nats.publish(format!("live.user.{to}.ephemeral"), frame.into()).await {
             tracing::debug!(%error, "ephemeral frame not published");
         }
@@ -463,7 +460,7 @@ impl Connection {
                 Some(true) => {
                     self.hub.watch(&self.device, user_id).await;
                     let status = self.hub.presence.status(user_id).await;
-                    self.device.push(protocol::ephemeral("presence", status.json(user_id)));
+                    self.device.push_frame(&status.snapshot(user_id));
                 }
             }
         }
@@ -473,7 +470,7 @@ impl Connection {
         ] {
             if !users.is_empty() {
                 let error = FrameError::new(code, message, Some("presence_subscribe")).naming(users);
-                self.device.push(error.frame());
+                self.device.push_frame(&error.frame());
             }
         }
     }
@@ -483,13 +480,8 @@ impl Connection {
 /// token itself stays valid until it expires; the socket must not outlive the session. A session
 /// not yet in the read model has just started.
 async fn session_ended(pool: &sqlx::PgPool, session_id: Uuid) -> bool {
-    let revoked: Result<Option<bool>, _> = sqlx::query_scalar(
-        "SELECT revoked_at IS NOT NULL FROM read_models.user_sessions WHERE session_id = $1",
-    )
-    .bind(session_id)
-    .fetch_optional(pool)
-    .await;
-    matches!(revoked, Ok(Some(true)))
+    let session = sessions::session(pool, session_id).await;
+    matches!(session, Ok(Some(session)) if session.revoked_at.is_some())
 }
 
 /// Which of `user_ids` exist, and whether `viewer` may see their presence
@@ -499,23 +491,11 @@ pub(crate) async fn visibility(
     viewer: Uuid,
     user_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, bool>, sqlx::Error> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT user_id, privacy FROM read_models.user_profiles WHERE user_id = ANY($1)")
-            .bind(user_ids)
-            .fetch_all(pool)
-            .await?;
+    let rows = profiles::privacies(pool, user_ids).await?;
     Ok(rows
         .into_iter()
         .map(|(user_id, privacy)| (user_id, may_see_presence(viewer, user_id, Some(&privacy))))
         .collect())
-}
-
-/// The privacy setting of `user_id`, `None` for a user the profiles read model does not have.
-pub(crate) async fn privacy_of(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT privacy FROM read_models.user_profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
 }
 
 /// Whether `viewer` may see the presence of `user_id`, whose privacy is `privacy`: their own,
@@ -585,7 +565,8 @@ fn deadline(unix_seconds: i64) -> Instant {
     Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
 }
 
-fn rfc3339(unix_seconds: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(unix_seconds, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+/// A token's expiry (Unix seconds) as an instant, for frames. Out of chrono's range (hundreds
+/// of thousands of years away, so never a token this server signed) it is the latest instant.
+fn instant(unix_seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix_seconds, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

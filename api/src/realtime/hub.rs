@@ -18,11 +18,12 @@
 //! watching. One read per change per node, and presence changes are coalesced.
 
 use super::RealtimeConfig;
-use super::connection::{may_see_presence, privacy_of};
+use super::connection::may_see_presence;
 use super::presence::Presence;
-use super::protocol::{FrameError, close, codes};
+use super::protocol::{self, FrameError, close, codes};
 use futures::StreamExt;
-use loopync_projections::live;
+use loopync_projections::identity::{SessionRevoked, profiles};
+use loopync_projections::live::{self, LiveFrame};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -44,35 +45,33 @@ pub(crate) enum Outbound {
 #[derive(Debug, Clone)]
 pub(crate) struct Durable {
     pub frame: String,
-    /// For a `session_revoked` frame: the session whose sockets it closes.
+    /// For a [`SessionRevoked`] frame: the session whose sockets it closes.
     pub ends_session: Option<Uuid>,
 }
 
 impl Durable {
-    /// A frame as NATS brought it (only a `session_revoked` frame is parsed).
+    /// A frame as NATS brought it. Only a [`SessionRevoked`] frame's `data` is read.
     fn from_wire(frame: String) -> Self {
-        let ends_session = if frame.contains("\"session_revoked\"") {
-            serde_json::from_str::<serde_json::Value>(&frame).ok().and_then(|parsed| {
-                ended_session(parsed["type"].as_str().unwrap_or_default(), &parsed["data"])
-            })
-        } else {
-            None
-        };
+        let ends_session = ended_session(live::decode::<SessionRevoked>(&frame));
         Self { frame, ends_session }
     }
 
     /// A frame read back from the store.
     pub(crate) fn stored(update: &live::StoredUpdate) -> Self {
-        Self { frame: update.frame(), ends_session: ended_session(&update.kind, &update.data) }
+        Self { frame: update.frame(), ends_session: ended_session(update.decode::<SessionRevoked>()) }
     }
 }
 
-/// The session a `session_revoked` update ends.
-fn ended_session(kind: &str, data: &serde_json::Value) -> Option<Uuid> {
-    if kind != "session_revoked" {
-        return None;
+/// The session a durable frame ends, if it is a [`SessionRevoked`]. One that cannot be read
+/// ends none: the session's own sockets then close when their token expires.
+fn ended_session(revoked: Result<Option<SessionRevoked>, serde_json::Error>) -> Option<Uuid> {
+    match revoked {
+        Ok(revoked) => revoked.map(|revoked| revoked.session_id),
+        Err(error) => {
+            tracing::warn!(%error, "durable frame not readable; it ends no session");
+            None
+        }
     }
-    data["sessionId"].as_str().and_then(|id| Uuid::try_parse(id).ok())
 }
 
 /// Where a device stands in its user's durable updates.
@@ -149,6 +148,11 @@ impl Device {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Queues one of the gateway's own frames (no cursor) without waiting, like [`Device::push`].
+    pub(crate) fn push_frame<F: LiveFrame>(&self, data: &F) -> bool {
+        protocol::ephemeral(data).is_some_and(|frame| self.push(frame))
     }
 
     /// Queues a stored durable frame, waiting for room like [`Device::send`]; a
@@ -436,7 +440,7 @@ impl Hub {
     /// Relays a presence change of `user_id` to the watchers who may still see it. The others
     /// (the user turned private since they subscribed) are told and stop watching.
     async fn relay_presence(&self, user_id: Uuid, frame: &str, watchers: Vec<Arc<Device>>) {
-        let privacy = match privacy_of(&self.pool, user_id).await {
+        let privacy = match profiles::privacy(&self.pool, user_id).await {
             Ok(privacy) => privacy,
             Err(error) => {
                 // Unknown privacy shares nothing; presence is ephemeral, the next change retries.
@@ -454,7 +458,7 @@ impl Hub {
                     "this user no longer shares their presence with you",
                     Some("presence_subscribe"),
                 );
-                device.push(refusal.naming(vec![user_id]).frame());
+                device.push_frame(&refusal.naming(vec![user_id]).frame());
             }
         }
     }

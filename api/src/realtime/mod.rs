@@ -7,7 +7,8 @@
 //!                                             every node with a device of <id> subscribes ◀┘
 //! ```
 //!
-//! - [`protocol`]: frames, error codes, close codes.
+//! - [`protocol`]: the frame envelope, reading client frames, error codes, close codes.
+//! - [`frames`]: the typed payloads of the gateway's own frames, both ways.
 //! - [`hub`]: this node's connections, per-user NATS subscriptions, loss-free delivery.
 //! - [`connection`]: one WebSocket: authentication, resume, heartbeats, client frames.
 //! - [`presence`]: online, offline and last seen across devices and nodes.
@@ -16,6 +17,7 @@
 
 pub mod asyncapi;
 mod connection;
+pub mod frames;
 pub mod http;
 pub mod hub;
 pub mod presence;

@@ -18,9 +18,10 @@
 //!   `presence.user.<id>`, to the nodes whose connections watch that user.
 
 use super::RealtimeConfig;
+use super::frames::{PresenceSnapshot, PresenceStatus, UserOffline, UserOnline};
 use super::hub::HubError;
 use super::protocol;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -47,13 +48,10 @@ pub struct Status {
 }
 
 impl Status {
-    /// The `presence` frame's and the HTTP answer's fields.
-    pub fn json(&self, user_id: Uuid) -> serde_json::Value {
-        serde_json::json!({
-            "userId": user_id,
-            "status": if self.online { "online" } else { "offline" },
-            "lastSeen": self.last_seen.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        })
+    /// The `presence` frame of `user_id` with this status.
+    pub fn snapshot(&self, user_id: Uuid) -> PresenceSnapshot {
+        let status = if self.online { PresenceStatus::Online } else { PresenceStatus::Offline };
+        PresenceSnapshot { user_id, status, last_seen: self.last_seen }
     }
 
     /// Two nodes' views of one user, merged.
@@ -286,17 +284,12 @@ impl Shared {
             return;
         }
         let frame = if online {
-            protocol::ephemeral("user_online", serde_json::json!({ "userId": user_id }))
+            protocol::ephemeral(&UserOnline { user_id })
         } else {
             let last_seen = self.here(user_id).last_seen.unwrap_or_else(Utc::now);
-            protocol::ephemeral(
-                "user_offline",
-                serde_json::json!({
-                    "userId": user_id,
-                    "lastSeen": last_seen.to_rfc3339_opts(SecondsFormat::Millis, true),
-                }),
-            )
+            protocol::ephemeral(&UserOffline { user_id, last_seen })
         };
+        let Some(frame) = frame else { return };
         if let Err(error) = self.nats.publish(format!("presence.user.{user_id}"), frame.into()).await {
             tracing::debug!(%error, "presence change not broadcast");
         }

@@ -2,11 +2,14 @@
 //!
 //! Every frame is one JSON text message `{"type", "cursor", "data"}`. Durable frames (the ones
 //! projections store, such as `balance_updated`) carry the cursor a client resumes from;
-//! ephemeral ones (typing, presence, signaling, protocol replies) carry `null`. The AsyncAPI
-//! document (`asyncapi.rs`) describes the same protocol for client authors.
+//! ephemeral ones (typing, presence, signaling, protocol replies) carry `null`. Each frame's
+//! `data` is a typed [`LiveFrame`] (the gateway's own are in [`frames`](super::frames)); the
+//! AsyncAPI document (`asyncapi.rs`) is generated from those types for client authors.
 
+use super::frames::{Auth, ErrorFrame, Ping, PresenceSubscribe, PresenceUnsubscribe, Signal, Typing};
+use loopync_projections::live::{self, LiveFrame};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Close codes. 1xxx are the standard ones; 4xxx are Loopync's (documented in the AsyncAPI
@@ -46,6 +49,24 @@ pub mod codes {
     pub const TOKEN_USER_MISMATCH: &str = "token_user_mismatch";
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const SELF_TARGET: &str = "self_target";
+
+    /// Every code with what it means, as the AsyncAPI document lists them.
+    pub const ALL: &[(&str, &str)] = &[
+        (MALFORMED_FRAME, "The frame is not JSON, or not of the frame's shape."),
+        (UNKNOWN_FRAME_TYPE, "The frame's `type` is not a client frame type."),
+        (FRAME_TOO_LARGE, "The frame is over the 16 KiB application limit (over 64 KiB closes with 1009)."),
+        (INVALID_FIELD, "A field of `data` is missing or invalid."),
+        (RATE_LIMITED, "The client sends more than 20 frames per second, sustained."),
+        (UNKNOWN_USER, "The frame names a user that does not exist."),
+        (
+            PRESENCE_FORBIDDEN,
+            "The user's presence is not visible to the caller (privacy not `public`); also sent, \
+             naming them, when a watched user turns private, which ends that watch.",
+        ),
+        (TOKEN_USER_MISMATCH, "A refresh `auth` frame carries a token of another user."),
+        (TOKEN_INVALID, "A refresh `auth` frame's token is invalid; the connection keeps its old token."),
+        (SELF_TARGET, "The frame targets the caller themself."),
+    ];
 }
 
 /// The most users one `presence_subscribe` names, and one connection watches.
@@ -108,15 +129,13 @@ impl FrameError {
     }
 
     /// The `error` frame telling the client.
-    pub fn frame(&self) -> String {
-        let mut data = json!({ "code": self.code, "message": self.message });
-        if let Some(frame_type) = &self.frame_type {
-            data["type"] = json!(frame_type);
+    pub fn frame(&self) -> ErrorFrame {
+        ErrorFrame {
+            code: self.code.to_owned(),
+            message: self.message.clone(),
+            frame_type: self.frame_type.clone(),
+            user_ids: self.user_ids.clone(),
         }
-        if !self.user_ids.is_empty() {
-            data["userIds"] = json!(self.user_ids);
-        }
-        ephemeral("error", data)
     }
 }
 
@@ -126,34 +145,6 @@ struct Envelope {
     kind: String,
     #[serde(default)]
     data: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthData {
-    token: String,
-    #[serde(default)]
-    since: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TypingData {
-    to: Uuid,
-    is_typing: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UserIdsData {
-    user_ids: Vec<Uuid>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignalData {
-    to: Uuid,
-    signal: Value,
 }
 
 /// Reads a client frame. The envelope must be a JSON object with a string `type`; `data` must
@@ -172,32 +163,27 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
     let invalid =
         |error: serde_json::Error| FrameError::new(codes::INVALID_FIELD, error.to_string(), Some(kind));
     match kind {
-        "auth" => {
-            let AuthData { token, since } = serde_json::from_value(data).map_err(invalid)?;
+        Auth::KIND => {
+            let Auth { token, since } = serde_json::from_value(data).map_err(invalid)?;
             Ok(ClientFrame::Auth { token, since })
         }
-        "ping" => Ok(ClientFrame::Ping),
-        "typing" => {
-            let TypingData { to, is_typing } = serde_json::from_value(data).map_err(invalid)?;
+        Ping::KIND => Ok(ClientFrame::Ping),
+        Typing::KIND => {
+            let Typing { to, is_typing } = serde_json::from_value(data).map_err(invalid)?;
             Ok(ClientFrame::Typing { to, is_typing })
         }
-        "presence_subscribe" | "presence_unsubscribe" => {
-            let UserIdsData { user_ids } = serde_json::from_value(data).map_err(invalid)?;
-            if user_ids.is_empty() || user_ids.len() > MAX_PRESENCE_BATCH {
-                return Err(FrameError::new(
-                    codes::INVALID_FIELD,
-                    format!("userIds holds 1 to {MAX_PRESENCE_BATCH} user ids"),
-                    Some(kind),
-                ));
-            }
-            Ok(if kind == "presence_subscribe" {
-                ClientFrame::PresenceSubscribe { user_ids }
-            } else {
-                ClientFrame::PresenceUnsubscribe { user_ids }
-            })
+        PresenceSubscribe::KIND => {
+            let PresenceSubscribe { user_ids } = serde_json::from_value(data).map_err(invalid)?;
+            check_presence_batch(&user_ids, kind)?;
+            Ok(ClientFrame::PresenceSubscribe { user_ids })
         }
-        "signal" => {
-            let SignalData { to, signal } = serde_json::from_value(data).map_err(invalid)?;
+        PresenceUnsubscribe::KIND => {
+            let PresenceUnsubscribe { user_ids } = serde_json::from_value(data).map_err(invalid)?;
+            check_presence_batch(&user_ids, kind)?;
+            Ok(ClientFrame::PresenceUnsubscribe { user_ids })
+        }
+        Signal::KIND => {
+            let Signal { to, signal } = serde_json::from_value(data).map_err(invalid)?;
             if !signal.is_object() {
                 return Err(FrameError::new(codes::INVALID_FIELD, "signal is a JSON object", Some(kind)));
             }
@@ -218,14 +204,30 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
     }
 }
 
-/// A frame without a cursor.
-pub fn ephemeral(kind: &str, data: Value) -> String {
-    json!({ "type": kind, "cursor": null, "data": data }).to_string()
+/// `presence_subscribe` and `presence_unsubscribe` name 1 to [`MAX_PRESENCE_BATCH`] users.
+fn check_presence_batch(user_ids: &[Uuid], kind: &str) -> Result<(), FrameError> {
+    if user_ids.is_empty() || user_ids.len() > MAX_PRESENCE_BATCH {
+        return Err(FrameError::new(
+            codes::INVALID_FIELD,
+            format!("userIds holds 1 to {MAX_PRESENCE_BATCH} user ids"),
+            Some(kind),
+        ));
+    }
+    Ok(())
 }
 
-/// A frame with a cursor.
-pub fn with_cursor(kind: &str, cursor: i64, data: Value) -> String {
-    json!({ "type": kind, "cursor": cursor.to_string(), "data": data }).to_string()
+/// The wire frame of `data` without a cursor (`null`).
+pub fn ephemeral<F: LiveFrame>(data: &F) -> Option<String> {
+    with_cursor(None, data)
+}
+
+/// The wire frame of `data` with `cursor`. `None` only if `data` cannot be encoded, which its
+/// plain fields rule out; should it happen, the frame is dropped with an error logged rather
+/// than taking the connection down.
+pub fn with_cursor<F: LiveFrame>(cursor: Option<i64>, data: &F) -> Option<String> {
+    live::encode(cursor, data)
+        .inspect_err(|error| tracing::error!(%error, kind = F::KIND, "frame not encoded; dropped"))
+        .ok()
 }
 
 /// Reads a client's cursor. Cursors are opaque to clients; to us they are a user's update
@@ -237,6 +239,7 @@ pub fn parse_cursor(cursor: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn refused(text: &str) -> &'static str {
         match parse(text) {
@@ -288,7 +291,8 @@ mod tests {
     #[test]
     fn error_frames_name_the_offending_type() {
         let Err(error) = parse(r#"{"type":"typing","data":{}}"#) else { panic!("accepted") };
-        let frame: Value = serde_json::from_str(&error.frame()).unwrap_or_else(|e| panic!("{e}"));
+        let frame = ephemeral(&error.frame()).unwrap_or_else(|| panic!("not encoded"));
+        let frame: Value = serde_json::from_str(&frame).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(frame["type"], "error");
         assert_eq!(frame["cursor"], Value::Null);
         assert_eq!(frame["data"]["code"], "invalid_field");

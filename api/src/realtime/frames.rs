@@ -1,0 +1,316 @@
+//! The gateway's own frames: the payloads (`data`) of the frames it sends besides the
+//! projections' durable ones, and of the frames clients send it.
+//!
+//! Each is a [`LiveFrame`]: the connection builds the frames it sends and reads the ones it
+//! receives through these types, and the AsyncAPI document generates their schemas from them,
+//! doc comments included. Server frames are serialized as they are; client frames are what
+//! [`protocol::parse`](super::protocol::parse) accepts (unknown fields are refused).
+
+use super::protocol::{MAX_PRESENCE_BATCH, codes};
+use chrono::{DateTime, Utc};
+use loopync_projections::live::LiveFrame;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Sent by the gateway
+// ---------------------------------------------------------------------------------------------
+
+/// The connection is authenticated; its stream starts at the frame's cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ready {
+    /// The authenticated user.
+    pub user_id: Uuid,
+    /// This connection: the `fromConnection` of its `signal` frames, as others see them.
+    pub connection_id: String,
+    /// When the access token expires (RFC 3339); `token_expiring` comes ~30 s before.
+    pub expires_at: DateTime<Utc>,
+    /// Whether `since` was honoured (the missed durable frames follow).
+    pub resumed: bool,
+    /// How often the server sends a WebSocket ping, in seconds (20).
+    #[schemars(range(min = 1))]
+    pub heartbeat_seconds: u64,
+}
+
+impl LiveFrame for Ready {
+    const KIND: &'static str = "ready";
+}
+
+/// The `since` cursor cannot be honoured; carry on from the user's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResyncRequired {
+    /// Why `since` cannot be honoured.
+    pub reason: ResyncReason,
+    /// The user's head: the cursor to carry on from.
+    pub cursor: String,
+}
+
+impl LiveFrame for ResyncRequired {
+    const KIND: &'static str = "resync_required";
+}
+
+/// Why a `since` cursor cannot be honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// Older than the retention window (pruned).
+    CursorExpired,
+    /// Not a cursor of this user, or malformed.
+    UnknownCursor,
+}
+
+/// Another user started or stopped typing to this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingIndicator {
+    /// Who is typing.
+    pub from: Uuid,
+    /// Whether they are typing now.
+    pub is_typing: bool,
+}
+
+impl LiveFrame for TypingIndicator {
+    const KIND: &'static str = "typing_indicator";
+}
+
+/// A watched user came online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOnline {
+    /// The user who came online.
+    pub user_id: Uuid,
+}
+
+impl LiveFrame for UserOnline {
+    const KIND: &'static str = "user_online";
+}
+
+/// A watched user went offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOffline {
+    /// The user who went offline.
+    pub user_id: Uuid,
+    /// When the user was last seen online (RFC 3339, milliseconds).
+    #[serde(serialize_with = "millis::serialize")]
+    pub last_seen: DateTime<Utc>,
+}
+
+impl LiveFrame for UserOffline {
+    const KIND: &'static str = "user_offline";
+}
+
+/// Another user's signalling message (offer, answer, ICE candidate), as they wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayedSignal {
+    /// The sender.
+    pub from: Uuid,
+    /// The sender's connection (its `ready.data.connectionId`).
+    pub from_connection: String,
+    /// The sender's signalling payload: any JSON.
+    pub signal: Value,
+}
+
+impl LiveFrame for RelayedSignal {
+    const KIND: &'static str = "signal";
+}
+
+/// The access token is about to expire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenExpiring {
+    /// When the access token expires (RFC 3339).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LiveFrame for TokenExpiring {
+    const KIND: &'static str = "token_expiring";
+}
+
+/// The refreshed token of an `auth` frame was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Authenticated {
+    /// When the new access token expires (RFC 3339).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LiveFrame for Authenticated {
+    const KIND: &'static str = "authenticated";
+}
+
+/// A user's presence now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceSnapshot {
+    /// The watched user.
+    pub user_id: Uuid,
+    /// Whether the user is online.
+    pub status: PresenceStatus,
+    /// When the user was last seen online (RFC 3339, milliseconds); null while online or when
+    /// not known.
+    #[serde(serialize_with = "millis::serialize_option")]
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl LiveFrame for PresenceSnapshot {
+    const KIND: &'static str = "presence";
+}
+
+/// Whether a user is online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Online,
+    Offline,
+}
+
+/// The answer to a `ping`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Pong {}
+
+impl LiveFrame for Pong {
+    const KIND: &'static str = "pong";
+}
+
+/// A client frame was refused; the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorFrame {
+    // Documented by `error_code_schema`, which lists every code with its meaning.
+    #[schemars(schema_with = "error_code_schema")]
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The offending frame's `type`, when known.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub frame_type: Option<String>,
+    /// The users the refusal concerns (`presence_subscribe`), when not all of the frame's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_ids: Vec<Uuid>,
+}
+
+impl LiveFrame for ErrorFrame {
+    const KIND: &'static str = "error";
+}
+
+/// The schema of [`ErrorFrame::code`]: one of [`codes::ALL`], each with its meaning.
+fn error_code_schema(_: &mut SchemaGenerator) -> Schema {
+    let codes: Vec<&str> = codes::ALL.iter().map(|&(code, _)| code).collect();
+    let meanings: Vec<String> =
+        codes::ALL.iter().map(|&(code, meaning)| format!("- `{code}`: {meaning}")).collect();
+    json_schema!({
+        "type": "string",
+        "enum": codes,
+        "description": format!("Stable, machine-readable:\n{}", meanings.join("\n")),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sent by clients
+// ---------------------------------------------------------------------------------------------
+
+/// Authenticates the connection (first frame), or refreshes its access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// The access JWT.
+    #[schemars(length(min = 1))]
+    pub token: String,
+    /// First frame only: the cursor of the last durable frame processed, to resume from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+}
+
+impl LiveFrame for Auth {
+    const KIND: &'static str = "auth";
+}
+
+/// Checks the connection. Its `data`, if any, is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ping {}
+
+impl LiveFrame for Ping {
+    const KIND: &'static str = "ping";
+}
+
+/// Tells another user that this one started or stopped typing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Typing {
+    /// The user being typed to.
+    pub to: Uuid,
+    /// Whether typing now.
+    pub is_typing: bool,
+}
+
+impl LiveFrame for Typing {
+    const KIND: &'static str = "typing";
+}
+
+/// Watches users' presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresenceSubscribe {
+    /// The users to watch (at most 100).
+    #[schemars(length(min = 1, max = MAX_PRESENCE_BATCH))]
+    pub user_ids: Vec<Uuid>,
+}
+
+impl LiveFrame for PresenceSubscribe {
+    const KIND: &'static str = "presence_subscribe";
+}
+
+/// Stops watching users' presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresenceUnsubscribe {
+    /// The users to stop watching (at most 100).
+    #[schemars(length(min = 1, max = MAX_PRESENCE_BATCH))]
+    pub user_ids: Vec<Uuid>,
+}
+
+impl LiveFrame for PresenceUnsubscribe {
+    const KIND: &'static str = "presence_unsubscribe";
+}
+
+/// A signalling message for every connected device of another user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signal {
+    /// The user to signal.
+    pub to: Uuid,
+    /// The signalling payload (a JSON object), relayed as is.
+    #[schemars(with = "Map<String, Value>")]
+    pub signal: Value,
+}
+
+impl LiveFrame for Signal {
+    const KIND: &'static str = "signal";
+}
+
+/// Presence times on the wire: RFC 3339 in UTC with milliseconds (`2025-11-21T18:02:11.123Z`),
+/// whatever the precision of the instant.
+mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn serialize_option<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serialize(at, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}
