@@ -40,7 +40,9 @@ pub fn durable_subject(user_id: Uuid) -> String {
 /// The payload (`data`) of one `type` of frame of the realtime protocol.
 ///
 /// Serialized, it is exactly the frame's `data`; its [`JsonSchema`] is what the AsyncAPI
-/// document shows for it.
+/// document shows for it. Its doc comment documents the frame there: the first paragraph
+/// (one sentence) is the summary, the rest the description, and field docs describe the
+/// fields.
 pub trait LiveFrame: Serialize + DeserializeOwned + JsonSchema {
     /// The frame's `type`, e.g. `balance_updated`.
     const KIND: &'static str;

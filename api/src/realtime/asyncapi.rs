@@ -4,41 +4,57 @@
 //! The WebSocket protocol has one channel carrying JSON text frames
 //! `{"type": <name>, "cursor": <string|null>, "data": {...}}` both ways. Each frame type is one
 //! message in `components.messages`, keyed `server_<type>` or `client_<type>` (the two sides
-//! share the type name `signal`), with its exact payload schema and an example of the wire frame.
-//! Operations are written from the gateway's point of view, as AsyncAPI 3 wants: the gateway
-//! `send`s server frames and `receive`s client frames, one operation per frame type.
+//! share the type name `signal`). Operations are written from the gateway's point of view, as
+//! AsyncAPI 3 wants: the gateway `send`s server frames and `receive`s client frames, one
+//! operation per frame type.
 //!
-//! What AsyncAPI has no field for is kept machine-readable all the same: the close codes are the
-//! channel's `x-close-codes` extension (and listed in its description), the error codes are the
-//! `enum` of the `error` frame's `code`.
-//!
-//! The document is assembled from small pieces because `serde_json::json!` recurses once per
-//! token tree and a single literal of the whole document would exceed the compiler's recursion
-//! limit; it also keeps each frame's definition in one place.
+//! What a frame is, is not written here but on its [`LiveFrame`] type (the projections' durable
+//! frames, the gateway's own in [`frames`](super::frames)): the message's summary and
+//! description are the type's doc comment (its first paragraph, then the rest), the schema of
+//! `data` is generated from the type with schemars (fields documented by theirs), and the
+//! examples are values of the type, encoded as the gateway encodes them. What is written here
+//! is the protocol-wide prose (the introduction, the channel, cursors, tags) and what AsyncAPI
+//! has no field for, kept machine-readable all the same: the close codes are the channel's
+//! `x-close-codes` extension (and listed in its description), the error codes are the `enum` of
+//! the `error` frame's `code` (from [`codes::ALL`](super::protocol::codes::ALL)).
 
+use super::frames::{
+    Auth, Authenticated, ErrorFrame, Ping, Pong, PresenceSnapshot, PresenceStatus, PresenceSubscribe,
+    PresenceUnsubscribe, Ready, RelayedSignal, ResyncReason, ResyncRequired, Signal, TokenExpiring, Typing,
+    TypingIndicator, UserOffline, UserOnline,
+};
+use super::protocol::{FrameError, codes};
+use chrono::{DateTime, Utc};
+use loopync_projections::identity::{ProfileUpdated, SessionEndReason, SessionRevoked};
+use loopync_projections::live::{self, LiveFrame};
+use loopync_projections::looppay::BalanceUpdated;
+use schemars::Schema;
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use serde_json::{Map, Value, json};
+use uuid::{Uuid, uuid};
 
 /// Every frame type the gateway sends.
 pub const SERVER_FRAME_TYPES: &[&str] = &[
-    "ready",
-    "resync_required",
-    "balance_updated",
-    "profile_updated",
-    "session_revoked",
-    "typing_indicator",
-    "user_online",
-    "user_offline",
-    "signal",
-    "token_expiring",
-    "authenticated",
-    "presence",
-    "pong",
-    "error",
+    Ready::KIND,
+    ResyncRequired::KIND,
+    BalanceUpdated::KIND,
+    ProfileUpdated::KIND,
+    SessionRevoked::KIND,
+    TypingIndicator::KIND,
+    UserOnline::KIND,
+    UserOffline::KIND,
+    RelayedSignal::KIND,
+    TokenExpiring::KIND,
+    Authenticated::KIND,
+    PresenceSnapshot::KIND,
+    Pong::KIND,
+    ErrorFrame::KIND,
 ];
 
 /// Every frame type a client may send.
 pub const CLIENT_FRAME_TYPES: &[&str] =
-    &["auth", "ping", "typing", "presence_subscribe", "presence_unsubscribe", "signal"];
+    &[Auth::KIND, Ping::KIND, Typing::KIND, PresenceSubscribe::KIND, PresenceUnsubscribe::KIND, Signal::KIND];
 
 /// The one channel's id (its address is [`WS_ADDRESS`]).
 const CHANNEL: &str = "ws";
@@ -81,24 +97,6 @@ const CLOSE_CODES: &[(u16, &str, &str)] = &[
     ),
 ];
 
-/// The `code`s of `error` frames, with what each means. The connection stays open after all.
-const ERROR_CODES: &[(&str, &str)] = &[
-    ("malformed_frame", "The frame is not JSON, or not of the frame's shape."),
-    ("unknown_frame_type", "The frame's `type` is not a client frame type."),
-    ("frame_too_large", "The frame is over the 16 KiB application limit (over 64 KiB closes with 1009)."),
-    ("invalid_field", "A field of `data` is missing or invalid."),
-    ("rate_limited", "The client sends more than 20 frames per second, sustained."),
-    ("unknown_user", "The frame names a user that does not exist."),
-    (
-        "presence_forbidden",
-        "The user's presence is not visible to the caller (privacy not `public`); also sent, naming \
-         them, when a watched user turns private, which ends that watch.",
-    ),
-    ("token_user_mismatch", "A refresh `auth` frame carries a token of another user."),
-    ("token_invalid", "A refresh `auth` frame's token is invalid; the connection keeps its old token."),
-    ("self_target", "The frame targets the caller themself."),
-];
-
 /// The AsyncAPI 3 document of `GET /api/ws`, served at `/api/asyncapi.json`.
 pub fn document() -> Value {
     let mut messages = Map::new();
@@ -114,29 +112,52 @@ pub fn document() -> Value {
     json!({
         "asyncapi": "3.0.0",
         "id": "urn:loopync:realtime",
-        "info": info(),
+        "info": {
+            "title": "Loopync realtime",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": INFO_DESCRIPTION,
+            "license": { "name": "MIT" },
+        },
         "defaultContentType": "application/json",
-        "servers": servers(),
+        "servers": {
+            "local": {
+                "host": "localhost:8080",
+                "protocol": "ws",
+                "title": "Local gateway",
+                "description": "A local `loopync serve` (`LOOPYNC_HTTP_ADDR`, default `0.0.0.0:8080`). \
+                                Deployments behind TLS use `wss`.",
+                "security": [reference("#/components/securitySchemes/accessToken")],
+            },
+        },
         "channels": { CHANNEL: channel(channel_messages) },
         "operations": operations,
         "components": {
             "messages": messages,
-            "securitySchemes": security_schemes(),
-            "tags": tags(),
+            "securitySchemes": {
+                "accessToken": {
+                    "type": "httpApiKey",
+                    "name": "token",
+                    "in": "query",
+                    "description": "The access JWT (as from `POST /api/auth/login`) in the `token` query \
+                                    parameter. Alternatively, connect without it and send it in the \
+                                    first frame, `auth`, within 5 s.",
+                },
+            },
+            "tags": {
+                "session": {
+                    "name": "session",
+                    "description": "Frames about the connection itself: a cursor that says where the \
+                                    stream starts, not stored.",
+                },
+                "durable": {
+                    "name": "durable",
+                    "description": "Stored with a cursor, increasing per user; replayed on resume with \
+                                    `since`.",
+                },
+                "ephemeral": { "name": "ephemeral", "description": "Cursor null; never stored, not replayed." },
+                "client": { "name": "client", "description": "Sent by the client; only `type` and `data` are needed." },
+            },
         },
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Info, servers, channel
-// ---------------------------------------------------------------------------------------------
-
-fn info() -> Value {
-    json!({
-        "title": "Loopync realtime",
-        "version": env!("CARGO_PKG_VERSION"),
-        "description": INFO_DESCRIPTION,
-        "license": { "name": "MIT" },
     })
 }
 
@@ -182,32 +203,6 @@ ids; a `signal` is at most 8 KiB; repeats of the same typing state within 2 s ar
 `error` frames leave the connection open; the close codes are listed on the channel \
 (`x-close-codes`).";
 
-fn servers() -> Value {
-    json!({
-        "local": {
-            "host": "localhost:8080",
-            "protocol": "ws",
-            "title": "Local gateway",
-            "description": "A local `loopync serve` (`LOOPYNC_HTTP_ADDR`, default `0.0.0.0:8080`). \
-                            Deployments behind TLS use `wss`.",
-            "security": [reference("#/components/securitySchemes/accessToken")],
-        },
-    })
-}
-
-fn security_schemes() -> Value {
-    json!({
-        "accessToken": {
-            "type": "httpApiKey",
-            "name": "token",
-            "in": "query",
-            "description": "The access JWT (as from `POST /api/auth/login`) in the `token` query \
-                            parameter. Alternatively, connect without it and send it in the first \
-                            frame, `auth`, within 5 s.",
-        },
-    })
-}
-
 fn channel(messages: Map<String, Value>) -> Value {
     let mut close_codes = Map::new();
     let mut close_lines = Vec::new();
@@ -225,54 +220,28 @@ fn channel(messages: Map<String, Value>) -> Value {
         "title": "Realtime WebSocket",
         "description": description,
         "messages": messages,
-        "bindings": { "ws": websocket_binding() },
-        "x-close-codes": close_codes,
-    })
-}
-
-/// The `ws` channel binding: the upgrade request and its query parameters.
-fn websocket_binding() -> Value {
-    json!({
-        "method": "GET",
-        "query": {
-            "type": "object",
-            "properties": {
-                "token": {
-                    "type": "string",
-                    "description": "The access JWT. Without it the first frame must be `auth` \
-                                    (within 5 s).",
+        "bindings": {
+            "ws": {
+                "method": "GET",
+                "query": {
+                    "type": "object",
+                    "properties": {
+                        "token": {
+                            "type": "string",
+                            "description": "The access JWT. Without it the first frame must be `auth` \
+                                            (within 5 s).",
+                        },
+                        "since": {
+                            "type": "string",
+                            "description": "The cursor of the last durable frame processed: the \
+                                            missed durable frames are replayed after `ready`.",
+                        },
+                    },
                 },
-                "since": {
-                    "type": "string",
-                    "description": "The cursor of the last durable frame processed: the missed \
-                                    durable frames are replayed after `ready`.",
-                },
+                "bindingVersion": "0.1.0",
             },
         },
-        "bindingVersion": "0.1.0",
-    })
-}
-
-/// Message tags: which frames are durable, which ephemeral, which belong to the session.
-fn tags() -> Value {
-    json!({
-        "session": {
-            "name": "session",
-            "description": "Frames about the connection itself: a cursor that says where the stream \
-                            starts, not stored.",
-        },
-        "durable": {
-            "name": "durable",
-            "description": "Stored with a cursor, increasing per user; replayed on resume with `since`.",
-        },
-        "ephemeral": {
-            "name": "ephemeral",
-            "description": "Cursor null; never stored, not replayed.",
-        },
-        "client": {
-            "name": "client",
-            "description": "Sent by the client; only `type` and `data` are needed.",
-        },
+        "x-close-codes": close_codes,
     })
 }
 
@@ -313,19 +282,6 @@ impl Cursor {
     }
 }
 
-/// One wire frame, shown as the client sees or sends it.
-struct Example {
-    name: &'static str,
-    summary: &'static str,
-    payload: Value,
-}
-
-impl Example {
-    fn to_json(&self) -> Value {
-        json!({ "name": self.name, "summary": self.summary, "payload": self.payload })
-    }
-}
-
 /// Who sends a frame, and what follows from that.
 enum Sender {
     /// The gateway; what the frame's `cursor` is.
@@ -338,16 +294,66 @@ enum Sender {
 struct Frame {
     /// The frame's `type`.
     name: &'static str,
-    title: &'static str,
-    summary: &'static str,
-    description: &'static str,
+    /// From the type's doc comment: its first paragraph, and the rest.
+    summary: String,
+    description: String,
     sender: Sender,
-    /// The schema of `data`.
+    /// The schema of `data`, generated from the frame's type.
     data: Value,
-    examples: Vec<Example>,
+    /// `{name, summary, payload}`, each payload a whole wire frame.
+    examples: Vec<Value>,
 }
 
 impl Frame {
+    /// The frame of type `F`. Its `data` schema is what the type serializes to for a server
+    /// frame (exactly: nothing else appears), and what the gateway accepts for a client frame.
+    /// The type's doc comment becomes the message's summary and description.
+    fn new<F: LiveFrame>(sender: Sender) -> Self {
+        let mut data = match sender {
+            Sender::Server(_) => {
+                let mut data = data_schema::<F>(SchemaSettings::draft07().for_serialize());
+                if data["type"] == "object" {
+                    data["additionalProperties"] = Value::Bool(false);
+                }
+                data
+            }
+            Sender::Client { .. } => data_schema::<F>(SchemaSettings::draft07().for_deserialize()),
+        };
+        let doc = data.as_object_mut().and_then(|data| data.remove("description"));
+        let doc = doc.as_ref().and_then(Value::as_str).unwrap_or_default();
+        let (summary, details) = doc.split_once("\n\n").unwrap_or((doc, ""));
+        // What the cursor says about delivery comes first, as the tags say it.
+        let delivery = match &sender {
+            Sender::Server(Cursor::Durable) => "Durable: has a cursor and is replayed on resume.",
+            Sender::Server(Cursor::Ephemeral) => "Ephemeral.",
+            Sender::Server(Cursor::Session(_)) | Sender::Client { .. } => "",
+        };
+        let description = match (delivery, details) {
+            ("", "") => summary.to_owned(),
+            ("", only) | (only, "") => only.to_owned(),
+            (delivery, details) => format!("{delivery} {details}"),
+        };
+        Self { name: F::KIND, summary: summary.to_owned(), description, sender, data, examples: Vec::new() }
+    }
+
+    /// An example of this frame carrying `data`: for a server frame, exactly the text the
+    /// gateway sends (with `cursor`); for a client frame, `type` and `data`.
+    fn example<F: LiveFrame>(mut self, name: &str, summary: &str, cursor: Option<i64>, data: F) -> Self {
+        // Encoding cannot fail for these plain types (see `protocol::with_cursor`); a null
+        // example would fail `every_example_matches_its_payload_schema`.
+        let payload = match self.sender {
+            Sender::Server(_) => live::encode(cursor, &data)
+                .ok()
+                .and_then(|frame| serde_json::from_str(&frame).ok())
+                .unwrap_or_default(),
+            Sender::Client { .. } => {
+                json!({ "type": F::KIND, "data": serde_json::to_value(&data).unwrap_or_default() })
+            }
+        };
+        self.examples.push(json!({ "name": name, "summary": summary, "payload": payload }));
+        self
+    }
+
     /// The message's key in `components.messages` and the channel's `messages`: prefixed with
     /// the sender, because both sides have a frame named `signal`.
     fn key(&self) -> String {
@@ -395,13 +401,13 @@ impl Frame {
         };
         json!({
             "name": self.name,
-            "title": self.title,
+            "title": title(self.name),
             "summary": self.summary,
             "description": self.description,
             "contentType": "application/json",
             "tags": [reference(&format!("#/components/tags/{tag}"))],
             "payload": payload,
-            "examples": self.examples.iter().map(Example::to_json).collect::<Vec<_>>(),
+            "examples": self.examples,
         })
     }
 
@@ -409,10 +415,6 @@ impl Frame {
     fn operation(&self) -> Value {
         let channel = reference(&format!("#/channels/{CHANNEL}"));
         let channel_message = |key: &str| reference(&format!("#/channels/{CHANNEL}/messages/{key}"));
-        let replies = match self.sender {
-            Sender::Server(_) => &[][..],
-            Sender::Client { replies } => replies,
-        };
         let mut operation = json!({
             "action": self.action(),
             "channel": channel,
@@ -420,7 +422,9 @@ impl Frame {
             "summary": self.summary,
             "messages": [channel_message(&self.key())],
         });
-        if !replies.is_empty() {
+        if let Sender::Client { replies } = self.sender
+            && !replies.is_empty()
+        {
             let messages: Vec<Value> =
                 replies.iter().map(|name| channel_message(&format!("server_{name}"))).collect();
             operation["reply"] = json!({ "channel": channel, "messages": messages });
@@ -429,713 +433,280 @@ impl Frame {
     }
 }
 
+/// The schema of `F` as a frame's `data`: JSON Schema draft 07 (what AsyncAPI schemas build
+/// on), every subschema inline so that the payload stands alone.
+fn data_schema<F: LiveFrame>(settings: SchemaSettings) -> Value {
+    let settings = settings
+        .with(|settings| {
+            settings.meta_schema = None;
+            settings.inline_subschemas = true;
+        })
+        .with_transform(RecursiveTransform(unwrap_lines as fn(&mut Schema)));
+    let mut schema = settings.into_generator().root_schema_for::<F>().to_value();
+    // The type's Rust name says nothing to client authors; the message has a title.
+    if let Some(schema) = schema.as_object_mut() {
+        schema.remove("title");
+    }
+    schema
+}
+
+/// Joins the lines of a description taken from a doc comment, which wraps at the source's
+/// width: a lone line break inside a paragraph is a space, as in Markdown. Blank lines and list
+/// items (`- `) keep theirs.
+fn unwrap_lines(schema: &mut Schema) {
+    let Some(Value::String(description)) = schema.get_mut("description") else { return };
+    let mut unwrapped = String::with_capacity(description.len());
+    let mut previous: Option<&str> = None;
+    for line in description.split('\n') {
+        if let Some(previous) = previous {
+            let kept = previous.is_empty() || line.is_empty() || line.starts_with("- ");
+            unwrapped.push(if kept { '\n' } else { ' ' });
+        }
+        unwrapped.push_str(line);
+        previous = Some(line);
+    }
+    *description = unwrapped;
+}
+
+// Example values, shared so that the examples tell one consistent story.
+const ADA: Uuid = uuid!("0192f3a1-6b2c-7d4e-8f10-2a3b4c5d6e7f");
+const GRACE: Uuid = uuid!("0192f3a1-9c8d-7e6f-a012-3b4c5d6e7f80");
+const CONNECTION: &str = "0192f3b0-1a2b-7c3d-8e4f-5a6b7c8d9e0f";
+const EXPIRES_AT: &str = "2025-11-21T18:15:00Z";
+const LAST_SEEN: &str = "2025-11-21T18:02:11.304Z";
+
+/// An instant of the examples.
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).map(|at| at.to_utc()).unwrap_or_default()
+}
+
 fn server_frames() -> Vec<Frame> {
+    let ready = |resumed| Ready {
+        user_id: ADA,
+        connection_id: CONNECTION.to_owned(),
+        expires_at: at(EXPIRES_AT),
+        resumed,
+        heartbeat_seconds: 20,
+    };
     vec![
-        ready(),
-        resync_required(),
-        balance_updated(),
-        profile_updated(),
-        session_revoked(),
-        typing_indicator(),
-        user_online(),
-        user_offline(),
-        server_signal(),
-        token_expiring(),
-        authenticated(),
-        presence(),
-        pong(),
-        error(),
+        // --- Session ---
+        Frame::new::<Ready>(Sender::Server(Cursor::Session(
+            "Where this connection starts. Without `since`: the user's current head. With an \
+             honoured `since`: equal to it. With a `since` that cannot be honoured: the head.",
+        )))
+        .example(
+            "fresh",
+            "Connected without `since`: the stream starts at the user's head.",
+            Some(1041),
+            ready(false),
+        )
+        .example(
+            "resumed",
+            "Connected with `since=1037`: frames 1038 onwards follow.",
+            Some(1037),
+            ready(true),
+        ),
+        Frame::new::<ResyncRequired>(Sender::Server(Cursor::Session(
+            "The user's head, as in `data.cursor`.",
+        )))
+        .example(
+            "expired",
+            "The client was offline for longer than the retention window.",
+            Some(1041),
+            ResyncRequired { reason: ResyncReason::CursorExpired, cursor: "1041".to_owned() },
+        ),
+        // --- Durable ---
+        Frame::new::<BalanceUpdated>(Sender::Server(Cursor::Durable)).example(
+            "transfer_received",
+            "12.50 LOOP arrived; 3.00 are held by a pending payment.",
+            Some(1042),
+            BalanceUpdated { available: 9750, held: 300, currency: "LOOP".to_owned(), sequence: 17 },
+        ),
+        Frame::new::<ProfileUpdated>(Sender::Server(Cursor::Durable)).example(
+            "renamed",
+            "Ada changed her display name on her laptop.",
+            Some(1043),
+            ProfileUpdated {
+                user_id: ADA,
+                handle: "ada_l".to_owned(),
+                name: "Ada King".to_owned(),
+                avatar: None,
+            },
+        ),
+        Frame::new::<SessionRevoked>(Sender::Server(Cursor::Durable)).example(
+            "signed_out_elsewhere",
+            "Ada revoked her phone's session from her laptop.",
+            Some(1044),
+            SessionRevoked {
+                session_id: uuid!("01935f1c-2b1e-7c3a-9d4e-5f6a7b8c9d0e"),
+                reason: SessionEndReason::Revoked,
+            },
+        ),
+        // --- Ephemeral ---
+        Frame::new::<TypingIndicator>(Sender::Server(Cursor::Ephemeral)).example(
+            "started",
+            "Grace is typing to Ada.",
+            None,
+            TypingIndicator { from: GRACE, is_typing: true },
+        ),
+        Frame::new::<UserOnline>(Sender::Server(Cursor::Ephemeral)).example(
+            "online",
+            "Grace came online.",
+            None,
+            UserOnline { user_id: GRACE },
+        ),
+        Frame::new::<UserOffline>(Sender::Server(Cursor::Ephemeral)).example(
+            "offline",
+            "Grace went offline.",
+            None,
+            UserOffline { user_id: GRACE, last_seen: at(LAST_SEEN) },
+        ),
+        Frame::new::<RelayedSignal>(Sender::Server(Cursor::Ephemeral)).example(
+            "offer",
+            "Grace offers a call.",
+            None,
+            RelayedSignal {
+                from: GRACE,
+                from_connection: "0192f3b2-4d5e-7f60-8a1b-2c3d4e5f6a7b".to_owned(),
+                signal: json!({ "kind": "offer", "sdp": "v=0\r\no=- 46117314 2 IN IP4 127.0.0.1\r\n" }),
+            },
+        ),
+        Frame::new::<TokenExpiring>(Sender::Server(Cursor::Ephemeral)).example(
+            "expiring",
+            "The token expires in 30 s.",
+            None,
+            TokenExpiring { expires_at: at(EXPIRES_AT) },
+        ),
+        Frame::new::<Authenticated>(Sender::Server(Cursor::Ephemeral)).example(
+            "refreshed",
+            "The connection now runs on a token valid for 15 more minutes.",
+            None,
+            Authenticated { expires_at: at("2025-11-21T18:30:00Z") },
+        ),
+        Frame::new::<PresenceSnapshot>(Sender::Server(Cursor::Ephemeral))
+            .example(
+                "offline",
+                "Grace is offline, last seen a few minutes ago.",
+                None,
+                PresenceSnapshot {
+                    user_id: GRACE,
+                    status: PresenceStatus::Offline,
+                    last_seen: Some(at(LAST_SEEN)),
+                },
+            )
+            .example(
+                "online",
+                "Grace is online.",
+                None,
+                PresenceSnapshot { user_id: GRACE, status: PresenceStatus::Online, last_seen: None },
+            ),
+        Frame::new::<Pong>(Sender::Server(Cursor::Ephemeral)).example(
+            "pong",
+            "Answering a ping.",
+            None,
+            Pong {},
+        ),
+        Frame::new::<ErrorFrame>(Sender::Server(Cursor::Ephemeral))
+            .example(
+                "self_target",
+                "The client signalled its own user.",
+                None,
+                FrameError::new(codes::SELF_TARGET, "that is you", Some("signal")).frame(),
+            )
+            .example(
+                "malformed",
+                "The frame was not JSON.",
+                None,
+                FrameError::new(
+                    codes::MALFORMED_FRAME,
+                    "a frame is a JSON object with a string `type`",
+                    None,
+                )
+                .frame(),
+            )
+            .example(
+                "presence_forbidden",
+                "Grace turned private while Ada watched her: the watch ends.",
+                None,
+                FrameError::new(
+                    codes::PRESENCE_FORBIDDEN,
+                    "this user no longer shares their presence with you",
+                    Some("presence_subscribe"),
+                )
+                .naming(vec![GRACE])
+                .frame(),
+            ),
     ]
 }
 
 fn client_frames() -> Vec<Frame> {
-    vec![auth(), ping(), typing(), presence_subscribe(), presence_unsubscribe(), client_signal()]
-}
-
-// Example values, shared so that the examples tell one consistent story.
-const ADA: &str = "0192f3a1-6b2c-7d4e-8f10-2a3b4c5d6e7f";
-const GRACE: &str = "0192f3a1-9c8d-7e6f-a012-3b4c5d6e7f80";
-const CONNECTION: &str = "0192f3b0-1a2b-7c3d-8e4f-5a6b7c8d9e0f";
-const EXPIRES_AT: &str = "2025-11-21T18:15:00Z";
-
-// --- Session --------------------------------------------------------------------------------
-
-fn ready() -> Frame {
-    Frame {
-        name: "ready",
-        title: "Ready",
-        summary: "The connection is authenticated; says where its stream starts.",
-        description: "The first frame of every connection, once the token (query `token` or the first \
-                      `auth` frame) is accepted. Durable frames that follow have greater cursors than \
-                      `cursor`. With an honoured `since` the missed durable frames follow, in order, \
-                      then live ones; with a `since` that cannot be honoured, `resync_required` follows.",
-        sender: Sender::Server(Cursor::Session(
-            "Where this connection starts. Without `since`: the user's current head. With an honoured \
-             `since`: equal to it. With a `since` that cannot be honoured: the head.",
-        )),
-        data: exact_object(
-            vec![
-                ("userId", user_id("The authenticated user.")),
-                (
-                    "connectionId",
-                    string(
-                        "This connection: the `fromConnection` of its `signal` frames, as others see them.",
-                    ),
-                ),
-                (
-                    "expiresAt",
-                    timestamp("When the access token expires; `token_expiring` comes ~30 s before."),
-                ),
-                ("resumed", boolean("Whether `since` was honoured (the missed durable frames follow).")),
-                (
-                    "heartbeatSeconds",
-                    json!({
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "How often the server sends a WebSocket ping, in seconds (20).",
-                    }),
-                ),
-            ],
-            &["userId", "connectionId", "expiresAt", "resumed", "heartbeatSeconds"],
-        ),
-        examples: vec![
-            Example {
-                name: "fresh",
-                summary: "Connected without `since`: the stream starts at the user's head.",
-                payload: json!({
-                    "type": "ready",
-                    "cursor": "1041",
-                    "data": {
-                        "userId": ADA, "connectionId": CONNECTION, "expiresAt": EXPIRES_AT,
-                        "resumed": false, "heartbeatSeconds": 20,
-                    },
-                }),
+    vec![
+        Frame::new::<Auth>(Sender::Client {
+            replies: &[Ready::KIND, ResyncRequired::KIND, Authenticated::KIND],
+        })
+        .example(
+            "first_frame",
+            "Authenticating and resuming after cursor 1037.",
+            None,
+            Auth {
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".to_owned(),
+                since: Some("1037".to_owned()),
             },
-            Example {
-                name: "resumed",
-                summary: "Connected with `since=1037`: frames 1038 onwards follow.",
-                payload: json!({
-                    "type": "ready",
-                    "cursor": "1037",
-                    "data": {
-                        "userId": ADA, "connectionId": CONNECTION, "expiresAt": EXPIRES_AT,
-                        "resumed": true, "heartbeatSeconds": 20,
-                    },
-                }),
+        )
+        .example(
+            "refresh",
+            "Refreshing the token after `token_expiring`.",
+            None,
+            Auth {
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.bmV3c2lnbmF0dXJl".to_owned(),
+                since: None,
             },
-        ],
-    }
-}
-
-fn resync_required() -> Frame {
-    Frame {
-        name: "resync_required",
-        title: "Resync required",
-        summary: "The `since` cursor cannot be honoured: refetch over HTTP, carry on from the head.",
-        description: "Sent right after `ready` (whose cursor is then the head) when `since` is older than \
-                      the retention window (7 days by default), pruned, unknown or malformed. The \
-                      missed durable frames are not replayed: refetch the state over HTTP and keep \
-                      the head as the last cursor.",
-        sender: Sender::Server(Cursor::Session("The user's head, as in `data.cursor`.")),
-        data: exact_object(
-            vec![
-                (
-                    "reason",
-                    json!({
-                        "type": "string",
-                        "enum": ["cursor_expired", "unknown_cursor"],
-                        "description": "`cursor_expired`: older than the retention window (pruned). \
-                                        `unknown_cursor`: not a cursor of this user, or malformed.",
-                    }),
-                ),
-                ("cursor", string("The user's head: the cursor to carry on from.")),
-            ],
-            &["reason", "cursor"],
         ),
-        examples: vec![Example {
-            name: "expired",
-            summary: "The client was offline for longer than the retention window.",
-            payload: json!({
-                "type": "resync_required",
-                "cursor": "1041",
-                "data": { "reason": "cursor_expired", "cursor": "1041" },
-            }),
-        }],
-    }
-}
-
-// --- Durable --------------------------------------------------------------------------------
-
-fn balance_updated() -> Frame {
-    Frame {
-        name: "balance_updated",
-        title: "Balance updated",
-        summary: "The user's LoopPay wallet balance changed.",
-        description: "Durable: has a cursor and is replayed on resume. Carries the balance as of the \
-                      wallet's `sequence`, after each batch of changes (not every step to it).",
-        sender: Sender::Server(Cursor::Durable),
-        data: exact_object(
-            vec![
-                ("available", minor_units("What can be spent, in minor units (100 = 1.00 LOOP).")),
-                ("held", minor_units("Reserved by holds until captured, voided or expired, in minor units.")),
-                ("currency", json!({ "type": "string", "description": "The ledger's currency, `LOOP`." })),
-                (
-                    "sequence",
-                    json!({
-                        "type": "integer",
-                        "format": "int64",
-                        "description": "The wallet's last event sequence: a balance with a greater \
-                                        sequence is newer (e.g. than one read over HTTP).",
-                    }),
-                ),
-            ],
-            &["available", "held", "currency", "sequence"],
+        Frame::new::<Ping>(Sender::Client { replies: &[Pong::KIND] }).example(
+            "ping",
+            "A ping.",
+            None,
+            Ping {},
         ),
-        examples: vec![Example {
-            name: "transfer_received",
-            summary: "12.50 LOOP arrived; 3.00 are held by a pending payment.",
-            payload: json!({
-                "type": "balance_updated",
-                "cursor": "1042",
-                "data": { "available": 9750, "held": 300, "currency": "LOOP", "sequence": 17 },
-            }),
-        }],
-    }
-}
-
-fn profile_updated() -> Frame {
-    Frame {
-        name: "profile_updated",
-        title: "Profile updated",
-        summary: "The user's own public profile card changed (e.g. edited on another device).",
-        description: "Durable: has a cursor and is replayed on resume. Carries the card as it is now.",
-        sender: Sender::Server(Cursor::Durable),
-        data: exact_object(
-            vec![
-                ("userId", user_id("The user (the connection's own).")),
-                (
-                    "handle",
-                    json!({
-                        "type": "string",
-                        "minLength": 3,
-                        "maxLength": 30,
-                        "pattern": "^[a-z0-9_.]{3,30}$",
-                        "description": "The public handle, lowercase, without `@`.",
-                    }),
-                ),
-                ("name", string("The display name.")),
-                (
-                    "avatar",
-                    json!({
-                        "type": ["string", "null"],
-                        "description": "An `https://` URL or a Loopync media path; null when none.",
-                    }),
-                ),
-            ],
-            &["userId", "handle", "name", "avatar"],
+        Frame::new::<Typing>(Sender::Client { replies: &[] }).example(
+            "started",
+            "Ada starts typing to Grace.",
+            None,
+            Typing { to: GRACE, is_typing: true },
         ),
-        examples: vec![Example {
-            name: "renamed",
-            summary: "Ada changed her display name on her laptop.",
-            payload: json!({
-                "type": "profile_updated",
-                "cursor": "1043",
-                "data": { "userId": ADA, "handle": "ada_l", "name": "Ada King", "avatar": null },
-            }),
-        }],
-    }
-}
-
-fn session_revoked() -> Frame {
-    Frame {
-        name: "session_revoked",
-        title: "Session revoked",
-        summary: "One of the user's sessions (signed-in devices) ended.",
-        description: "Durable: has a cursor and is replayed on resume. Every device of the user gets \
-                      it; the sockets of the ended session are then closed with 4003.",
-        sender: Sender::Server(Cursor::Durable),
-        data: exact_object(
-            vec![
-                (
-                    "sessionId",
-                    json!({ "type": "string", "format": "uuid", "description": "The session that ended." }),
-                ),
-                (
-                    "reason",
-                    json!({
-                        "type": "string",
-                        "enum": ["logout", "revoked", "token_reused", "credentials_changed"],
-                        "description": "Why: signed out, revoked from the devices list, a refresh token \
-                                        presented twice, or the password changed.",
-                    }),
-                ),
-            ],
-            &["sessionId", "reason"],
+        Frame::new::<PresenceSubscribe>(Sender::Client { replies: &[PresenceSnapshot::KIND] }).example(
+            "watch",
+            "Ada watches Grace.",
+            None,
+            PresenceSubscribe { user_ids: vec![GRACE] },
         ),
-        examples: vec![Example {
-            name: "signed_out_elsewhere",
-            summary: "Ada revoked her phone's session from her laptop.",
-            payload: json!({
-                "type": "session_revoked",
-                "cursor": "1044",
-                "data": { "sessionId": "01935f1c-2b1e-7c3a-9d4e-5f6a7b8c9d0e", "reason": "revoked" },
-            }),
-        }],
-    }
-}
-
-// --- Ephemeral ------------------------------------------------------------------------------
-
-fn typing_indicator() -> Frame {
-    Frame {
-        name: "typing_indicator",
-        title: "Typing indicator",
-        summary: "Another user started or stopped typing to this user.",
-        description: "Ephemeral. Relays another user's `typing` frame; repeats of the same state within \
-                      2 s are dropped.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![("from", user_id("Who is typing.")), ("isTyping", boolean("Whether they are typing now."))],
-            &["from", "isTyping"],
+        Frame::new::<PresenceUnsubscribe>(Sender::Client { replies: &[] }).example(
+            "unwatch",
+            "Ada stops watching Grace.",
+            None,
+            PresenceUnsubscribe { user_ids: vec![GRACE] },
         ),
-        examples: vec![Example {
-            name: "started",
-            summary: "Grace is typing to Ada.",
-            payload: json!({
-                "type": "typing_indicator",
-                "cursor": null,
-                "data": { "from": GRACE, "isTyping": true },
-            }),
-        }],
-    }
-}
-
-fn user_online() -> Frame {
-    Frame {
-        name: "user_online",
-        title: "User online",
-        summary: "A watched user came online.",
-        description: "Ephemeral. Only for users this connection watches with `presence_subscribe`.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(vec![("userId", user_id("The user who came online."))], &["userId"]),
-        examples: vec![Example {
-            name: "online",
-            summary: "Grace came online.",
-            payload: json!({ "type": "user_online", "cursor": null, "data": { "userId": GRACE } }),
-        }],
-    }
-}
-
-fn user_offline() -> Frame {
-    Frame {
-        name: "user_offline",
-        title: "User offline",
-        summary: "A watched user went offline.",
-        description: "Ephemeral. Only for users this connection watches with `presence_subscribe`.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![
-                ("userId", user_id("The user who went offline.")),
-                ("lastSeen", timestamp("When the user was last seen online.")),
-            ],
-            &["userId", "lastSeen"],
-        ),
-        examples: vec![Example {
-            name: "offline",
-            summary: "Grace went offline.",
-            payload: json!({
-                "type": "user_offline",
-                "cursor": null,
-                "data": { "userId": GRACE, "lastSeen": "2025-11-21T18:02:11Z" },
-            }),
-        }],
-    }
-}
-
-fn server_signal() -> Frame {
-    Frame {
-        name: "signal",
-        title: "Signal",
-        summary: "A WebRTC signalling message (offer, answer, ICE candidate) from another user.",
-        description: "Ephemeral. Relays another user's `signal` frame to every connected device of its \
-                      target; `signal` is passed through as the sender wrote it.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![
-                ("from", user_id("The sender.")),
-                ("fromConnection", string("The sender's connection (its `ready.data.connectionId`).")),
-                ("signal", json!({ "description": "The sender's signalling payload: any JSON." })),
-            ],
-            &["from", "fromConnection", "signal"],
-        ),
-        examples: vec![Example {
-            name: "offer",
-            summary: "Grace offers a call.",
-            payload: json!({
-                "type": "signal",
-                "cursor": null,
-                "data": {
-                    "from": GRACE,
-                    "fromConnection": "0192f3b2-4d5e-7f60-8a1b-2c3d4e5f6a7b",
-                    "signal": { "kind": "offer", "sdp": "v=0\r\no=- 46117314 2 IN IP4 127.0.0.1\r\n" },
-                },
-            }),
-        }],
-    }
-}
-
-fn token_expiring() -> Frame {
-    Frame {
-        name: "token_expiring",
-        title: "Token expiring",
-        summary: "The access token expires in about 30 s: send a refreshed one in an `auth` frame.",
-        description: "Ephemeral. Refresh over HTTP (`POST /api/auth/refresh`) and send the new access \
-                      token in an `auth` frame; without one the connection is closed with 4002 at \
-                      `expiresAt`.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(vec![("expiresAt", timestamp("When the access token expires."))], &["expiresAt"]),
-        examples: vec![Example {
-            name: "expiring",
-            summary: "The token expires in 30 s.",
-            payload: json!({ "type": "token_expiring", "cursor": null, "data": { "expiresAt": EXPIRES_AT } }),
-        }],
-    }
-}
-
-fn authenticated() -> Frame {
-    Frame {
-        name: "authenticated",
-        title: "Authenticated",
-        summary: "The refreshed token of an `auth` frame was accepted.",
-        description: "Ephemeral. The reply to an `auth` frame on an already authenticated connection.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![("expiresAt", timestamp("When the new access token expires."))],
-            &["expiresAt"],
-        ),
-        examples: vec![Example {
-            name: "refreshed",
-            summary: "The connection now runs on a token valid for 15 more minutes.",
-            payload: json!({
-                "type": "authenticated",
-                "cursor": null,
-                "data": { "expiresAt": "2025-11-21T18:30:00Z" },
-            }),
-        }],
-    }
-}
-
-fn presence() -> Frame {
-    Frame {
-        name: "presence",
-        title: "Presence",
-        summary: "A user's presence now: the reply to `presence_subscribe`, one per user.",
-        description: "Ephemeral. Changes after it come as `user_online` and `user_offline`.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![
-                ("userId", user_id("The watched user.")),
-                (
-                    "status",
-                    json!({
-                        "type": "string",
-                        "enum": ["online", "offline"],
-                        "description": "Whether the user is online.",
-                    }),
-                ),
-                (
-                    "lastSeen",
-                    json!({
-                        "type": ["string", "null"],
-                        "format": "date-time",
-                        "description": "When the user was last seen online (RFC 3339); null when not known.",
-                    }),
-                ),
-            ],
-            &["userId", "status", "lastSeen"],
-        ),
-        examples: vec![Example {
-            name: "offline",
-            summary: "Grace is offline, last seen a few minutes ago.",
-            payload: json!({
-                "type": "presence",
-                "cursor": null,
-                "data": { "userId": GRACE, "status": "offline", "lastSeen": "2025-11-21T18:02:11Z" },
-            }),
-        }],
-    }
-}
-
-fn pong() -> Frame {
-    Frame {
-        name: "pong",
-        title: "Pong",
-        summary: "The reply to a client `ping`.",
-        description: "Ephemeral.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(vec![], &[]),
-        examples: vec![Example {
-            name: "pong",
-            summary: "Answering a ping.",
-            payload: json!({ "type": "pong", "cursor": null, "data": {} }),
-        }],
-    }
-}
-
-fn error() -> Frame {
-    let codes: Vec<&str> = ERROR_CODES.iter().map(|&(code, _)| code).collect();
-    let meanings: Vec<String> =
-        ERROR_CODES.iter().map(|&(code, meaning)| format!("- `{code}`: {meaning}")).collect();
-    Frame {
-        name: "error",
-        title: "Error",
-        summary: "A client frame was refused; the connection stays open.",
-        description: "Ephemeral. Answers the offending client frame; nothing else happens for it.",
-        sender: Sender::Server(Cursor::Ephemeral),
-        data: exact_object(
-            vec![
-                (
-                    "code",
-                    json!({
-                        "type": "string",
-                        "enum": codes,
-                        "description": format!("Stable, machine-readable:\n{}", meanings.join("\n")),
-                    }),
-                ),
-                ("message", string("What went wrong, for people.")),
-                ("type", string("The offending frame's `type`, when known.")),
-            ],
-            &["code", "message"],
-        ),
-        examples: vec![
-            Example {
-                name: "self_target",
-                summary: "The client signalled its own user.",
-                payload: json!({
-                    "type": "error",
-                    "cursor": null,
-                    "data": { "code": "self_target", "message": "cannot signal yourself", "type": "signal" },
-                }),
+        Frame::new::<Signal>(Sender::Client { replies: &[] }).example(
+            "answer",
+            "Ada answers Grace's offer.",
+            None,
+            Signal {
+                to: GRACE,
+                signal: json!({ "kind": "answer", "sdp": "v=0\r\no=- 28908445 2 IN IP4 127.0.0.1\r\n" }),
             },
-            Example {
-                name: "malformed",
-                summary: "The frame was not JSON.",
-                payload: json!({
-                    "type": "error",
-                    "cursor": null,
-                    "data": { "code": "malformed_frame", "message": "frames are JSON objects" },
-                }),
-            },
-        ],
-    }
-}
-
-// --- Client ---------------------------------------------------------------------------------
-
-fn auth() -> Frame {
-    Frame {
-        name: "auth",
-        title: "Authenticate",
-        summary: "Authenticates the connection, or refreshes its token without reconnecting.",
-        description: "As the first frame when the URL has no `token` (within 5 s, else close 4001): \
-                      answered with `ready`, then `resync_required` if `since` cannot be honoured. \
-                      Later, a refreshed access token of the same user: answered with \
-                      `authenticated`, or with error `token_user_mismatch` or `token_invalid` (the \
-                      connection keeps its old token).",
-        data: object(
-            vec![
-                ("token", json!({ "type": "string", "minLength": 1, "description": "The access JWT." })),
-                (
-                    "since",
-                    string(
-                        "First frame only: the cursor of the last durable frame processed, to resume from.",
-                    ),
-                ),
-            ],
-            &["token"],
         ),
-        sender: Sender::Client { replies: &["ready", "resync_required", "authenticated"] },
-        examples: vec![
-            Example {
-                name: "first_frame",
-                summary: "Authenticating and resuming after cursor 1037.",
-                payload: json!({
-                    "type": "auth",
-                    "data": {
-                        "token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
-                        "since": "1037",
-                    },
-                }),
-            },
-            Example {
-                name: "refresh",
-                summary: "Refreshing the token after `token_expiring`.",
-                payload: json!({
-                    "type": "auth",
-                    "data": { "token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.bmV3c2lnbmF0dXJl" },
-                }),
-            },
-        ],
-    }
-}
-
-fn ping() -> Frame {
-    Frame {
-        name: "ping",
-        title: "Ping",
-        summary: "Checks the connection; answered with `pong`.",
-        description: "For clients that cannot see WebSocket control frames. Any frame counts as \
-                      activity for the 60 s idle timeout.",
-        data: object(vec![], &[]),
-        sender: Sender::Client { replies: &["pong"] },
-        examples: vec![Example {
-            name: "ping",
-            summary: "A ping.",
-            payload: json!({ "type": "ping", "data": {} }),
-        }],
-    }
-}
-
-fn typing() -> Frame {
-    Frame {
-        name: "typing",
-        title: "Typing",
-        summary: "Tells another user that this one started or stopped typing.",
-        description: "The other user's devices get `typing_indicator`. Repeats of the same state within \
-                      2 s are dropped, so clients may send it on every keystroke.",
-        data: object(
-            vec![("to", user_id("The user being typed to.")), ("isTyping", boolean("Whether typing now."))],
-            &["to", "isTyping"],
-        ),
-        sender: Sender::Client { replies: &[] },
-        examples: vec![Example {
-            name: "started",
-            summary: "Ada starts typing to Grace.",
-            payload: json!({ "type": "typing", "data": { "to": GRACE, "isTyping": true } }),
-        }],
-    }
-}
-
-fn presence_subscribe() -> Frame {
-    Frame {
-        name: "presence_subscribe",
-        title: "Subscribe to presence",
-        summary: "Watches users' presence: one `presence` per user now, then `user_online` / `user_offline`.",
-        description: "Errors: `invalid_field` (e.g. more than 100 ids), `unknown_user`, \
-                      `presence_forbidden` (the user's presence is not public; sent later, \
-                      ending the watch, if a watched user turns private).",
-        data: object(
-            vec![(
-                "userIds",
-                json!({
-                    "type": "array",
-                    "maxItems": 100,
-                    "items": user_id("A user to watch."),
-                    "description": "At most 100 users.",
-                }),
-            )],
-            &["userIds"],
-        ),
-        sender: Sender::Client { replies: &["presence"] },
-        examples: vec![Example {
-            name: "watch",
-            summary: "Ada watches Grace.",
-            payload: json!({ "type": "presence_subscribe", "data": { "userIds": [GRACE] } }),
-        }],
-    }
-}
-
-fn presence_unsubscribe() -> Frame {
-    Frame {
-        name: "presence_unsubscribe",
-        title: "Unsubscribe from presence",
-        summary: "Stops watching users' presence.",
-        description: "No more `user_online` / `user_offline` for these users on this connection.",
-        data: object(
-            vec![("userIds", json!({ "type": "array", "items": user_id("A user to stop watching.") }))],
-            &["userIds"],
-        ),
-        sender: Sender::Client { replies: &[] },
-        examples: vec![Example {
-            name: "unwatch",
-            summary: "Ada stops watching Grace.",
-            payload: json!({ "type": "presence_unsubscribe", "data": { "userIds": [GRACE] } }),
-        }],
-    }
-}
-
-fn client_signal() -> Frame {
-    Frame {
-        name: "signal",
-        title: "Signal",
-        summary: "Relays a WebRTC signalling message to every connected device of another user.",
-        description: "At most 8 KiB. The target's devices get `signal` with `from` and `fromConnection`. \
-                      Signalling oneself is refused with `self_target`.",
-        data: object(
-            vec![
-                ("to", user_id("The user to signal.")),
-                (
-                    "signal",
-                    json!({ "type": "object", "description": "The signalling payload, relayed as is." }),
-                ),
-            ],
-            &["to", "signal"],
-        ),
-        sender: Sender::Client { replies: &[] },
-        examples: vec![Example {
-            name: "answer",
-            summary: "Ada answers Grace's offer.",
-            payload: json!({
-                "type": "signal",
-                "data": {
-                    "to": GRACE,
-                    "signal": { "kind": "answer", "sdp": "v=0\r\no=- 28908445 2 IN IP4 127.0.0.1\r\n" },
-                },
-            }),
-        }],
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Schema helpers
-// ---------------------------------------------------------------------------------------------
-
-/// A server frame's `data`: exactly these properties.
-fn exact_object(properties: Vec<(&str, Value)>, required: &[&str]) -> Value {
-    let mut schema = object(properties, required);
-    schema["additionalProperties"] = Value::Bool(false);
-    schema
-}
-
-/// A client frame's `data`: these properties at least.
-fn object(properties: Vec<(&str, Value)>, required: &[&str]) -> Value {
-    let properties: Map<String, Value> =
-        properties.into_iter().map(|(name, schema)| (name.to_owned(), schema)).collect();
-    json!({ "type": "object", "required": required, "properties": properties })
-}
-
-fn user_id(description: &str) -> Value {
-    json!({ "type": "string", "format": "uuid", "description": description })
-}
-
-fn timestamp(description: &str) -> Value {
-    json!({ "type": "string", "format": "date-time", "description": format!("{description} RFC 3339.") })
-}
-
-fn string(description: &str) -> Value {
-    json!({ "type": "string", "description": description })
-}
-
-fn boolean(description: &str) -> Value {
-    json!({ "type": "boolean", "description": description })
-}
-
-fn minor_units(description: &str) -> Value {
-    json!({ "type": "integer", "format": "int64", "description": description })
+    ]
 }
 
 fn reference(pointer: &str) -> Value {
     json!({ "$ref": pointer })
+}
+
+/// `resync_required` → `Resync required`: a message's title.
+fn title(kind: &str) -> String {
+    let words = kind.replace('_', " ");
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
 /// `presence_subscribe` → `PresenceSubscribe`, for operation ids.
@@ -1448,37 +1019,73 @@ mod tests {
         }
     }
 
+    /// A validator of a message's payload: JSON Schema draft 07, formats (`date-time`) checked.
+    fn validator(schema: &Value) -> jsonschema::Validator {
+        jsonschema::draft7::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .unwrap_or_else(|e| panic!("not a valid schema: {e}\n{schema:#}"))
+    }
+
+    #[test]
+    fn every_payload_schema_is_json_schema_draft_07() {
+        let document = document();
+        for (key, message) in object_at(&document, "/components/messages") {
+            let schema = &message["payload"];
+            if let Err(error) = jsonschema::draft7::meta::validate(schema) {
+                panic!("the payload schema of {key} is not draft 07: {error}\n{schema:#}");
+            }
+        }
+    }
+
     #[test]
     fn every_example_matches_its_payload_schema() {
         let document = document();
         for (key, message) in object_at(&document, "/components/messages") {
             let examples = message["examples"].as_array().unwrap_or_else(|| panic!("{key} has no examples"));
             assert!(!examples.is_empty(), "{key} has no examples");
+            let validator = validator(&message["payload"]);
             for example in examples {
-                let mut problems = Vec::new();
-                check(&message["payload"], &example["payload"], key, &mut problems);
+                let problems: Vec<String> =
+                    validator.iter_errors(&example["payload"]).map(|error| error.to_string()).collect();
                 assert!(problems.is_empty(), "example {} of {key}: {problems:#?}", example["name"]);
             }
         }
     }
 
-    /// The validator catches what it should, so that the examples test means something.
+    /// The client examples are frames the gateway accepts.
+    #[test]
+    fn every_client_example_is_accepted() {
+        let document = document();
+        for (key, message) in object_at(&document, "/components/messages") {
+            if !key.starts_with("client_") {
+                continue;
+            }
+            for example in message["examples"].as_array().into_iter().flatten() {
+                let frame = example["payload"].to_string();
+                if let Err(error) = super::super::protocol::parse(&frame) {
+                    panic!("example {} of {key} is refused: {error:?}", example["name"]);
+                }
+            }
+        }
+    }
+
+    /// The check catches what it should (the generated schemas are strict), so that the
+    /// examples test means something.
     #[test]
     fn the_example_check_finds_mistakes() {
         let document = document();
-        let schema = at(&document, "/components/messages/server_balance_updated/payload");
+        let balance = validator(at(&document, "/components/messages/server_balance_updated/payload"));
         let valid = json!({
             "type": "balance_updated",
             "cursor": "1",
             "data": { "available": 1, "held": 0, "currency": "LOOP", "sequence": 1 },
         });
-        let mut problems = Vec::new();
-        check(schema, &valid, "valid", &mut problems);
-        assert!(problems.is_empty(), "{problems:#?}");
+        assert!(balance.is_valid(&valid), "{valid}");
 
         // Each breaks the valid frame in one way.
         type Mistake = (&'static str, fn(&mut Value));
-        let mistakes: [Mistake; 5] = [
+        let mistakes: [Mistake; 6] = [
             ("null cursor", |frame| frame["cursor"] = Value::Null),
             ("missing field", |frame| {
                 frame["data"].as_object_mut().map(|data| data.remove("sequence"));
@@ -1486,117 +1093,23 @@ mod tests {
             ("fraction", |frame| frame["data"]["available"] = json!(1.5)),
             ("other type", |frame| frame["type"] = json!("balance_update")),
             ("extra field", |frame| frame["data"]["extra"] = json!(1)),
+            ("extra envelope field", |frame| frame["extra"] = json!(1)),
         ];
         for (mistake, make) in mistakes {
             let mut wrong = valid.clone();
             make(&mut wrong);
-            let mut problems = Vec::new();
-            check(schema, &wrong, mistake, &mut problems);
-            assert!(!problems.is_empty(), "{mistake}: {wrong} passed");
+            assert!(!balance.is_valid(&wrong), "{mistake}: {wrong} passed");
         }
-    }
 
-    /// The JSON Schema keywords the document uses: the validated ones and annotations.
-    const KEYWORDS: &[&str] = &[
-        "type",
-        "const",
-        "enum",
-        "required",
-        "properties",
-        "additionalProperties",
-        "items",
-        "maxItems",
-        "minimum",
-        "minLength",
-        "maxLength",
-        "description",
-        "format",
-        "pattern",
-    ];
-
-    /// A small JSON Schema check covering the keywords in [`KEYWORDS`] (`format` and `pattern`
-    /// are not checked). Fails on any other keyword, so that a typo cannot go unnoticed.
-    fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {
-        let Some(schema) = schema.as_object() else {
-            problems.push(format!("{path}: the schema is not an object"));
-            return;
-        };
-        for keyword in schema.keys() {
-            if !KEYWORDS.contains(&keyword.as_str()) {
-                problems.push(format!("{path}: unknown keyword {keyword}"));
-            }
-        }
-        if let Some(types) = schema.get("type") {
-            let types: Vec<&str> = match types {
-                Value::Array(types) => types.iter().filter_map(Value::as_str).collect(),
-                other => other.as_str().into_iter().collect(),
-            };
-            let is = |name: &str| match name {
-                "object" => value.is_object(),
-                "array" => value.is_array(),
-                "string" => value.is_string(),
-                "boolean" => value.is_boolean(),
-                "null" => value.is_null(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                _ => false,
-            };
-            if !types.iter().any(|name| is(name)) {
-                problems.push(format!("{path}: {value} is not of type {types:?}"));
-            }
-        }
-        if let Some(expected) = schema.get("const")
-            && expected != value
-        {
-            problems.push(format!("{path}: {value} is not {expected}"));
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value)
-        {
-            problems.push(format!("{path}: {value} is not one of {allowed:?}"));
-        }
-        if let (Some(minimum), Some(number)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64())
-            && number < minimum
-        {
-            problems.push(format!("{path}: {number} < {minimum}"));
-        }
-        if let Some(text) = value.as_str() {
-            let length = text.chars().count() as u64;
-            if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| length < min) {
-                problems.push(format!("{path}: {text:?} is too short"));
-            }
-            if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|max| length > max) {
-                problems.push(format!("{path}: {text:?} is too long"));
-            }
-        }
-        if let Some(items) = value.as_array() {
-            if schema.get("maxItems").and_then(Value::as_u64).is_some_and(|max| items.len() as u64 > max) {
-                problems.push(format!("{path}: too many items"));
-            }
-            if let Some(item_schema) = schema.get("items") {
-                for (index, item) in items.iter().enumerate() {
-                    check(item_schema, item, &format!("{path}/{index}"), problems);
-                }
-            }
-        }
-        if let Some(members) = value.as_object() {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(name) = name.as_str()
-                    && !members.contains_key(name)
-                {
-                    problems.push(format!("{path}: {name} is missing"));
-                }
-            }
-            for (name, member) in members {
-                match properties.and_then(|properties| properties.get(name)) {
-                    Some(member_schema) => check(member_schema, member, &format!("{path}/{name}"), problems),
-                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                        problems.push(format!("{path}: {name} is not allowed"));
-                    }
-                    None => {}
-                }
-            }
-        }
+        let presence = validator(at(&document, "/components/messages/server_presence/payload"));
+        let snapshot = |last_seen: Value| json!({ "type": "presence", "cursor": null, "data": { "userId": GRACE, "status": "online", "lastSeen": last_seen } });
+        assert!(presence.is_valid(&snapshot(Value::Null)));
+        assert!(!presence.is_valid(&snapshot(json!("yesterday"))), "date-time is checked");
+        let subscribe = validator(at(&document, "/components/messages/client_presence_subscribe/payload"));
+        let watch =
+            |user_ids: Vec<Uuid>| json!({ "type": "presence_subscribe", "data": { "userIds": user_ids } });
+        assert!(subscribe.is_valid(&watch(vec![GRACE])));
+        assert!(!subscribe.is_valid(&watch(Vec::new())), "at least one user");
+        assert!(!subscribe.is_valid(&watch(vec![GRACE; 101])), "at most 100 users");
     }
 }

@@ -2,9 +2,13 @@
 //! projections' durable ones, and of the frames clients send it.
 //!
 //! Each is a [`LiveFrame`]: the connection builds the frames it sends and reads the ones it
-//! receives through these types, and the AsyncAPI document generates their schemas from them,
-//! doc comments included. Server frames are serialized as they are; client frames are what
+//! receives through these types, and the AsyncAPI document generates their schemas from them.
+//! Server frames are serialized as they are; client frames are what
 //! [`protocol::parse`](super::protocol::parse) accepts (unknown fields are refused).
+//!
+//! The doc comments are the protocol's documentation for client authors (see [`LiveFrame`]):
+//! a type's first paragraph is its message's summary, the rest its description, and each
+//! field's describes that field of `data`.
 
 use super::protocol::{MAX_PRESENCE_BATCH, codes};
 use chrono::{DateTime, Utc};
@@ -18,7 +22,12 @@ use uuid::Uuid;
 // Sent by the gateway
 // ---------------------------------------------------------------------------------------------
 
-/// The connection is authenticated; its stream starts at the frame's cursor.
+/// The connection is authenticated; says where its stream starts.
+///
+/// The first frame of every connection, once the token (query `token` or the first `auth`
+/// frame) is accepted. Durable frames that follow have greater cursors than `cursor`. With an
+/// honoured `since` the missed durable frames follow, in order, then live ones; with a `since`
+/// that cannot be honoured, `resync_required` follows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ready {
@@ -39,7 +48,11 @@ impl LiveFrame for Ready {
     const KIND: &'static str = "ready";
 }
 
-/// The `since` cursor cannot be honoured; carry on from the user's head.
+/// The `since` cursor cannot be honoured: refetch over HTTP, carry on from the head.
+///
+/// Sent right after `ready` (whose cursor is then the head) when `since` is older than the
+/// retention window (7 days by default), pruned, unknown or malformed. The missed durable
+/// frames are not replayed: refetch the state over HTTP and keep the head as the last cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResyncRequired {
@@ -63,7 +76,9 @@ pub enum ResyncReason {
     UnknownCursor,
 }
 
-/// Another user started or stopped typing to this one.
+/// Another user started or stopped typing to this user.
+///
+/// Relays another user's `typing` frame; repeats of the same state within 2 s are dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingIndicator {
@@ -78,6 +93,8 @@ impl LiveFrame for TypingIndicator {
 }
 
 /// A watched user came online.
+///
+/// Only for users this connection watches with `presence_subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOnline {
@@ -90,6 +107,8 @@ impl LiveFrame for UserOnline {
 }
 
 /// A watched user went offline.
+///
+/// Only for users this connection watches with `presence_subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOffline {
@@ -104,7 +123,10 @@ impl LiveFrame for UserOffline {
     const KIND: &'static str = "user_offline";
 }
 
-/// Another user's signalling message (offer, answer, ICE candidate), as they wrote it.
+/// A WebRTC signalling message (offer, answer, ICE candidate) from another user.
+///
+/// Relays another user's `signal` frame to every connected device of its target; `signal` is
+/// passed through as the sender wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RelayedSignal {
@@ -120,7 +142,10 @@ impl LiveFrame for RelayedSignal {
     const KIND: &'static str = "signal";
 }
 
-/// The access token is about to expire.
+/// The access token expires in about 30 s: send a refreshed one in an `auth` frame.
+///
+/// Refresh over HTTP (`POST /api/auth/refresh`) and send the new access token in an `auth`
+/// frame; without one the connection is closed with 4002 at `expiresAt`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenExpiring {
@@ -133,6 +158,8 @@ impl LiveFrame for TokenExpiring {
 }
 
 /// The refreshed token of an `auth` frame was accepted.
+///
+/// The reply to an `auth` frame on an already authenticated connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticated {
@@ -144,7 +171,9 @@ impl LiveFrame for Authenticated {
     const KIND: &'static str = "authenticated";
 }
 
-/// A user's presence now.
+/// A user's presence now: the reply to `presence_subscribe`, one per user.
+///
+/// Changes after it come as `user_online` and `user_offline`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceSnapshot {
@@ -170,7 +199,7 @@ pub enum PresenceStatus {
     Offline,
 }
 
-/// The answer to a `ping`.
+/// The reply to a client `ping`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Pong {}
 
@@ -179,6 +208,8 @@ impl LiveFrame for Pong {
 }
 
 /// A client frame was refused; the connection stays open.
+///
+/// Answers the offending client frame; nothing else happens for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorFrame {
@@ -189,6 +220,7 @@ pub struct ErrorFrame {
     pub message: String,
     /// The offending frame's `type`, when known.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub frame_type: Option<String>,
     /// The users the refusal concerns (`presence_subscribe`), when not all of the frame's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -215,7 +247,12 @@ fn error_code_schema(_: &mut SchemaGenerator) -> Schema {
 // Sent by clients
 // ---------------------------------------------------------------------------------------------
 
-/// Authenticates the connection (first frame), or refreshes its access token.
+/// Authenticates the connection, or refreshes its token without reconnecting.
+///
+/// As the first frame when the URL has no `token` (within 5 s, else close 4001): answered with
+/// `ready`, then `resync_required` if `since` cannot be honoured. Later, a refreshed access
+/// token of the same user: answered with `authenticated`, or with error `token_user_mismatch`
+/// or `token_invalid` (the connection keeps its old token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
@@ -231,7 +268,10 @@ impl LiveFrame for Auth {
     const KIND: &'static str = "auth";
 }
 
-/// Checks the connection. Its `data`, if any, is ignored.
+/// Checks the connection; answered with `pong`.
+///
+/// For clients that cannot see WebSocket control frames. Any frame counts as activity for the
+/// 60 s idle timeout. Its `data`, if any, is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Ping {}
 
@@ -240,6 +280,9 @@ impl LiveFrame for Ping {
 }
 
 /// Tells another user that this one started or stopped typing.
+///
+/// The other user's devices get `typing_indicator`. Repeats of the same state within 2 s are
+/// dropped, so clients may send it on every keystroke.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Typing {
@@ -253,7 +296,11 @@ impl LiveFrame for Typing {
     const KIND: &'static str = "typing";
 }
 
-/// Watches users' presence.
+/// Watches users' presence: one `presence` per user now, then `user_online` / `user_offline`.
+///
+/// Errors: `invalid_field` (e.g. more than 100 ids), `unknown_user`, `presence_forbidden` (the
+/// user's presence is not public; sent later, ending the watch, if a watched user turns
+/// private).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PresenceSubscribe {
@@ -267,6 +314,8 @@ impl LiveFrame for PresenceSubscribe {
 }
 
 /// Stops watching users' presence.
+///
+/// No more `user_online` / `user_offline` for these users on this connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PresenceUnsubscribe {
@@ -279,7 +328,10 @@ impl LiveFrame for PresenceUnsubscribe {
     const KIND: &'static str = "presence_unsubscribe";
 }
 
-/// A signalling message for every connected device of another user.
+/// Relays a WebRTC signalling message to every connected device of another user.
+///
+/// At most 8 KiB. The target's devices get `signal` with `from` and `fromConnection`.
+/// Signalling oneself is refused with `self_target`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signal {

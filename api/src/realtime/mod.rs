@@ -13,7 +13,7 @@
 //! - [`connection`]: one WebSocket: authentication, resume, heartbeats, client frames.
 //! - [`presence`]: online, offline and last seen across devices and nodes.
 //! - [`http`]: the upgrade endpoint, `GET /api/users/{userId}/presence`, the AsyncAPI document.
-//! - [`asyncapi`]: the AsyncAPI 3 document of the protocol.
+//! - [`asyncapi`]: the AsyncAPI 3 document of the protocol, generated from the frame types.
 
 pub mod asyncapi;
 mod connection;

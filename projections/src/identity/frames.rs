@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Uuid;
 
-/// The user's public profile card as it is now.
+/// The user's own public profile card changed (e.g. edited on another device).
+///
+/// Carries the card as it is now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileUpdated {
@@ -28,6 +30,8 @@ impl LiveFrame for ProfileUpdated {
 }
 
 /// One of the user's sessions (signed-in devices) ended.
+///
+/// Every device of the user gets it; the sockets of the ended session are then closed with 4003.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRevoked {

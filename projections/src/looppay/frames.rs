@@ -5,7 +5,10 @@ use crate::live::LiveFrame;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The balances of the user's wallet as a batch of ledger changes left them.
+/// The user's LoopPay wallet balance changed.
+///
+/// Carries the balance as of the wallet's `sequence`, after each batch of changes (not every
+/// step to it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceUpdated {
