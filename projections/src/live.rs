@@ -68,7 +68,7 @@ pub fn decode<F: LiveFrame>(frame: &str) -> Result<Option<F>, serde_json::Error>
     struct Data<F> {
         data: F,
     }
-    let Kind { kind, .. } = serde_json::from_str(frame)?;
+    let Kind { kind } = serde_json::from_str(frame)?;
     if kind != F::KIND {
         return Ok(None);
     }
@@ -210,4 +210,50 @@ pub async fn after(
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame of this test's own.
+    #[derive(Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    struct Waved {
+        by: String,
+    }
+
+    impl LiveFrame for Waved {
+        const KIND: &'static str = "waved";
+    }
+
+    #[test]
+    fn frames_are_read_back_by_type_only() {
+        let waved = Waved { by: "ada".to_owned() };
+        let frame = encode(Some(7), &waved).unwrap_or_else(|e| panic!("{e}"));
+        let wire: Value = serde_json::from_str(&frame).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wire, serde_json::json!({ "type": "waved", "cursor": "7", "data": { "by": "ada" } }));
+        assert_eq!(decode::<Waved>(&frame).ok(), Some(Some(waved)));
+
+        let other = r#"{"type":"balance_updated","cursor":"8","data":{"available":1}}"#;
+        assert_eq!(decode::<Waved>(other).ok(), Some(None));
+        assert!(decode::<Waved>(r#"{"type":"waved","cursor":null,"data":{}}"#).is_err(), "data must fit");
+        assert!(decode::<Waved>("not json").is_err());
+    }
+
+    #[test]
+    fn updates_carry_their_frame_type_and_data() {
+        let user_id = Uuid::nil();
+        let update =
+            LiveUpdate::new(user_id, &Waved { by: "ada".to_owned() }).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(update.kind, "waved");
+        let stored = StoredUpdate {
+            user_id,
+            seq: 3,
+            kind: update.kind.to_owned(),
+            data: update.data,
+            created_at: Utc::now(),
+        };
+        assert_eq!(stored.decode::<Waved>().ok(), Some(Some(Waved { by: "ada".to_owned() })));
+        assert_eq!(decode::<Waved>(&stored.frame()).ok(), Some(Some(Waved { by: "ada".to_owned() })));
+    }
 }
