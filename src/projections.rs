@@ -6,21 +6,16 @@ use anyhow::{Context, bail};
 use loopync_projections::Projection;
 use loopync_projections::identity::{UserProfiles, UserSessions};
 use loopync_projections::looppay::LedgerReadModel;
-use loopync_projections::sample::SampleWalletBalances;
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Every projection of Loopync. A feature adds its projections here.
+/// Every projection of Loopync. A feature adds its projections here. (The sample wallet's
+/// projection is the core's reference for tests and `bench-core`; it does not run here.)
 pub fn registered() -> Vec<Arc<dyn Projection>> {
-    vec![
-        Arc::new(SampleWalletBalances),
-        Arc::new(UserProfiles),
-        Arc::new(UserSessions),
-        Arc::new(LedgerReadModel),
-    ]
+    vec![Arc::new(UserProfiles), Arc::new(UserSessions), Arc::new(LedgerReadModel)]
 }
 
 /// `loopync projections status`.

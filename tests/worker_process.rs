@@ -1,11 +1,11 @@
-//! Worker processes for real: the owner of a projection is killed with SIGKILL mid-stream, a
-//! second worker process takes the projection over within seconds and finishes it, and the
-//! `loopync projections` commands report and rebuild it.
+//! Worker processes for real: the owner of a projection (LoopPay's ledger read model) is killed
+//! with SIGKILL mid-stream, a second worker process takes the projection over within seconds
+//! and finishes it, and the `loopync projections` commands report and rebuild it.
 
 mod common;
 
 use common::*;
-use loopync_projections::sample::SampleWalletBalances;
+use loopync_projections::looppay::LedgerReadModel;
 use loopync_workers::status::owner;
 use sqlx::PgPool;
 use std::process::{Child, Command, Stdio};
@@ -52,7 +52,7 @@ impl Drop for Worker {
 async fn wait_for_owner(pool: &PgPool, expected: &str, timeout: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        if owner(pool, SampleWalletBalances::NAME).await.ok().flatten().as_deref() == Some(expected) {
+        if owner(pool, LedgerReadModel::NAME).await.ok().flatten().as_deref() == Some(expected) {
             return started.elapsed();
         }
         assert!(started.elapsed() < timeout, "{expected} did not take the projection within {timeout:?}");
@@ -68,7 +68,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     let mut second = Worker::start(&url, "worker-b");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        owner(&pool, SampleWalletBalances::NAME).await.ok().flatten().as_deref(),
+        owner(&pool, LedgerReadModel::NAME).await.ok().flatten().as_deref(),
         Some("worker-a"),
         "exactly one owner"
     );
@@ -76,7 +76,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     let pipeline = pipeline(&pool, true);
     let traffic = {
         let pipeline = pipeline.clone();
-        tokio::spawn(async move { generate_wallet_traffic(&pipeline, 30, 2400).await })
+        tokio::spawn(async move { generate_ledger_traffic(&pipeline, 30, 2400).await })
     };
     // Kill the owner while it is busy.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -84,9 +84,13 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     let takeover = wait_for_owner(&pool, "worker-b", Duration::from_secs(10)).await;
     println!("takeover after {takeover:?}");
     traffic.await.unwrap_or_else(|e| panic!("{e}"));
-    wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
-    let before = dump_sample_read_models(&pool).await;
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1);
+    wait_caught_up(&pool, LedgerReadModel::NAME, Duration::from_secs(60)).await;
+    let before = dump_ledger_read_models(&pool).await;
+    // Every event moved credits (top-ups and transfers): one statement row each, none twice.
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_name LIKE 'wallet-%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(before.iter().filter(|row| row.starts_with("movement")).count() as i64, events);
 
     // The CLI: status shows the new owner; a rebuild (done by the owner) changes nothing.
@@ -94,7 +98,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     let status_text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success() && status_text.contains("worker-b"), "status: {status_text}");
     let rebuild = loopync(&url)
-        .args(["projections", "rebuild", SampleWalletBalances::NAME])
+        .args(["projections", "rebuild", LedgerReadModel::NAME])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let rebuild_text = String::from_utf8_lossy(&rebuild.stdout);
@@ -102,8 +106,8 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
         rebuild.status.success() && rebuild_text.contains("switched to generation 2"),
         "rebuild: {rebuild_text}"
     );
-    wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
-    assert_eq!(dump_sample_read_models(&pool).await, before);
+    wait_caught_up(&pool, LedgerReadModel::NAME, Duration::from_secs(60)).await;
+    assert_eq!(dump_ledger_read_models(&pool).await, before);
 
     let unknown =
         loopync(&url).args(["projections", "rebuild", "nope"]).output().unwrap_or_else(|e| panic!("{e}"));

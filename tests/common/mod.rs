@@ -5,6 +5,7 @@
 use loopync_commands::{
     CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
 };
+use loopync_domain::looppay::{LedgerAccount, LedgerError, TopUp, TopUpLimits, Transfer};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
 use loopync_schemas::Position;
@@ -127,6 +128,75 @@ pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// LoopPay traffic from `wallets` funded wallets: `count` transfers of 1 to 49 credits between
+/// random distinct wallets, from 8 clients at once. Refusals (insufficient funds) are part of
+/// it; anything else fails the test.
+pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: usize, count: usize) {
+    let accounts: Arc<Vec<LedgerAccount>> =
+        Arc::new((0..wallets).map(|_| LedgerAccount::User(uuid::Uuid::now_v7())).collect());
+    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
+    for account in accounts.iter() {
+        let top_up = TopUp {
+            account: *account,
+            top_up_id: uuid::Uuid::now_v7(),
+            amount: 1_000,
+            confirmed: true,
+            limits,
+            now: chrono::Utc::now(),
+        };
+        pipeline.decide(&top_up, &CommandContext::actor("traffic")).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let clients = (0..8).map(|client| {
+        let (pipeline, accounts) = (pipeline.clone(), accounts.clone());
+        tokio::spawn(async move {
+            for _ in 0..count / 8 {
+                let transfer = {
+                    let mut rng = rand::rng();
+                    let from = rng.random_range(0..accounts.len());
+                    let to = (from + rng.random_range(1..accounts.len())) % accounts.len();
+                    Transfer {
+                        entry_id: uuid::Uuid::now_v7(),
+                        from: accounts[from],
+                        to: accounts[to],
+                        amount: rng.random_range(1..50),
+                        note: None,
+                        now: chrono::Utc::now(),
+                    }
+                };
+                match pipeline.decide(&transfer, &CommandContext::actor(format!("c{client}"))).await {
+                    Ok(_) | Err(CommandError::Domain(LedgerError::InsufficientFunds { .. })) => {}
+                    Err(error) => panic!("traffic transfer failed: {error}"),
+                }
+            }
+        })
+    });
+    for client in futures::future::join_all(clients).await {
+        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+    }
+}
+
+/// Every row of the LoopPay ledger read model's balances and statements, as text, in a
+/// stable order.
+pub async fn dump_ledger_read_models(pool: &PgPool) -> Vec<String> {
+    let mut rows: Vec<String> = sqlx::query_scalar(
+        "SELECT format('balance %s %s %s %s %s', account, available, held, sequence, last_hash) \
+         FROM read_models.wallet_balances ORDER BY account",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    let movements: Vec<String> = sqlx::query_scalar(
+        "SELECT format('movement %s %s %s %s %s %s', global_position, account, sequence, kind, amount, \
+                available_after) \
+         FROM read_models.wallet_transactions ORDER BY global_position, account",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    rows.extend(movements);
+    rows
 }
 
 /// Every row of the sample read models, as text, in a stable order.
