@@ -15,6 +15,7 @@ mod runtime;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, LogFormat};
+use loopync_workers::looppay::audit;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -104,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Ledger { json, wait_for_projection, skip_read_models, max_mismatches },
         } => {
-            let options = loopync_workers::audit::AuditOptions {
+            let options = audit::AuditOptions {
                 wait_for_projection: (wait_for_projection > 0)
                     .then(|| Duration::from_secs(wait_for_projection)),
                 compare_read_models: !skip_read_models,
@@ -116,9 +117,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// `loopync audit ledger`: prints the report and returns the exit code.
-async fn audit_ledger(config: &Config, options: &loopync_workers::audit::AuditOptions, json: bool) -> i32 {
+async fn audit_ledger(config: &Config, options: &audit::AuditOptions, json: bool) -> i32 {
     let audited = match runtime::connect(config).await {
-        Ok(pool) => loopync_workers::audit::audit_ledger(&pool, options).await.map_err(anyhow::Error::from),
+        Ok(pool) => audit::audit_ledger(&pool, options).await.map_err(anyhow::Error::from),
         Err(error) => Err(error),
     };
     let report = match audited {

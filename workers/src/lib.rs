@@ -8,14 +8,12 @@
 //!   downtime.
 //! - [`status`]: where each projection is, how far behind, and who owns it; lag metrics.
 //! - [`housekeeping`]: expiry of idempotency keys.
-//! - [`audit`]: `loopync audit ledger`, proving the LoopPay ledger's money from the event store.
-//! - [`hold_expiry`]: LoopPay holds that reach their expiry give their credits back, exactly
-//!   once however many workers sweep.
+//! - [`looppay`]: LoopPay's background jobs and audit: the hold-expiry sweep and
+//!   `loopync audit ledger`.
 
-pub mod audit;
-pub mod hold_expiry;
 pub mod housekeeping;
 pub mod lease;
+pub mod looppay;
 pub mod rebuild;
 pub mod runner;
 pub mod status;

@@ -8,7 +8,7 @@ use chrono::{Duration as Span, Utc};
 use loopync_commands::CommandContext;
 use loopync_domain::looppay::{LedgerAccount, PlaceHold};
 use loopync_projections::looppay::due_holds;
-use loopync_workers::hold_expiry::{Sweep, expire_due_holds};
+use loopync_workers::looppay::hold_expiry::{Sweep, expire_due_holds};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
