@@ -372,6 +372,18 @@ mod fence {
         ok(ProjectionTask::start(shared, Arc::new(SampleWalletBalances)).await)
     }
 
+    /// Waits until the log shows all `count` events. The log's horizon is the whole server's
+    /// (`pg_snapshot_xmin`): a transaction another test holds open hides what committed after
+    /// it began, so a batch read too early could find nothing. Once visible, events stay so.
+    async fn visible(pool: &PgPool, count: usize) {
+        let log = EventLog::new(pool.clone());
+        let started = Instant::now();
+        while ok(log.read_after(Position::ORIGIN, 100).await).len() < count {
+            assert!(started.elapsed() < Duration::from_secs(30), "the events never became readable");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn wallets(pool: &PgPool) -> i64 {
         ok(sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_balances")
             .fetch_one(pool)
@@ -381,6 +393,7 @@ mod fence {
     #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
     async fn a_worker_whose_checkpoint_moved_applies_nothing(pool: PgPool) {
         top_ups(&pool, 3).await;
+        visible(&pool, 3).await;
         let mut first = task(&pool, "first").await;
         let mut stale = task(&pool, "stale").await;
         assert_eq!(ok(first.step(Which::Active, 2).await), 2);
@@ -398,6 +411,7 @@ mod fence {
     #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
     async fn a_batch_started_while_another_worker_commits_one_waits_and_is_fenced(pool: PgPool) {
         top_ups(&pool, 4).await;
+        visible(&pool, 4).await;
         let mut late = task(&pool, "late").await;
         let mut other = ok(pool.begin().await);
         ok(sqlx::query("SELECT 1 FROM projection_checkpoints WHERE projection = $1 FOR UPDATE")
