@@ -1,18 +1,20 @@
 //! The app: routes and the layers around them.
 //!
 //! ```text
-//! Telemetry      request id, span, access log, HTTP metrics   (outermost: sees final answers)
-//!  ProblemLayer  every error and panic → problem+json
-//!   BodyLimit    413 past `max_body_bytes`, declared or streamed
-//!    RateLimit   429 past the caller's budget (per user, or per IP when anonymous)
-//!     Route      /api/*            feature APIs (poem-openapi)
-//!                /api/ws           the WebSocket gateway (realtime)
-//!                /api/openapi.json the OpenAPI document
-//!                /api/asyncapi.json the AsyncAPI document of /api/ws
-//!                /docs             Swagger UI
-//!                /health /ready /metrics
+//! Telemetry          request id, span, access log, HTTP metrics   (outermost: sees final answers)
+//!  ProblemLayer      every error and panic → problem+json
+//!   BodyLimit        413 past `max_body_bytes`, declared or streamed
+//!    Authenticate    verifies the bearer token, once per request, for everything inside
+//!     RateLimit      429 past the caller's budget (per user, or per IP when anonymous)
+//!      Route         /api/*            feature APIs (poem-openapi)
+//!                    /api/ws           the WebSocket gateway (realtime)
+//!                    /api/openapi.json the OpenAPI document
+//!                    /api/asyncapi.json the AsyncAPI document of /api/ws
+//!                    /docs             Swagger UI
+//!                    /health /ready /metrics
 //! ```
 
+use crate::auth::Authenticate;
 use crate::body_limit::BodyLimit;
 use crate::identity::{AdminApi, AuthApi, UsersApi};
 use crate::looppay::LoopPayApi;
@@ -88,8 +90,10 @@ pub fn app<T: OpenApi + 'static>(
         .at("/api/ws", get(realtime::ws_endpoint))
         .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
-        // Inside `data`: the limiter reads the app state to recognise bearer tokens.
         .with(RateLimit::new(rate_limits))
+        // Inside `data`: it reads the token keys from the app state. Outside the limiter, which
+        // reads the caller it verified.
+        .with(Authenticate)
         .data(state)
         .with(BodyLimit::new(max_body_bytes))
         .with(ProblemLayer::new(routes.clone()))

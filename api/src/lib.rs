@@ -5,12 +5,13 @@
 //!   layers every request goes through (request id, tracing, metrics, body limit, errors).
 //! - [`problem`]: errors as RFC 9457 problem details with a stable `code`; [`DomainProblem`]
 //!   maps a domain's refusals to HTTP, the only place where they are.
+//! - [`auth`]: the caller, from a bearer token verified once per request, and the security
+//!   scheme every protected endpoint takes.
 //! - [`consistency`]: read-your-writes (`Loopync-Position`, `Loopync-Consistency`) and the
 //!   command context of a request (`Idempotency-Key`, correlation id).
 //! - [`json`]: [`JsonBody`], a JSON request body whose errors name the offending fields.
 //! - [`state`]: [`AppState`] shared by handlers and [`ApiConfig`].
-//! - [`identity`]: accounts, sign-in, tokens, sessions, profiles and roles; the bearer-token
-//!   security scheme every protected endpoint takes.
+//! - [`identity`]: accounts, sign-in, tokens, sessions, profiles and roles.
 //! - [`looppay`]: the wallet — top-ups (with provider webhooks), transfers, payments,
 //!   refunds, balances, transactions and ledger history.
 //! - [`request_id`], [`metrics`], [`serve`]: request ids, the Prometheus recorder, serving
@@ -46,6 +47,7 @@
 //! ```
 
 pub mod app;
+pub mod auth;
 mod body_limit;
 pub mod consistency;
 pub mod identity;
@@ -64,6 +66,7 @@ mod system;
 mod telemetry;
 
 pub use app::{FeatureApis, app, feature_apis, openapi_service};
+pub use auth::{BearerAuth, Caller};
 pub use consistency::{CommandResponse, Freshness, ReadResponse, command_context, parse_position};
 pub use json::JsonBody;
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};

@@ -3,7 +3,8 @@
 //! Two layers of GCRA limiters (governor), both per node and in memory:
 //!
 //! - **general**: every `/api` request counts against its caller — the user of a valid bearer
-//!   token (1000 a minute by default) or, without one, the client's IP address (100 a minute);
+//!   token, as `crate::auth` verified it for the request (1000 a minute by default) or, without
+//!   one, the client's IP address (100 a minute);
 //! - **sign-in**: the endpoints that check a secret or send a message (login, signup, refresh,
 //!   send-code, verify-phone, verify-email, forgot/reset-password) also count against the
 //!   client's IP at a much lower rate (10 a minute), so guessing is slow from anywhere.
@@ -16,9 +17,9 @@
 //! The client IP is the TCP peer: behind a proxy that is the proxy, so deployments behind one
 //! should rate-limit at the proxy or set the limits accordingly.
 
+use crate::auth::caller_of;
 use crate::identity::errors::auth_codes;
 use crate::problem::Problem;
-use crate::state::AppState;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::http::StatusCode;
@@ -150,13 +151,11 @@ pub(crate) struct RateLimitEndpoint<E> {
     limiters: Arc<Limiters>,
 }
 
-/// The user of a valid bearer token, if the request carries one. An invalid token counts as
-/// anonymous (and the endpoint answers 401 anyway).
+/// The user of a valid bearer token, as `crate::auth::Authenticate` verified it (this layer runs
+/// inside that one and does not verify again). An invalid token counts as anonymous (and the
+/// endpoint answers 401 anyway).
 fn bearer_user(request: &Request) -> Option<Uuid> {
-    let token =
-        request.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-    let state = request.data::<AppState>()?;
-    state.identity.tokens.verify_access(token.trim()).ok().map(|claims| claims.sub)
+    caller_of(request).map(|caller| caller.user_id)
 }
 
 impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {

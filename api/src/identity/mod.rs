@@ -4,8 +4,8 @@
 //!   commands through the pipeline;
 //! - [`tokens`], [`passwords`], [`throttle`]: access JWTs and opaque tokens, bcrypt off the
 //!   runtime, lockouts after failed sign-ins;
-//! - [`auth`]: the bearer-token security scheme every protected endpoint takes, and the one
-//!   admin check;
+//! - [`auth`]: the one admin check (the bearer-token security scheme every protected endpoint
+//!   takes is the platform's, [`crate::auth`], re-exported here);
 //! - [`http`]: the endpoints under `/api/auth`, `/api/users` and `/api/admin`;
 //! - [`errors`]: refusals and their stable codes.
 
