@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use loopync_api::identity::{AuthConfig, JwtSecret};
 use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
 use loopync_api::realtime::RealtimeConfig;
-use loopync_api::{Delivery, RateLimitConfig};
+use loopync_api::{Delivery, RateLimitConfig, SessionConsistencyConfig};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
 use loopync_domain::looppay::TopUpLimits;
 use std::time::Duration;
@@ -59,9 +59,26 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(24..))]
     pub idempotency_retention_hours: u64,
 
-    /// How long a read that names a `Loopync-Position` waits for projections, in milliseconds.
+    /// How long a read waits for projections to reach its session's last command (or the
+    /// `Loopync-Position` it names), in milliseconds.
     #[arg(long, env = "LOOPYNC_READ_YOUR_WRITES_TIMEOUT_MS", default_value_t = 2000)]
     pub read_your_writes_timeout_ms: u64,
+
+    /// Remember each session's last command position (on every node, through NATS) and make
+    /// the session's reads wait for it. Off: only reads that send `Loopync-Position` wait.
+    #[arg(long, env = "LOOPYNC_READ_YOUR_WRITES_SESSIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub read_your_writes_sessions: bool,
+
+    /// Most sessions whose last position one node remembers (the least recently written is
+    /// forgotten first).
+    #[arg(long, env = "LOOPYNC_READ_YOUR_WRITES_CAPACITY", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_your_writes_capacity: u64,
+
+    /// Longest a session's last position is remembered, in seconds, even if a projection has
+    /// not passed it yet (positions every projection passed are forgotten within a second).
+    #[arg(long, env = "LOOPYNC_READ_YOUR_WRITES_MAX_AGE_SECONDS", default_value_t = 300)]
+    pub read_your_writes_max_age_seconds: u64,
 
     /// Snapshot an aggregate every this many events (0: never).
     #[arg(long, env = "LOOPYNC_SNAPSHOT_EVERY", default_value_t = 100)]
@@ -225,6 +242,15 @@ pub enum LogFormat {
 impl Config {
     pub fn read_your_writes_timeout(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_timeout_ms)
+    }
+
+    /// Read-your-writes per session.
+    pub fn session_consistency(&self) -> SessionConsistencyConfig {
+        SessionConsistencyConfig {
+            enabled: self.read_your_writes_sessions,
+            capacity: usize::try_from(self.read_your_writes_capacity).unwrap_or(usize::MAX),
+            max_age: Duration::from_secs(self.read_your_writes_max_age_seconds),
+        }
     }
 
     /// Request rate limits of the API.

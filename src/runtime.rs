@@ -94,6 +94,20 @@ async fn with_realtime(state: AppState) -> AppState {
     }
 }
 
+/// Waits until this node hears the other nodes' sessions' positions, so that a read landing here
+/// waits for a command its session sent to another node. Without NATS (or with it slow to
+/// answer) the node serves anyway: each node then remembers only the commands it answered.
+async fn await_shared_positions(state: &AppState) {
+    if !state.config.session_consistency.enabled || state.nats.is_none() {
+        return;
+    }
+    if !state.session_positions.shared(Duration::from_secs(10)).await {
+        tracing::error!(
+            "NATS did not relay sessions' positions in 10 s; reads wait only for commands answered by this node"
+        );
+    }
+}
+
 /// Migrates if PostgreSQL is there; a node that cannot yet reports not-ready instead of dying.
 async fn migrate_if_reachable(pool: &PgPool) {
     if let Err(error) = loopync_schemas::MIGRATOR.run(pool).await {
@@ -131,6 +145,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let api_config = ApiConfig {
         max_body_bytes: config.max_body_bytes,
         read_your_writes_timeout: config.read_your_writes_timeout(),
+        session_consistency: config.session_consistency(),
         auth: config.auth(),
         rate_limits: config.rate_limits(),
         looppay: config.looppay()?,
@@ -142,6 +157,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), pipeline, board, nats, api_config, delivery)
         .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
     let state = with_realtime(state).await;
+    await_shared_positions(&state).await;
     let acceptor = loopync_api::serve::bind(config.http_addr.clone())
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

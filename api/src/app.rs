@@ -6,7 +6,8 @@
 //!   BodyLimit        413 past `max_body_bytes`, declared or streamed
 //!    Authenticate    verifies the bearer token, once per request, for everything inside
 //!     RateLimit      429 past the caller's budget (per user, or per IP when anonymous)
-//!      Route         /api/*            feature APIs (poem-openapi)
+//!      RememberPositions  the position of a session's command, remembered for its next reads
+//!       Route        /api/*            feature APIs (poem-openapi)
 //!                    /api/ws           the WebSocket gateway (realtime)
 //!                    /api/openapi.json the OpenAPI document
 //!                    /api/asyncapi.json the AsyncAPI document of /api/ws
@@ -16,6 +17,7 @@
 
 use crate::auth::Authenticate;
 use crate::body_limit::BodyLimit;
+use crate::consistency::sessions::RememberPositions;
 use crate::identity::{AdminApi, AuthApi, UsersApi};
 use crate::looppay::LoopPayApi;
 use crate::problem_layer::ProblemLayer;
@@ -53,8 +55,10 @@ pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {
         .description(
             "Loopync's HTTP API. Errors are `application/problem+json` (RFC 9457) with a stable \
              `code`. Commands accept an `Idempotency-Key` header and answer with the position \
-             they reached in `Loopync-Position`; reads that send it back reflect the command \
-             (`Loopync-Consistency: fresh`) or say they may not yet (`stale`).",
+             they reached in `Loopync-Position`. A session's reads reflect its own earlier \
+             commands, on any node; a read that sends a position back reflects that one too. \
+             Reads that waited say whether they reflect it (`Loopync-Consistency: fresh`) or \
+             may not yet (`stale`).",
         )
         .server(API_PREFIX)
         .extra_request_header::<Option<String>, _>(ExtraHeader::new(REQUEST_ID_HEADER).description(
@@ -81,6 +85,7 @@ pub fn app<T: OpenApi + 'static>(
     let docs = service.swagger_ui();
     let max_body_bytes = state.config.max_body_bytes;
     let rate_limits = state.config.rate_limits;
+    let session_positions = state.session_positions.clone();
     Route::new()
         .at("/health", get(system::health))
         .at("/ready", get(system::ready))
@@ -90,9 +95,10 @@ pub fn app<T: OpenApi + 'static>(
         .at("/api/ws", get(realtime::ws_endpoint))
         .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
+        .with(RememberPositions::new(session_positions))
         .with(RateLimit::new(rate_limits))
-        // Inside `data`: it reads the token keys from the app state. Outside the limiter, which
-        // reads the caller it verified.
+        // Inside `data`: it reads the token keys from the app state. Outside the layers above,
+        // which read the caller it verified.
         .with(Authenticate)
         .data(state)
         .with(BodyLimit::new(max_body_bytes))

@@ -8,6 +8,8 @@
 //!
 //! - the rate limiter counts a request against its [`Caller`]'s user, or its IP address when
 //!   there is none (`crate::rate_limit`);
+//! - read-your-writes remembers the positions a session's commands reached and makes its reads
+//!   wait for them (`crate::consistency`);
 //! - [`BearerAuth`], the parameter of every protected endpoint, answers 401 before any handler
 //!   code runs when there is no header, or when the token does not verify (wrong key,
 //!   `alg: none`, tampered claims, another issuer) or has expired.

@@ -6,20 +6,31 @@
 //! 1. Every command response carries the position its events reached in the global log, as the
 //!    `Loopync-Position: <transaction>-<position>` header ([`CommandResponse`]) and, where a
 //!    body has room for it, as a `position` field.
-//! 2. A read may send that token back in its own `Loopync-Position` header. The handler calls
-//!    [`AppState::wait_for_position`] with the projections it reads from; it waits until
-//!    all of them have passed the position, at most [`ApiConfig::read_your_writes_timeout`].
+//! 2. The platform remembers, per session, the last position the session's commands reached,
+//!    on every node ([`sessions`], shared through NATS by `sharing`). A client may also send
+//!    a token back in its read's own `Loopync-Position` header (to see another session's
+//!    write, say). The handler calls [`AppState::wait_for_position`] with the caller and the
+//!    projections it reads from; it waits until all of them have passed the later of the two
+//!    positions, at most [`ApiConfig::read_your_writes_timeout`].
 //! 3. The read answers with `Loopync-Consistency: fresh` when they did, and
 //!    `Loopync-Consistency: stale` when the wait timed out: the answer comes anyway (a slow
 //!    projection must not turn reads into errors), and the client knows it may be behind. A
-//!    read without `Loopync-Position` gets no `Loopync-Consistency` header: it asked for
-//!    nothing. A malformed token is a 400 `invalid_position`.
+//!    read with no position to wait for (no header, and no command of its session
+//!    remembered) gets no `Loopync-Consistency` header: there was nothing to be fresh about.
+//!    A malformed token is a 400 `invalid_position`.
 //!
 //! The same module turns request headers into a [`CommandContext`]: the `Idempotency-Key`
 //! becomes the command's idempotency key and the request id its correlation id.
 //!
 //! [`ApiConfig::read_your_writes_timeout`]: crate::ApiConfig::read_your_writes_timeout
 
+pub mod sessions;
+mod sharing;
+
+pub use sessions::{SessionConsistencyConfig, SessionPositions};
+pub use sharing::SUBJECT as POSITIONS_SUBJECT;
+
+use crate::auth::Caller;
 use crate::problem::{FieldProblem, POSITION_HEADER, Problem, codes};
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -63,16 +74,19 @@ pub fn parse_position(token: &str) -> Result<Position, Problem> {
 }
 
 impl AppState {
-    /// Before a read: waits, bounded, until every one of `projections` has passed the position
-    /// named by the request's `Loopync-Position` header (`token`). `None` when the request
-    /// named no position; otherwise whether the wait succeeded, for [`ReadResponse`].
+    /// Before a read: waits, bounded, until every one of `projections` has passed the later of
+    /// the position named by the request's `Loopync-Position` header (`token`) and the last one
+    /// the `caller`'s session reached with its own commands. `None` when there is neither;
+    /// otherwise whether the wait succeeded, for [`ReadResponse`].
     pub async fn wait_for_position(
         &self,
+        caller: Option<&Caller>,
         token: Option<&str>,
         projections: &[&str],
     ) -> Result<Option<Freshness>, Problem> {
-        let Some(token) = token else { return Ok(None) };
-        let position = parse_position(token)?;
+        let named = token.map(parse_position).transpose()?;
+        let remembered = caller.and_then(|caller| self.session_positions.last(caller.session_id));
+        let Some(position) = named.max(remembered) else { return Ok(None) };
         let timeout = self.config.read_your_writes_timeout;
         Ok(Some(match self.checkpoints.wait_for(projections, position, timeout).await {
             Consistency::Reached => Freshness::Fresh,
@@ -103,10 +117,12 @@ pub fn position_token(position: Option<Position>) -> Option<String> {
 /// `Loopync-Position` header (absent when the command changed nothing).
 #[derive(Debug, ApiResponse)]
 pub enum CommandResponse<T: ToJSON> {
-    /// The command created something. Send `Loopync-Position` back on the next read to see it.
+    /// The command created something. The session's next reads reflect it; another session
+    /// sends `Loopync-Position` on its read to see it.
     #[oai(status = 201)]
     Created(Json<T>, #[oai(header = "Loopync-Position")] Option<String>),
-    /// The command was applied. Send `Loopync-Position` back on the next read to see it.
+    /// The command was applied. The session's next reads reflect it; another session sends
+    /// `Loopync-Position` on its read to see it.
     #[oai(status = 200)]
     Applied(Json<T>, #[oai(header = "Loopync-Position")] Option<String>),
 }
@@ -123,11 +139,12 @@ impl<T: ToJSON> CommandResponse<T> {
     }
 }
 
-/// The success answer of a read, with `Loopync-Consistency` when the request named a position.
+/// The success answer of a read, with `Loopync-Consistency` when it waited for a position (named
+/// by the request, or reached by the session's own commands).
 #[derive(Debug, ApiResponse)]
 pub enum ReadResponse<T: ToJSON> {
-    /// The resource. `Loopync-Consistency` is `fresh` when it reflects the requested
-    /// `Loopync-Position`, `stale` when waiting for that timed out.
+    /// The resource. `Loopync-Consistency` is `fresh` when it reflects the session's own
+    /// commands and the requested `Loopync-Position`, `stale` when waiting for them timed out.
     #[oai(status = 200)]
     Ok(Json<T>, #[oai(header = "Loopync-Consistency")] Option<String>),
 }

@@ -7,8 +7,9 @@
 //!   maps a domain's refusals to HTTP, the only place where they are.
 //! - [`auth`]: the caller, from a bearer token verified once per request, and the security
 //!   scheme every protected endpoint takes.
-//! - [`consistency`]: read-your-writes (`Loopync-Position`, `Loopync-Consistency`) and the
-//!   command context of a request (`Idempotency-Key`, correlation id).
+//! - [`consistency`]: read-your-writes (per session, automatic and shared between nodes; and
+//!   `Loopync-Position`, `Loopync-Consistency`) and the command context of a request
+//!   (`Idempotency-Key`, correlation id).
 //! - [`json`]: [`JsonBody`], a JSON request body whose errors name the offending fields.
 //! - [`state`]: [`AppState`] shared by handlers and [`ApiConfig`].
 //! - [`identity`]: accounts, sign-in, tokens, sessions, profiles and roles.
@@ -36,10 +37,14 @@
 //! #[oai(path = "/wallets/:id", method = "get")]
 //! async fn wallet(
 //!     &self,
+//!     auth: BearerAuth,
 //!     id: Path<Uuid>,
 //!     #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
 //! ) -> Result<ReadResponse<Wallet>, Problem> {
-//!     let freshness = self.state.wait_for_position(position.0.as_deref(), &[WalletBalances::NAME]).await?;
+//!     let freshness = self
+//!         .state
+//!         .wait_for_position(Some(&auth.0), position.0.as_deref(), &[WalletBalances::NAME])
+//!         .await?;
 //!     let wallet = queries::wallet(&self.state.pool, id.0).await?
 //!         .ok_or_else(|| Problem::not_found("wallet_not_found", "no such wallet"))?;
 //!     Ok(ReadResponse::ok(wallet, freshness))
@@ -67,7 +72,10 @@ mod telemetry;
 
 pub use app::{FeatureApis, app, feature_apis, openapi_service};
 pub use auth::{BearerAuth, Caller};
-pub use consistency::{CommandResponse, Freshness, ReadResponse, command_context, parse_position};
+pub use consistency::{
+    CommandResponse, Freshness, ReadResponse, SessionConsistencyConfig, SessionPositions, command_context,
+    parse_position,
+};
 pub use json::JsonBody;
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
 pub use rate_limit::RateLimitConfig;

@@ -13,6 +13,7 @@
 //! | `loopync_event_log_held_back_events`, `loopync_event_log_oldest_transaction_seconds` | `workers` |
 //! | `loopync_http_requests_total{method,route,status}` | [`crate::telemetry`] |
 //! | `loopync_http_request_duration_seconds{method,route}` (histogram) | [`crate::telemetry`] |
+//! | `loopync_read_your_writes_sessions`, `loopync_read_your_writes_evicted_total` | [`crate::consistency::sessions`] |
 
 use metrics::Unit;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
@@ -118,6 +119,14 @@ fn describe() {
         "loopync_http_request_duration_seconds",
         Unit::Seconds,
         "Time to answer an HTTP request, by method and route."
+    );
+    metrics::describe_gauge!(
+        "loopync_read_your_writes_sessions",
+        "Sessions whose last command position this node remembers for their reads."
+    );
+    metrics::describe_counter!(
+        "loopync_read_your_writes_evicted_total",
+        "Sessions' positions forgotten to stay within capacity, maybe before every projection passed them."
     );
 }
 

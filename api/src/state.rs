@@ -1,6 +1,7 @@
-//! What every handler shares: connections, the command pipeline, the checkpoint board and the
-//! API's configuration.
+//! What every handler shares: connections, the command pipeline, the checkpoint board, the
+//! sessions' last positions and the API's configuration.
 
+use crate::consistency::{SessionConsistencyConfig, SessionPositions};
 use crate::identity::{AuthConfig, AuthError, Identity};
 use crate::looppay::{LoopPay, LoopPayConfig};
 use crate::rate_limit::RateLimitConfig;
@@ -18,9 +19,13 @@ pub struct ApiConfig {
     /// Largest request body accepted, in bytes; larger ones get 413 (default 1 MiB). Media
     /// uploads, which stream up to 150 MB, will be mounted with a limit of their own.
     pub max_body_bytes: usize,
-    /// How long a read that names a `Loopync-Position` waits for the projections it reads to
-    /// reach it before answering anyway, marked stale (default 2 s).
+    /// How long a read waits for the projections it reads to reach its position (the
+    /// session's last command, or a `Loopync-Position` it names) before answering anyway,
+    /// marked stale (default 2 s).
     pub read_your_writes_timeout: Duration,
+    /// Read-your-writes per session: whether, and how much and how long, sessions' last
+    /// command positions are remembered.
+    pub session_consistency: SessionConsistencyConfig,
     /// How long `/ready` waits for PostgreSQL before calling it unreachable (default 2 s):
     /// probes have short timeouts of their own, and a hung probe tells them nothing.
     pub readiness_timeout: Duration,
@@ -41,6 +46,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             read_your_writes_timeout: Duration::from_millis(2000),
+            session_consistency: SessionConsistencyConfig::default(),
             readiness_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
             auth: AuthConfig::default(),
@@ -79,6 +85,9 @@ pub struct AppState {
     pub pipeline: Arc<CommandPipeline>,
     /// Where projections have read up to: read-your-writes waits on it.
     pub checkpoints: Arc<CheckpointBoard>,
+    /// The last position each session's commands reached, from every node: a session's reads
+    /// wait for it.
+    pub session_positions: Arc<SessionPositions>,
     /// `None` when the process runs without NATS (then it is never ready).
     pub nats: Option<async_nats::Client>,
     /// Accounts, sessions, tokens.
@@ -91,6 +100,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state over these connections. Starts remembering sessions' positions and, with
+    /// `nats`, sharing them between nodes in the background: a node should await
+    /// `session_positions.shared(..)` before it serves, or reads landing on it right after it
+    /// starts may miss positions of commands answered by other nodes.
     pub fn new(
         pool: PgPool,
         pipeline: Arc<CommandPipeline>,
@@ -107,7 +120,23 @@ impl AppState {
             delivery.sms,
         )?);
         let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
-        Ok(Self { pool, pipeline, checkpoints, nats, identity, looppay, realtime: None, config })
+        let session_positions = SessionPositions::start(
+            &config.session_consistency,
+            nats.clone(),
+            pool.clone(),
+            checkpoints.clone(),
+        );
+        Ok(Self {
+            pool,
+            pipeline,
+            checkpoints,
+            session_positions,
+            nats,
+            identity,
+            looppay,
+            realtime: None,
+            config,
+        })
     }
 
     /// Starts this node's WebSocket gateway on the state's NATS connection (without one,

@@ -93,6 +93,15 @@ impl AuthApi {
     pub fn new(state: &AppState) -> Self {
         Self { identity: state.identity.clone(), state: state.clone() }
     }
+
+    /// Remembers the position of a command that started (or continued) a session for that
+    /// session, so the first reads with its new token wait for it. The request carried no
+    /// token of that session, so the layer that remembers commands' positions cannot.
+    async fn remember_for_session(&self, signed_in: &SignedIn) {
+        if let Some(position) = signed_in.position {
+            self.state.session_positions.remember(signed_in.session_id, position).await;
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/auth", tag = "Tag::Auth")]
@@ -116,6 +125,7 @@ impl AuthApi {
         };
         let signed_in =
             self.identity.sign_up(form, &device(request), &command_context(&request_id, None)).await?;
+        self.remember_for_session(&signed_in).await;
         Ok(CommandResponse::created(tokens(&signed_in), signed_in.position))
     }
 
@@ -134,6 +144,7 @@ impl AuthApi {
             .identity
             .log_in(&body.0.email, body.0.password, &device(request), &command_context(&request_id, None))
             .await?;
+        self.remember_for_session(&signed_in).await;
         Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
     }
 
@@ -147,6 +158,7 @@ impl AuthApi {
     ) -> Result<CommandResponse<AuthTokens>, Problem> {
         let signed_in =
             self.identity.refresh(&body.0.refresh_token, &command_context(&request_id, None)).await?;
+        self.remember_for_session(&signed_in).await;
         Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
     }
 
@@ -181,7 +193,8 @@ impl AuthApi {
         auth: BearerAuth,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<SessionList>, Problem> {
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[UserSessions::NAME]).await?;
+        let freshness =
+            self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserSessions::NAME]).await?;
         let rows = read::sessions::active_sessions(&self.state.pool, auth.0.user_id, Utc::now()).await?;
         let data: Vec<SessionView> = rows
             .into_iter()
@@ -295,6 +308,7 @@ impl AuthApi {
                 &command_context(&request_id, None),
             )
             .await?;
+        self.remember_for_session(&signed_in).await;
         Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
     }
 
@@ -334,6 +348,7 @@ impl AuthApi {
                 &command_context(&request_id, None),
             )
             .await?;
+        self.remember_for_session(&result.signed_in).await;
         let answer = PhoneAuthTokens { tokens: tokens(&result.signed_in), is_new_user: result.new_account };
         Ok(if result.new_account {
             CommandResponse::created(answer, result.signed_in.position)
@@ -406,11 +421,12 @@ impl UsersApi {
     #[oai(path = "/:userId", method = "get")]
     async fn user(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         #[oai(name = "userId")] user_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<PublicUser>, Problem> {
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[UserProfiles::NAME]).await?;
+        let freshness =
+            self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserProfiles::NAME]).await?;
         let row =
             read::profiles::profile(&self.state.pool, user_id.0).await?.ok_or(AuthError::UserNotFound)?;
         Ok(ReadResponse::ok(PublicUser::from(&row), freshness))

@@ -139,7 +139,10 @@ impl LoopPayApi {
         #[oai(name = "topUpId")] top_up_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<TopUpStatusView>, Problem> {
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let freshness = self
+            .state
+            .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
+            .await?;
         let row = read::top_up(&self.state.pool, top_up_id.0)
             .await?
             .filter(|row| row.account == auth.0.user_id.to_string())
@@ -260,7 +263,10 @@ impl LoopPayApi {
         #[oai(name = "paymentId")] payment_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<PaymentView>, Problem> {
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let freshness = self
+            .state
+            .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
+            .await?;
         let not_found =
             || Problem::from(loopync_commands::CommandError::Domain(LedgerError::PaymentNotFound));
         let row = read::payment(&self.state.pool, payment_id.0).await?.ok_or_else(not_found)?;
@@ -328,7 +334,10 @@ impl LoopPayApi {
         at: Query<Option<DateTime<Utc>>>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<BalanceView>, Problem> {
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let freshness = self
+            .state
+            .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
+            .await?;
         let account = auth.0.user_id.to_string();
         let view = match at.0 {
             Some(at) => {
@@ -362,7 +371,10 @@ impl LoopPayApi {
         let before = cursor_of(cursor.0.as_deref())?;
         // `type=` with nothing in it filters nothing.
         let kinds = kinds.0.as_deref().map(parse_kinds).transpose()?.filter(|kinds| !kinds.is_empty());
-        let freshness = self.state.wait_for_position(position.0.as_deref(), &[LedgerReadModel::NAME]).await?;
+        let freshness = self
+            .state
+            .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
+            .await?;
         let filter = TransactionFilter { kinds, from: from.0, to: to.0 };
         let account = auth.0.user_id.to_string();
         let rows = read::transactions(&self.state.pool, &account, &filter, before, limit).await?;

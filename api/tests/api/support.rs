@@ -162,7 +162,7 @@ impl SampleApi {
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<WalletView>, Problem> {
         let freshness =
-            self.state.wait_for_position(position.0.as_deref(), &[SampleWalletBalances::NAME]).await?;
+            self.state.wait_for_position(None, position.0.as_deref(), &[SampleWalletBalances::NAME]).await?;
         let wallet = loopync_projections::sample::wallet(&self.state.pool, &id.0.to_string())
             .await?
             .ok_or_else(|| Problem::not_found("wallet_not_found", format!("there is no wallet {}", id.0)))?;

@@ -2,8 +2,10 @@
 //! input, authorization, provider webhooks, ledger history and its hash chain, live balance
 //! updates, and the invariants under concurrency (money conserved, hot wallets, hold expiry
 //! with two workers), over HTTP on a real socket against a fresh PostgreSQL database per test
-//! (`DATABASE_URL`; the live-update test also needs NATS at `NATS_URL`). One test binary, so
-//! the app is compiled and linked once.
+//! (`DATABASE_URL`; the live-update and read-your-writes tests also need NATS at `NATS_URL`).
+//! With the whole product's APIs mounted, this binary also holds read-your-writes per session
+//! for every command and read of identity and LoopPay, on one node and across two. One test
+//! binary, so the app is compiled and linked once.
 
 mod authorization;
 mod bad_input;
@@ -14,5 +16,6 @@ mod hot_wallet;
 mod idempotency;
 mod invariants;
 mod live;
+mod read_your_writes;
 mod support;
 mod webhooks;

@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use loopync_api::identity::{AuthConfig, JwtSecret};
 use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
 use loopync_api::realtime::RealtimeConfig;
-use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
+use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig, SessionConsistencyConfig};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
 use loopync_domain::identity::Role;
@@ -65,11 +65,19 @@ pub struct Options {
     pub projections: bool,
     /// Start the WebSocket gateway (needs `nats`) with these settings.
     pub realtime: Option<RealtimeConfig>,
+    /// Read-your-writes per session (on by default, as in production).
+    pub session_consistency: SessionConsistencyConfig,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { looppay: LoopPayConfig::default(), nats: None, projections: true, realtime: None }
+        Self {
+            looppay: LoopPayConfig::default(),
+            nats: None,
+            projections: true,
+            realtime: None,
+            session_consistency: SessionConsistencyConfig::default(),
+        }
     }
 }
 
@@ -96,6 +104,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub pool: PgPool,
+    /// Every SMS the app sent (sign-in codes).
+    pub sms: RecordingSmsSender,
     shutdown: CancellationToken,
 }
 
@@ -224,10 +234,11 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
         },
         looppay: options.looppay.clone(),
         realtime: options.realtime.clone().unwrap_or_default(),
+        session_consistency: options.session_consistency.clone(),
         ..ApiConfig::default()
     };
-    let delivery =
-        Delivery { mailer: Arc::new(RecordingMailer::new()), sms: Arc::new(RecordingSmsSender::new()) };
+    let sms = RecordingSmsSender::new();
+    let delivery = Delivery { mailer: Arc::new(RecordingMailer::new()), sms: Arc::new(sms.clone()) };
     let state = AppState::new(
         pool.clone(),
         pipeline,
@@ -241,6 +252,11 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
         Some(_) => state.with_realtime().await.unwrap_or_else(|e| panic!("realtime: {e}")),
         None => state,
     };
+    // As `serve` does: hear the other nodes' sessions' positions before serving.
+    if options.nats.is_some() && options.session_consistency.enabled {
+        let shared = state.session_positions.shared(Duration::from_secs(10)).await;
+        assert!(shared, "sessions' positions are not shared over NATS");
+    }
 
     let acceptor = loopync_api::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = loopync_api::local_addr(&acceptor).unwrap_or_else(|| panic!("no local address"));
@@ -271,7 +287,26 @@ pub async fn spawn_with(pool: &PgPool, options: Options) -> TestApp {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap_or_else(|e| panic!("client: {e}"));
-    TestApp { addr, client, state, pool: pool.clone(), shutdown }
+    TestApp { addr, client, state, pool: pool.clone(), sms, shutdown }
+}
+
+/// NATS at `NATS_URL`.
+pub async fn nats() -> async_nats::Client {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    async_nats::connect(&url).await.unwrap_or_else(|e| panic!("NATS at {url}: {e}"))
+}
+
+/// Sends `request` and reads the answer in full.
+pub async fn send(what: String, request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let status = response.status().as_u16();
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = header("content-type");
+    let position = header("loopync-position");
+    let consistency = header("loopync-consistency");
+    let text = response.text().await.unwrap_or_else(|e| panic!("{what}: body: {e}"));
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { what, status, body, text, content_type, position, consistency }
 }
 
 /// A pipeline and event store of its own, as a separate worker process has (no group commit:
@@ -304,16 +339,7 @@ impl TestApp {
 
     /// Sends `request` and reads the answer in full.
     pub async fn send(&self, what: String, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
-        let status = response.status().as_u16();
-        let header =
-            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let content_type = header("content-type");
-        let position = header("loopync-position");
-        let consistency = header("loopync-consistency");
-        let text = response.text().await.unwrap_or_else(|e| panic!("{what}: body: {e}"));
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { what, status, body, text, content_type, position, consistency }
+        send(what, request).await
     }
 
     /// Any request with an optional bearer token, JSON body and idempotency key.

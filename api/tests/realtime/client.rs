@@ -1,5 +1,6 @@
 //! A test client of `/api/ws`, and the apps it talks to.
 
+pub use crate::support::nats;
 use crate::support::{Options, TestApp, spawn_with};
 use futures::{SinkExt, StreamExt};
 use loopync_api::realtime::RealtimeConfig;
@@ -13,12 +14,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for a frame it expects.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// NATS at `NATS_URL`.
-pub async fn nats() -> async_nats::Client {
-    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
-    async_nats::connect(&url).await.unwrap_or_else(|e| panic!("NATS at {url}: {e}"))
-}
 
 /// Gateway settings for tests: short presence grace, otherwise the defaults.
 pub fn test_config() -> RealtimeConfig {
