@@ -124,6 +124,13 @@ bench-realtime *args:
     cargo build --release -p loopync --bin loopync
     cargo run --release -p loopync-bench --bin bench-realtime -- --server-bin "${CARGO_TARGET_DIR:-target}/release/loopync" "$@"
 
+# Run the read-your-writes benchmark: reads with nothing to wait for and write-then-read pairs, memory on against off
+bench-ryw *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(bash scripts/services.sh ensure --database postgres)"
+    cargo run --release -p loopync-bench --bin bench-ryw -- "$@"
+
 # Start (or find) PostgreSQL + NATS and print their URLs as export lines
 services:
     bash scripts/services.sh ensure
