@@ -198,6 +198,8 @@ impl SessionPositions {
 /// Once a second while anything is remembered: reads the projections' checkpoints and forgets
 /// the positions all of them have passed (and those past `max_age`). Reading the table rather
 /// than this node's board: the board only hears of projections run here or waited on lately.
+/// Every active projection counts, read by this node or not: a projection that stopped moving
+/// holds this back, and then the hard bounds (age, capacity) are what forget.
 async fn sweep(memory: Weak<Memory>, pool: PgPool, board: Arc<CheckpointBoard>) {
     let mut interval = tokio::time::interval(SWEEP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
