@@ -82,6 +82,11 @@ pub trait Decision: Serialize + fmt::Debug + Send + Sync {
 }
 
 /// How the states of a [`StateSet`] are held by whoever loaded them.
+///
+/// Why a family of holders rather than a trait in `commands` implemented for `Loaded<A>` and
+/// for tuples: `commands` could not implement one trait both for every aggregate and for tuples
+/// of them (the domain might one day make a tuple an aggregate, so Rust rejects the overlap
+/// outside this crate). Here, where `Aggregate` is defined, both impls are allowed.
 pub trait Holder {
     /// One aggregate as held.
     type Of<A: Aggregate>;
