@@ -3,12 +3,10 @@
 //! Secrets (the database password inside `DATABASE_URL`) are never logged.
 
 use clap::{Args, ValueEnum};
-use loopync_api::identity::{AuthConfig, JwtSecret};
-use loopync_api::looppay::{LoopPayConfig, ProviderChoice};
-use loopync_api::realtime::RealtimeConfig;
-use loopync_api::{Delivery, RateLimitConfig, SessionConsistencyConfig};
+use loopync_api::features::SettingsError;
+use loopync_api::realtime::RealtimeSettings;
+use loopync_api::{ApiConfig, Delivery, FeatureSettings, RateLimitConfig, SessionConsistencyConfig};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
-use loopync_domain::looppay::TopUpLimits;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -96,32 +94,6 @@ pub struct Config {
     #[arg(long, env = "LOOPYNC_WORKER_ID")]
     pub worker_id: Option<String>,
 
-    /// Secret signing access tokens (HS256), at least 32 bytes; the same on every API node.
-    /// Unset: a random one per process (development only: tokens die with the process).
-    #[arg(long, env = "LOOPYNC_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-
-    /// Access token lifetime, in seconds.
-    #[arg(long, env = "LOOPYNC_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900)]
-    pub access_token_ttl_seconds: u64,
-
-    /// Refresh token lifetime, in days (each rotation starts it again).
-    #[arg(long, env = "LOOPYNC_REFRESH_TOKEN_TTL_DAYS", default_value_t = 7)]
-    pub refresh_token_ttl_days: u64,
-
-    /// bcrypt work factor for passwords (4 to 31).
-    #[arg(long, env = "LOOPYNC_BCRYPT_COST", default_value_t = 12,
-          value_parser = clap::value_parser!(u32).range(4..=31))]
-    pub bcrypt_cost: u32,
-
-    /// Failed logins allowed per email address in 15 minutes before 429.
-    #[arg(long, env = "LOOPYNC_FAILED_LOGIN_LIMIT", default_value_t = 5)]
-    pub failed_login_limit: u32,
-
-    /// Base URL of the app, for the links in account mail.
-    #[arg(long, env = "LOOPYNC_APP_URL", default_value = "http://localhost:3000")]
-    pub app_url: String,
-
     /// Where development mail and SMS are written (one file per message) when no SMTP relay
     /// or SMS webhook is configured.
     #[arg(long, env = "LOOPYNC_OUTBOX_DIR", default_value = "var/outbox")]
@@ -169,61 +141,19 @@ pub struct Config {
     #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
     pub sms_webhook_token: Option<String>,
 
-    /// LoopPay's payment provider: `dev` confirms top-ups at once (development only),
-    /// `webhook` waits for a signed confirmation at `POST /api/looppay/webhooks/webhook`.
-    #[arg(long, env = "LOOPYNC_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderArg::Dev)]
-    pub payment_provider: PaymentProviderArg,
-
-    /// The HMAC-SHA256 secret shared with the webhook payment provider (required for `webhook`).
-    #[arg(long, env = "LOOPYNC_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
-    pub payment_webhook_secret: Option<String>,
-
-    /// Where the webhook provider's checkout page is; `{topUpId}` is replaced.
-    #[arg(long, env = "LOOPYNC_PAYMENT_CHECKOUT_URL")]
-    pub payment_checkout_url: Option<String>,
-
-    /// Largest single top-up, in minor units of Loop credits (100 = 1.00 LOOP).
-    #[arg(long, env = "LOOPYNC_TOP_UP_MAX", default_value_t = 100_000)]
-    pub top_up_max: i64,
-
-    /// Most a wallet may top up per UTC day, in minor units.
-    #[arg(long, env = "LOOPYNC_TOP_UP_DAILY_MAX", default_value_t = 500_000)]
-    pub top_up_daily_max: i64,
-
-    /// How often expired LoopPay holds are swept, in seconds.
-    #[arg(long, env = "LOOPYNC_HOLD_EXPIRY_INTERVAL_SECONDS", default_value_t = 1)]
-    pub hold_expiry_interval_seconds: u64,
-
     /// How long durable live updates are kept for reconnecting clients, in days; an older
     /// cursor gets `resync_required`.
     #[arg(long, env = "LOOPYNC_LIVE_RETENTION_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub live_retention_days: u64,
 
-    /// How often the server pings each WebSocket, in seconds.
-    #[arg(long, env = "LOOPYNC_WS_HEARTBEAT_SECONDS", default_value_t = 20,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub ws_heartbeat_seconds: u64,
+    /// The WebSocket gateway's heartbeats, timeouts, queue and presence.
+    #[command(flatten)]
+    pub realtime: RealtimeSettings,
 
-    /// A WebSocket silent for this long (not even a pong) is closed with 4004, in seconds.
-    #[arg(long, env = "LOOPYNC_WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(2..))]
-    pub ws_idle_timeout_seconds: u64,
-
-    /// Frames queued for one WebSocket before the client counts as too slow (closed with 4005).
-    #[arg(long, env = "LOOPYNC_WS_OUTBOUND_QUEUE", default_value_t = 256,
-          value_parser = clap::value_parser!(u64).range(8..=65536))]
-    pub ws_outbound_queue: u64,
-
-    /// How long a user's last device may be gone before they are announced offline, in ms.
-    #[arg(long, env = "LOOPYNC_PRESENCE_GRACE_MS", default_value_t = 3000)]
-    pub presence_grace_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PaymentProviderArg {
-    Dev,
-    Webhook,
+    /// Every feature's own settings (identity's tokens, LoopPay's provider and limits, ...).
+    #[command(flatten)]
+    pub features: FeatureSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -262,29 +192,6 @@ impl Config {
         }
     }
 
-    /// Identity settings for the API.
-    pub fn auth(&self) -> AuthConfig {
-        let jwt_secret = match &self.jwt_secret {
-            Some(secret) => JwtSecret::new(secret.clone()),
-            None => {
-                tracing::warn!(
-                    "LOOPYNC_JWT_SECRET is not set: signing tokens with a random secret; they die with \
-                     this process and no other node accepts them"
-                );
-                JwtSecret::random()
-            }
-        };
-        AuthConfig {
-            jwt_secret,
-            access_ttl: Duration::from_secs(self.access_token_ttl_seconds),
-            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600),
-            bcrypt_cost: self.bcrypt_cost,
-            failed_login_limit: self.failed_login_limit,
-            app_url: self.app_url.trim_end_matches('/').to_owned(),
-            ..AuthConfig::default()
-        }
-    }
-
     /// The mail and SMS senders: SMTP and the webhook when configured, the outbox otherwise.
     pub fn delivery(&self) -> Result<Delivery, DeliveryError> {
         let mailer = match &self.smtp_host {
@@ -317,26 +224,16 @@ impl Config {
         Ok(Delivery { mailer: mailer.build()?, sms: sms.build()? })
     }
 
-    /// LoopPay's provider and limits.
-    pub fn looppay(&self) -> anyhow::Result<LoopPayConfig> {
-        let provider = match self.payment_provider {
-            PaymentProviderArg::Dev => ProviderChoice::Dev,
-            PaymentProviderArg::Webhook => match &self.payment_webhook_secret {
-                Some(secret) if secret.len() >= 16 => ProviderChoice::Webhook {
-                    secret: secret.clone(),
-                    checkout_url: self.payment_checkout_url.clone(),
-                },
-                _ => anyhow::bail!(
-                    "LOOPYNC_PAYMENT_WEBHOOK_SECRET (at least 16 bytes) is required with the webhook provider"
-                ),
-            },
-        };
-        if self.top_up_max <= 0 || self.top_up_daily_max < self.top_up_max {
-            anyhow::bail!("top-up limits must be positive, and the daily one at least the per-top-up one");
-        }
-        Ok(LoopPayConfig {
-            provider,
-            limits: TopUpLimits { per_top_up: self.top_up_max, daily: self.top_up_daily_max },
+    /// The API's configuration: the platform's part from these settings, each feature's part
+    /// from its own.
+    pub fn api_config(&self) -> Result<ApiConfig, SettingsError> {
+        self.features.apply(ApiConfig {
+            max_body_bytes: self.max_body_bytes,
+            read_your_writes_timeout: self.read_your_writes_timeout(),
+            session_consistency: self.session_consistency(),
+            rate_limits: self.rate_limits(),
+            realtime: self.realtime.config(),
+            ..ApiConfig::default()
         })
     }
 
@@ -346,15 +243,5 @@ impl Config {
 
     pub fn live_retention(&self) -> Duration {
         Duration::from_secs(self.live_retention_days.saturating_mul(24 * 3600))
-    }
-
-    pub fn realtime(&self) -> RealtimeConfig {
-        RealtimeConfig {
-            heartbeat_interval: Duration::from_secs(self.ws_heartbeat_seconds),
-            idle_timeout: Duration::from_secs(self.ws_idle_timeout_seconds),
-            outbound_queue: usize::try_from(self.ws_outbound_queue).unwrap_or(256),
-            presence_grace: Duration::from_millis(self.presence_grace_ms),
-            ..RealtimeConfig::default()
-        }
     }
 }

@@ -1,21 +1,20 @@
-//! The registry of projections this build runs, and the `projections` subcommands.
+//! The projections this build runs (the features'), and the `projections` subcommands.
 
 use crate::config::Config;
 use crate::runtime::connect;
 use anyhow::{Context, bail};
 use loopync_projections::Projection;
-use loopync_projections::identity::{UserProfiles, UserSessions};
-use loopync_projections::looppay::LedgerReadModel;
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Every projection of Loopync. A feature adds its projections here. (The sample wallet's
-/// projection is the core's reference for tests and `bench-core`; it does not run here.)
+/// Every projection of Loopync: the features' own, as their descriptors declare them. (The
+/// sample wallet's projection is the core's reference for tests and `bench-core`; it does not
+/// run here.)
 pub fn registered() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(UserProfiles), Arc::new(UserSessions), Arc::new(LedgerReadModel)]
+    loopync_api::features::projections()
 }
 
 /// `loopync projections status`.

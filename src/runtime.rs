@@ -1,12 +1,11 @@
 //! Wiring: the processes `serve` and `worker` built from the crates.
 
 use crate::config::Config;
-use crate::projections::registered;
 use anyhow::Context;
 use loopync_api::state::{ApiConfig, AppState};
+use loopync_api::{JobContext, features};
 use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_projections::{CheckpointBoard, LogWaker};
-use loopync_workers::looppay::hold_expiry;
 use loopync_workers::{ProjectionRunner, RunnerConfig, housekeeping, status};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -45,11 +44,12 @@ fn runner_config(config: &Config) -> RunnerConfig {
     }
 }
 
-/// Everything background: projections, lag metrics, key expiry, hold expiry.
+/// Everything background: the features' projections and jobs, lag metrics, key expiry.
 #[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     tasks: &mut JoinSet<()>,
     config: &Config,
+    api_config: &ApiConfig,
     pool: &PgPool,
     pipeline: Arc<CommandPipeline>,
     waker: LogWaker,
@@ -57,7 +57,14 @@ fn spawn_workers(
     nats: Option<async_nats::Client>,
     shutdown: &CancellationToken,
 ) {
-    let runner = ProjectionRunner::new(pool.clone(), registered(), waker, board, nats, runner_config(config));
+    let runner = ProjectionRunner::new(
+        pool.clone(),
+        features::projections(),
+        waker,
+        board,
+        nats,
+        runner_config(config),
+    );
     tasks.spawn(runner.run(shutdown.child_token()));
     tasks.spawn(status::export_lag_metrics(pool.clone(), Duration::from_secs(5), shutdown.child_token()));
     tasks.spawn(housekeeping::run_sweeper(
@@ -69,12 +76,18 @@ fn spawn_workers(
         Duration::from_secs(600),
         shutdown.child_token(),
     ));
-    tasks.spawn(hold_expiry::run_hold_expiry(
+    let context = JobContext {
+        pool: pool.clone(),
         pipeline,
-        pool.clone(),
-        Duration::from_secs(config.hold_expiry_interval_seconds.max(1)),
-        shutdown.child_token(),
-    ));
+        config: api_config.clone(),
+        shutdown: shutdown.child_token(),
+    };
+    for feature in features::all() {
+        for job in feature.jobs(&context) {
+            tracing::debug!(job = job.name, "starting");
+            tasks.spawn(job.task);
+        }
+    }
 }
 
 /// Starts the WebSocket gateway. Without NATS (or JetStream) the node serves everything else and
@@ -138,20 +151,21 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let board = CheckpointBoard::new(pool.clone());
     let nats = connect_nats(config).await;
 
+    let api_config = config.api_config()?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    spawn_workers(&mut tasks, config, &pool, pipeline.clone(), waker, board.clone(), nats.clone(), &shutdown);
+    spawn_workers(
+        &mut tasks,
+        config,
+        &api_config,
+        &pool,
+        pipeline.clone(),
+        waker,
+        board.clone(),
+        nats.clone(),
+        &shutdown,
+    );
 
-    let api_config = ApiConfig {
-        max_body_bytes: config.max_body_bytes,
-        read_your_writes_timeout: config.read_your_writes_timeout(),
-        session_consistency: config.session_consistency(),
-        auth: config.auth(),
-        rate_limits: config.rate_limits(),
-        looppay: config.looppay()?,
-        realtime: config.realtime(),
-        ..ApiConfig::default()
-    };
     let grace = api_config.shutdown_grace;
     let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;
     let state = AppState::new(pool.clone(), pipeline, board, nats, api_config, delivery)
@@ -183,17 +197,19 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn worker(config: &Config) -> anyhow::Result<()> {
+    let api_config = config.api_config()?;
     let pool = connect(config).await?;
     let waker = LogWaker::new(pool.clone(), None);
     let board = CheckpointBoard::new(pool.clone());
     let nats = connect_nats(config).await;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    // Hold expiry appends through a pipeline of its own (no group commit: a trickle).
+    // The features' jobs (LoopPay's hold expiry) append through a pipeline of their own (no
+    // group commit: a trickle).
     let store =
         PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
     let pipeline = Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()));
-    spawn_workers(&mut tasks, config, &pool, pipeline, waker, board, nats, &shutdown);
+    spawn_workers(&mut tasks, config, &api_config, &pool, pipeline, waker, board, nats, &shutdown);
     shutdown_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();

@@ -85,6 +85,8 @@ pub fn app<T: OpenApi + 'static>(
     let docs = service.swagger_ui();
     let max_body_bytes = state.config.max_body_bytes;
     let rate_limits = state.config.rate_limits;
+    let rate_limit_classes =
+        crate::features::all().iter().flat_map(|feature| feature.rate_limit_classes(&state.config)).collect();
     let session_positions = state.session_positions.clone();
     Route::new()
         .at("/health", get(system::health))
@@ -96,7 +98,7 @@ pub fn app<T: OpenApi + 'static>(
         .nest(API_PREFIX, service)
         .nest("/docs", get(docs))
         .with(RememberPositions::new(session_positions))
-        .with(RateLimit::new(rate_limits))
+        .with(RateLimit::new(rate_limits, rate_limit_classes))
         // Inside `data`: it reads the token keys from the app state. Outside the layers above,
         // which read the caller it verified.
         .with(Authenticate)

@@ -55,6 +55,8 @@ pub mod app;
 pub mod auth;
 mod body_limit;
 pub mod consistency;
+pub mod feature;
+pub mod features;
 pub mod identity;
 pub mod json;
 pub mod looppay;
@@ -76,9 +78,11 @@ pub use consistency::{
     CommandResponse, Freshness, ReadResponse, SessionConsistencyConfig, SessionPositions, command_context,
     parse_position,
 };
+pub use feature::{Feature, Job, JobContext};
+pub use features::FeatureSettings;
 pub use json::JsonBody;
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
-pub use rate_limit::RateLimitConfig;
+pub use rate_limit::{RateLimitClass, RateLimitConfig};
 pub use request_id::RequestId;
 pub use serve::{bind, local_addr, serve};
 pub use state::{ApiConfig, AppState, Delivery};

@@ -5,9 +5,11 @@
 //! - **general**: every `/api` request counts against its caller — the user of a valid bearer
 //!   token, as `crate::auth` verified it for the request (1000 a minute by default) or, without
 //!   one, the client's IP address (100 a minute);
-//! - **sign-in**: the endpoints that check a secret or send a message (login, signup, refresh,
-//!   send-code, verify-phone, verify-email, forgot/reset-password) also count against the
-//!   client's IP at a much lower rate (10 a minute), so guessing is slow from anywhere.
+//! - **classes**: features declare budgets of their own on some paths, counted per client IP
+//!   on top of the general one ([`RateLimitClass`], from `Feature::rate_limit_classes`). Identity's
+//!   `sign_in` class covers the endpoints that check a secret or send a message (login, signup,
+//!   refresh, send-code, verify-phone, verify-email, forgot/reset-password) at a much lower rate
+//!   (10 a minute), so guessing is slow from anywhere.
 //!
 //! Per-account lockouts after failed logins are not here: they must hold across nodes, so they
 //! are counted in PostgreSQL (`identity::throttle`). A limit per node is what the brief's
@@ -37,7 +39,8 @@ pub struct RateLimitConfig {
     pub anonymous_per_minute: u32,
     /// Per user, for requests with a valid bearer token (default 1000).
     pub authenticated_per_minute: u32,
-    /// Per client IP, on the sign-in endpoints, on top of the general limit (default 10).
+    /// Per client IP, on identity's sign-in endpoints (its `sign_in` class), on top of the
+    /// general limit (default 10).
     pub sign_in_per_minute: u32,
 }
 
@@ -47,17 +50,16 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Paths whose requests also count against the sign-in limit.
-const SIGN_IN_PATHS: &[&str] = &[
-    "/api/auth/login",
-    "/api/auth/signup",
-    "/api/auth/refresh",
-    "/api/auth/send-code",
-    "/api/auth/verify-phone",
-    "/api/auth/verify-email",
-    "/api/auth/forgot-password",
-    "/api/auth/reset-password",
-];
+/// A feature's budget on some of its paths, per client IP, on top of the general limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitClass {
+    /// The class's name, as in the `loopync_rate_limited_total{class}` metric.
+    pub name: &'static str,
+    /// The paths whose requests count against it, exactly.
+    pub paths: &'static [&'static str],
+    /// Requests a minute per client IP; `0` turns the class off.
+    pub per_minute: u32,
+}
 
 /// How often (in requests) idle keys are dropped from the limiters' maps.
 const RETAIN_EVERY: u64 = 4096;
@@ -71,7 +73,8 @@ enum Caller {
 struct Limiters {
     anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
     authenticated: Option<DefaultKeyedRateLimiter<Uuid>>,
-    sign_in: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The classes that are on, with their limiters.
+    classes: Vec<(RateLimitClass, DefaultKeyedRateLimiter<IpAddr>)>,
     requests: AtomicU64,
 }
 
@@ -80,17 +83,26 @@ fn keyed<K: std::hash::Hash + Eq + Clone>(per_minute: u32) -> Option<DefaultKeye
 }
 
 impl Limiters {
-    fn new(config: RateLimitConfig) -> Self {
+    fn new(config: RateLimitConfig, classes: Vec<RateLimitClass>) -> Self {
         Self {
             anonymous: keyed(config.anonymous_per_minute),
             authenticated: keyed(config.authenticated_per_minute),
-            sign_in: keyed(config.sign_in_per_minute),
+            classes: classes
+                .into_iter()
+                .filter_map(|class| keyed(class.per_minute).map(|limiter| (class, limiter)))
+                .collect(),
             requests: AtomicU64::new(0),
         }
     }
 
-    /// `Err(seconds to wait)` when a limit is exhausted.
-    fn check(&self, caller: Caller, address: Option<IpAddr>, sign_in: bool) -> Result<(), u32> {
+    /// The class `path` belongs to, if any.
+    fn class_of(&self, path: &str) -> Option<&(RateLimitClass, DefaultKeyedRateLimiter<IpAddr>)> {
+        self.classes.iter().find(|(class, _)| class.paths.contains(&path))
+    }
+
+    /// `Err(seconds to wait)` when a limit is exhausted: the caller's general one, or the
+    /// budget of `path`'s class for the client's address.
+    fn check(&self, caller: Caller, address: Option<IpAddr>, path: &str) -> Result<(), u32> {
         if self.requests.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
             self.retain_recent();
         }
@@ -108,7 +120,7 @@ impl Limiters {
                 }
             }
         }
-        if sign_in && let (Some(limiter), Some(ip)) = (&self.sign_in, address) {
+        if let (Some((_, limiter)), Some(ip)) = (self.class_of(path), address) {
             limiter.check_key(&ip).map_err(wait)?;
         }
         Ok(())
@@ -121,7 +133,7 @@ impl Limiters {
         if let Some(limiter) = &self.authenticated {
             limiter.retain_recent();
         }
-        if let Some(limiter) = &self.sign_in {
+        for (_, limiter) in &self.classes {
             limiter.retain_recent();
         }
     }
@@ -133,8 +145,8 @@ pub(crate) struct RateLimit {
 }
 
 impl RateLimit {
-    pub(crate) fn new(config: RateLimitConfig) -> Self {
-        Self { limiters: Arc::new(Limiters::new(config)) }
+    pub(crate) fn new(config: RateLimitConfig, classes: Vec<RateLimitClass>) -> Self {
+        Self { limiters: Arc::new(Limiters::new(config, classes)) }
     }
 }
 
@@ -170,12 +182,11 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 (None, Some(ip)) => Some(Caller::Address(ip)),
                 (None, None) => None,
             };
-            let sign_in = SIGN_IN_PATHS.contains(&path);
             if let Some(caller) = caller
-                && let Err(retry_after) = self.limiters.check(caller, address, sign_in)
+                && let Err(retry_after) = self.limiters.check(caller, address, path)
             {
-                metrics::counter!("loopync_rate_limited_total", "sign_in" => if sign_in { "true" } else { "false" })
-                    .increment(1);
+                let class = self.limiters.class_of(path).map_or("general", |(class, _)| class.name);
+                metrics::counter!("loopync_rate_limited_total", "class" => class).increment(1);
                 return Err(Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     auth_codes::RATE_LIMITED,
@@ -193,43 +204,48 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
 mod tests {
     use super::*;
 
+    const SIGN_IN: RateLimitClass =
+        RateLimitClass { name: "sign_in", paths: &["/api/auth/login"], per_minute: 1 };
+    const OTHER: &str = "/api/looppay/balance";
+
     #[test]
     fn each_caller_has_its_own_budget_and_sign_in_has_a_tighter_one() {
-        let limiters = Limiters::new(RateLimitConfig {
-            anonymous_per_minute: 2,
-            authenticated_per_minute: 3,
-            sign_in_per_minute: 1,
-        });
+        let limiters = Limiters::new(
+            RateLimitConfig { anonymous_per_minute: 2, authenticated_per_minute: 3, sign_in_per_minute: 1 },
+            vec![SIGN_IN],
+        );
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
-        assert!(limiters.check(Caller::Address(ip), Some(ip), false).is_ok());
-        assert!(limiters.check(Caller::Address(ip), Some(ip), false).is_ok());
-        let wait = limiters.check(Caller::Address(ip), Some(ip), false);
+        assert!(limiters.check(Caller::Address(ip), Some(ip), OTHER).is_ok());
+        assert!(limiters.check(Caller::Address(ip), Some(ip), OTHER).is_ok());
+        let wait = limiters.check(Caller::Address(ip), Some(ip), OTHER);
         assert!(matches!(wait, Err(seconds) if seconds >= 1), "{wait:?}");
-        assert!(limiters.check(Caller::Address(other), Some(other), true).is_ok());
-        assert!(limiters.check(Caller::Address(other), Some(other), true).is_err(), "sign-in limit");
+        assert!(limiters.check(Caller::Address(other), Some(other), "/api/auth/login").is_ok());
+        assert!(
+            limiters.check(Caller::Address(other), Some(other), "/api/auth/login").is_err(),
+            "sign-in limit"
+        );
 
         let user = Uuid::now_v7();
         for _ in 0..3 {
             assert!(
-                limiters.check(Caller::User(user), Some(ip), false).is_ok(),
+                limiters.check(Caller::User(user), Some(ip), OTHER).is_ok(),
                 "a user is not limited by its IP"
             );
         }
-        assert!(limiters.check(Caller::User(user), Some(ip), false).is_err());
-        assert!(limiters.check(Caller::User(Uuid::now_v7()), Some(ip), false).is_ok());
+        assert!(limiters.check(Caller::User(user), Some(ip), OTHER).is_err());
+        assert!(limiters.check(Caller::User(Uuid::now_v7()), Some(ip), OTHER).is_ok());
     }
 
     #[test]
     fn zero_turns_a_limit_off() {
-        let limiters = Limiters::new(RateLimitConfig {
-            anonymous_per_minute: 0,
-            authenticated_per_minute: 0,
-            sign_in_per_minute: 0,
-        });
+        let limiters = Limiters::new(
+            RateLimitConfig { anonymous_per_minute: 0, authenticated_per_minute: 0, sign_in_per_minute: 0 },
+            vec![RateLimitClass { per_minute: 0, ..SIGN_IN }],
+        );
         let ip: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..1000 {
-            assert!(limiters.check(Caller::Address(ip), Some(ip), true).is_ok());
+            assert!(limiters.check(Caller::Address(ip), Some(ip), "/api/auth/login").is_ok());
         }
     }
 }

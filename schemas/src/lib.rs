@@ -2,7 +2,7 @@
 //!
 //! - `migrations/`: the commented SQL schema of the event store, idempotency records, snapshots
 //!   and projection checkpoints, applied by [`MIGRATOR`].
-//! - [`registry`]: every event type with its current schema version, its JSON Schema and the
+//! - [`registry`]: every event type, grouped by feature, with its current schema version, its JSON Schema and the
 //!   upcasters that bring older versions up to date.
 //! - [`recorded`]: an event as stored ([`RecordedEvent`]), its metadata and its position in the
 //!   global log.
@@ -15,7 +15,7 @@ pub use recorded::{
     DecodeError, EVENTS_CHANNEL, EventMetadata, Position, PositionParseError, RECORDED_EVENT_COLUMNS,
     RecordedEvent,
 };
-pub use registry::{EventTypeInfo, REGISTRY, UpcastError};
+pub use registry::{EventTypeInfo, UpcastError};
 
 /// The event store's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

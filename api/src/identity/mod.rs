@@ -7,19 +7,24 @@
 //! - [`auth`]: the one admin check (the bearer-token security scheme every protected endpoint
 //!   takes is the platform's, [`crate::auth`], re-exported here);
 //! - [`http`]: the endpoints under `/api/auth`, `/api/users` and `/api/admin`;
-//! - [`errors`]: refusals and their stable codes.
+//! - [`errors`]: refusals and their stable codes;
+//! - [`feature`]: identity's descriptor (events, read models, frames, the sign-in budget);
+//!   [`settings`]: its flags and environment variables.
 
 pub mod auth;
 pub mod errors;
+pub mod feature;
 pub mod http;
 pub mod passwords;
 pub mod service;
+pub mod settings;
 pub mod throttle;
 pub mod tokens;
 pub(crate) mod views;
 
 pub use auth::{BearerAuth, Caller};
 pub use errors::AuthError;
+pub use feature::IdentityFeature;
 pub use http::{AdminApi, AuthApi, UsersApi};
 pub use passwords::Passwords;
 pub use service::Identity;

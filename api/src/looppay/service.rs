@@ -20,6 +20,7 @@ use loopync_domain::looppay::{
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Which payment provider tops wallets up.
@@ -49,12 +50,18 @@ impl std::fmt::Debug for ProviderChoice {
 pub struct LoopPayConfig {
     pub provider: ProviderChoice,
     pub limits: TopUpLimits,
+    /// How often expired holds are swept (default 1 s).
+    pub hold_expiry_interval: Duration,
 }
 
 impl Default for LoopPayConfig {
     fn default() -> Self {
         // 1,000.00 LOOP per top-up, 5,000.00 LOOP a day.
-        Self { provider: ProviderChoice::Dev, limits: TopUpLimits { per_top_up: 100_000, daily: 500_000 } }
+        Self {
+            provider: ProviderChoice::Dev,
+            limits: TopUpLimits { per_top_up: 100_000, daily: 500_000 },
+            hold_expiry_interval: Duration::from_secs(1),
+        }
     }
 }
 

@@ -22,9 +22,11 @@ pub mod http;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
+pub mod settings;
 
 pub use http::{PresenceApi, asyncapi_document, ws_endpoint};
 pub use hub::{Hub, HubError};
+pub use settings::RealtimeSettings;
 
 use std::time::Duration;
 

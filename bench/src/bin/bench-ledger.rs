@@ -483,7 +483,7 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
             authenticated_per_minute: 0,
             sign_in_per_minute: 0,
         },
-        looppay: LoopPayConfig { provider: ProviderChoice::Dev, limits },
+        looppay: LoopPayConfig { provider: ProviderChoice::Dev, limits, ..LoopPayConfig::default() },
         ..ApiConfig::default()
     };
     let delivery =

@@ -272,6 +272,7 @@ fn config(session_memory: bool) -> ApiConfig {
         looppay: LoopPayConfig {
             provider: ProviderChoice::Dev,
             limits: TopUpLimits { per_top_up: 1_000_000, daily: i64::MAX / 4 },
+            ..LoopPayConfig::default()
         },
         session_consistency: SessionConsistencyConfig {
             enabled: session_memory,

@@ -1,7 +1,7 @@
 //! Writes the JSON Schema of every registered event type under `schemas/events/`
 //! (`just schemas`), removing files of types that are no longer registered.
 
-use loopync_schemas::registry::{REGISTRY, exported_schema, schema_file_name};
+use loopync_schemas::registry::{self, exported_schema, schema_file_name};
 use std::path::Path;
 
 fn main() -> std::io::Result<()> {
@@ -13,7 +13,7 @@ fn main() -> std::io::Result<()> {
             std::fs::remove_file(path)?;
         }
     }
-    for info in REGISTRY {
+    for info in registry::all() {
         let text = serde_json::to_string_pretty(&exported_schema(info))? + "\n";
         let path = dir.join(schema_file_name(info));
         std::fs::write(&path, text)?;

@@ -4,18 +4,18 @@
 use super::*;
 use uuid::{Uuid, uuid};
 
-pub(super) const ADA: Uuid = uuid!("0192f3a1-6b2c-7d4e-8f10-2a3b4c5d6e7f");
-pub(super) const GRACE: Uuid = uuid!("0192f3a1-9c8d-7e6f-a012-3b4c5d6e7f80");
+pub(crate) const ADA: Uuid = uuid!("0192f3a1-6b2c-7d4e-8f10-2a3b4c5d6e7f");
+pub(crate) const GRACE: Uuid = uuid!("0192f3a1-9c8d-7e6f-a012-3b4c5d6e7f80");
 pub(super) const CONNECTION: &str = "0192f3b0-1a2b-7c3d-8e4f-5a6b7c8d9e0f";
 pub(super) const EXPIRES_AT: &str = "2025-11-21T18:15:00Z";
 pub(super) const LAST_SEEN: &str = "2025-11-21T18:02:11.304Z";
 
 /// An instant of the examples.
-pub(super) fn at(rfc3339: &str) -> DateTime<Utc> {
+pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).map(|at| at.to_utc()).unwrap_or_default()
 }
 
-pub(super) fn server_frames() -> Vec<Frame> {
+pub(super) fn server_frames() -> Vec<FrameDoc> {
     let ready = |resumed| Ready {
         user_id: ADA,
         connection_id: CONNECTION.to_owned(),
@@ -25,7 +25,7 @@ pub(super) fn server_frames() -> Vec<Frame> {
     };
     vec![
         // --- Session ---
-        Frame::new::<Ready>(Sender::Server(Cursor::Session(
+        FrameDoc::new::<Ready>(Sender::Server(Cursor::Session(
             "Where this connection starts. Without `since`: the user's current head. With an \
              honoured `since`: equal to it. With a `since` that cannot be honoured: the head.",
         )))
@@ -41,7 +41,7 @@ pub(super) fn server_frames() -> Vec<Frame> {
             Some(1037),
             ready(true),
         ),
-        Frame::new::<ResyncRequired>(Sender::Server(Cursor::Session(
+        FrameDoc::new::<ResyncRequired>(Sender::Server(Cursor::Session(
             "The user's head, as in `data.cursor`.",
         )))
         .example(
@@ -50,53 +50,27 @@ pub(super) fn server_frames() -> Vec<Frame> {
             Some(1041),
             ResyncRequired { reason: ResyncReason::CursorExpired, cursor: "1041".to_owned() },
         ),
-        // --- Durable ---
-        Frame::new::<BalanceUpdated>(Sender::Server(Cursor::Durable)).example(
-            "transfer_received",
-            "12.50 LOOP arrived; 3.00 are held by a pending payment.",
-            Some(1042),
-            BalanceUpdated { available: 9750, held: 300, currency: "LOOP".to_owned(), sequence: 17 },
-        ),
-        Frame::new::<ProfileUpdated>(Sender::Server(Cursor::Durable)).example(
-            "renamed",
-            "Ada changed her display name on her laptop.",
-            Some(1043),
-            ProfileUpdated {
-                user_id: ADA,
-                handle: "ada_l".to_owned(),
-                name: "Ada King".to_owned(),
-                avatar: None,
-            },
-        ),
-        Frame::new::<SessionRevoked>(Sender::Server(Cursor::Durable)).example(
-            "signed_out_elsewhere",
-            "Ada revoked her phone's session from her laptop.",
-            Some(1044),
-            SessionRevoked {
-                session_id: uuid!("01935f1c-2b1e-7c3a-9d4e-5f6a7b8c9d0e"),
-                reason: SessionEndReason::Revoked,
-            },
-        ),
+        // --- Durable: the features' frames (`Feature::live_frames`) ---
         // --- Ephemeral ---
-        Frame::new::<TypingIndicator>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<TypingIndicator>(Sender::Server(Cursor::Ephemeral)).example(
             "started",
             "Grace is typing to Ada.",
             None,
             TypingIndicator { from: GRACE, is_typing: true },
         ),
-        Frame::new::<UserOnline>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<UserOnline>(Sender::Server(Cursor::Ephemeral)).example(
             "online",
             "Grace came online.",
             None,
             UserOnline { user_id: GRACE },
         ),
-        Frame::new::<UserOffline>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<UserOffline>(Sender::Server(Cursor::Ephemeral)).example(
             "offline",
             "Grace went offline.",
             None,
             UserOffline { user_id: GRACE, last_seen: at(LAST_SEEN) },
         ),
-        Frame::new::<RelayedSignal>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<RelayedSignal>(Sender::Server(Cursor::Ephemeral)).example(
             "offer",
             "Grace offers a call.",
             None,
@@ -106,19 +80,19 @@ pub(super) fn server_frames() -> Vec<Frame> {
                 signal: json!({ "kind": "offer", "sdp": "v=0\r\no=- 46117314 2 IN IP4 127.0.0.1\r\n" }),
             },
         ),
-        Frame::new::<TokenExpiring>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<TokenExpiring>(Sender::Server(Cursor::Ephemeral)).example(
             "expiring",
             "The token expires in 30 s.",
             None,
             TokenExpiring { expires_at: at(EXPIRES_AT) },
         ),
-        Frame::new::<Authenticated>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<Authenticated>(Sender::Server(Cursor::Ephemeral)).example(
             "refreshed",
             "The connection now runs on a token valid for 15 more minutes.",
             None,
             Authenticated { expires_at: at("2025-11-21T18:30:00Z") },
         ),
-        Frame::new::<PresenceSnapshot>(Sender::Server(Cursor::Ephemeral))
+        FrameDoc::new::<PresenceSnapshot>(Sender::Server(Cursor::Ephemeral))
             .example(
                 "offline",
                 "Grace is offline, last seen a few minutes ago.",
@@ -135,13 +109,13 @@ pub(super) fn server_frames() -> Vec<Frame> {
                 None,
                 PresenceSnapshot { user_id: GRACE, status: PresenceStatus::Online, last_seen: None },
             ),
-        Frame::new::<Pong>(Sender::Server(Cursor::Ephemeral)).example(
+        FrameDoc::new::<Pong>(Sender::Server(Cursor::Ephemeral)).example(
             "pong",
             "Answering a ping.",
             None,
             Pong {},
         ),
-        Frame::new::<ErrorFrame>(Sender::Server(Cursor::Ephemeral))
+        FrameDoc::new::<ErrorFrame>(Sender::Server(Cursor::Ephemeral))
             .example(
                 "self_target",
                 "The client signalled its own user.",
@@ -174,9 +148,9 @@ pub(super) fn server_frames() -> Vec<Frame> {
     ]
 }
 
-pub(super) fn client_frames() -> Vec<Frame> {
+pub(super) fn client_frames() -> Vec<FrameDoc> {
     vec![
-        Frame::new::<Auth>(Sender::Client {
+        FrameDoc::new::<Auth>(Sender::Client {
             replies: &[Ready::KIND, ResyncRequired::KIND, Authenticated::KIND],
         })
         .example(
@@ -197,31 +171,31 @@ pub(super) fn client_frames() -> Vec<Frame> {
                 since: None,
             },
         ),
-        Frame::new::<Ping>(Sender::Client { replies: &[Pong::KIND] }).example(
+        FrameDoc::new::<Ping>(Sender::Client { replies: &[Pong::KIND] }).example(
             "ping",
             "A ping.",
             None,
             Ping {},
         ),
-        Frame::new::<Typing>(Sender::Client { replies: &[] }).example(
+        FrameDoc::new::<Typing>(Sender::Client { replies: &[] }).example(
             "started",
             "Ada starts typing to Grace.",
             None,
             Typing { to: GRACE, is_typing: true },
         ),
-        Frame::new::<PresenceSubscribe>(Sender::Client { replies: &[PresenceSnapshot::KIND] }).example(
+        FrameDoc::new::<PresenceSubscribe>(Sender::Client { replies: &[PresenceSnapshot::KIND] }).example(
             "watch",
             "Ada watches Grace.",
             None,
             PresenceSubscribe { user_ids: vec![GRACE] },
         ),
-        Frame::new::<PresenceUnsubscribe>(Sender::Client { replies: &[] }).example(
+        FrameDoc::new::<PresenceUnsubscribe>(Sender::Client { replies: &[] }).example(
             "unwatch",
             "Ada stops watching Grace.",
             None,
             PresenceUnsubscribe { user_ids: vec![GRACE] },
         ),
-        Frame::new::<Signal>(Sender::Client { replies: &[] }).example(
+        FrameDoc::new::<Signal>(Sender::Client { replies: &[] }).example(
             "answer",
             "Ada answers Grace's offer.",
             None,

@@ -4,7 +4,7 @@
 use super::*;
 
 /// What a server frame's `cursor` is.
-pub(super) enum Cursor {
+pub enum Cursor {
     /// A position that is not the frame's own (`ready`, `resync_required`): not stored.
     Session(&'static str),
     /// The frame's position in the user's stream: stored, replayed on resume.
@@ -37,7 +37,7 @@ impl Cursor {
 }
 
 /// Who sends a frame, and what follows from that.
-pub(super) enum Sender {
+pub enum Sender {
     /// The gateway; what the frame's `cursor` is.
     Server(Cursor),
     /// A client. `replies`: the server frames that answer it on the same connection, if any.
@@ -45,7 +45,7 @@ pub(super) enum Sender {
 }
 
 /// One frame type of the protocol: a message of the document and the operation carrying it.
-pub(super) struct Frame {
+pub struct FrameDoc {
     /// The frame's `type`.
     pub(super) name: &'static str,
     /// From the type's doc comment: its first paragraph, and the rest.
@@ -58,11 +58,11 @@ pub(super) struct Frame {
     pub(super) examples: Vec<Value>,
 }
 
-impl Frame {
+impl FrameDoc {
     /// The frame of type `F`. Its `data` schema is what the type serializes to for a server
     /// frame (exactly: nothing else appears), and what the gateway accepts for a client frame.
     /// The type's doc comment becomes the message's summary and description.
-    pub(super) fn new<F: LiveFrame>(sender: Sender) -> Self {
+    pub fn new<F: LiveFrame>(sender: Sender) -> Self {
         let mut data = match sender {
             Sender::Server(_) => {
                 let mut data = data_schema::<F>(SchemaSettings::draft07().for_serialize());
@@ -92,13 +92,7 @@ impl Frame {
 
     /// An example of this frame carrying `data`: for a server frame, exactly the text the
     /// gateway sends (with `cursor`); for a client frame, `type` and `data`.
-    pub(super) fn example<F: LiveFrame>(
-        mut self,
-        name: &str,
-        summary: &str,
-        cursor: Option<i64>,
-        data: F,
-    ) -> Self {
+    pub fn example<F: LiveFrame>(mut self, name: &str, summary: &str, cursor: Option<i64>, data: F) -> Self {
         // Encoding cannot fail for these plain types (see `protocol::with_cursor`); a null
         // example would fail `every_example_matches_its_payload_schema`.
         let payload = match self.sender {

@@ -25,29 +25,25 @@ use super::frames::{
 };
 use super::protocol::{FrameError, codes};
 use chrono::{DateTime, Utc};
-use loopync_projections::identity::{ProfileUpdated, SessionEndReason, SessionRevoked};
 use loopync_projections::live::{self, LiveFrame};
-use loopync_projections::looppay::BalanceUpdated;
 use schemars::Schema;
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 use serde_json::{Map, Value, json};
 
-mod examples;
+pub(crate) mod examples;
 mod messages;
 #[cfg(test)]
 mod tests;
 
 use examples::{client_frames, server_frames};
-use messages::*;
+pub use messages::{Cursor, FrameDoc, Sender};
 
-/// Every frame type the gateway sends.
-pub const SERVER_FRAME_TYPES: &[&str] = &[
+/// Every frame type the gateway itself sends. The features' durable frames come on top, as
+/// their descriptors list them ([`server_frame_types`]).
+pub const GATEWAY_FRAME_TYPES: &[&str] = &[
     Ready::KIND,
     ResyncRequired::KIND,
-    BalanceUpdated::KIND,
-    ProfileUpdated::KIND,
-    SessionRevoked::KIND,
     TypingIndicator::KIND,
     UserOnline::KIND,
     UserOffline::KIND,
@@ -58,6 +54,13 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     Pong::KIND,
     ErrorFrame::KIND,
 ];
+
+/// Every frame type the gateway sends: its own and the features' durable frames.
+pub fn server_frame_types() -> Vec<&'static str> {
+    let features = crate::features::all();
+    let durable = features.iter().flat_map(|feature| feature.live_frames()).map(|frame| frame.name);
+    GATEWAY_FRAME_TYPES.iter().copied().chain(durable).collect()
+}
 
 /// Every frame type a client may send.
 pub const CLIENT_FRAME_TYPES: &[&str] =
@@ -109,7 +112,9 @@ pub fn document() -> Value {
     let mut messages = Map::new();
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
-    for frame in server_frames().into_iter().chain(client_frames()) {
+    let feature_frames =
+        crate::features::all().iter().flat_map(|feature| feature.live_frames()).collect::<Vec<_>>();
+    for frame in server_frames().into_iter().chain(feature_frames).chain(client_frames()) {
         let key = frame.key();
         channel_messages.insert(key.clone(), reference(&format!("#/components/messages/{key}")));
         operations.insert(frame.operation_id(), frame.operation());

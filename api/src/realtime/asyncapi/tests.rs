@@ -126,7 +126,8 @@ fn the_gateway_sends_server_frames_and_receives_client_frames() {
 #[test]
 fn every_frame_type_has_a_message() {
     let document = document();
-    for (direction, types) in [("server", SERVER_FRAME_TYPES), ("client", CLIENT_FRAME_TYPES)] {
+    let server = server_frame_types();
+    for (direction, types) in [("server", server.as_slice()), ("client", CLIENT_FRAME_TYPES)] {
         for &frame_type in types {
             assert!(!messages_of_type(&document, frame_type).is_empty(), "no message for {frame_type}");
             let message = at(&document, &message_key(direction, frame_type));
@@ -135,14 +136,15 @@ fn every_frame_type_has_a_message() {
         }
     }
     let documented = object_at(&document, "/components/messages").len();
-    assert_eq!(documented, SERVER_FRAME_TYPES.len() + CLIENT_FRAME_TYPES.len(), "no other messages");
+    assert_eq!(documented, server.len() + CLIENT_FRAME_TYPES.len(), "no other messages");
 }
 
 #[test]
 fn the_frame_type_lists_are_the_specs() {
-    let server: BTreeSet<&str> = SERVER_FRAME_TYPES.iter().copied().collect();
+    let server_frame_types = server_frame_types();
+    let server: BTreeSet<&str> = server_frame_types.iter().copied().collect();
     let client: BTreeSet<&str> = CLIENT_FRAME_TYPES.iter().copied().collect();
-    assert_eq!(server.len(), SERVER_FRAME_TYPES.len(), "duplicates");
+    assert_eq!(server.len(), server_frame_types.len(), "duplicates");
     assert_eq!(client.len(), CLIENT_FRAME_TYPES.len(), "duplicates");
     assert_eq!(
         server,

@@ -1,0 +1,49 @@
+//! LoopPay's descriptor: its event types, ledger read model, balance frames and hold expiry.
+
+use crate::feature::{Feature, Job, JobContext};
+use crate::realtime::asyncapi::{Cursor, FrameDoc, Sender};
+use loopync_projections::Projection;
+use loopync_projections::looppay::{BalanceUpdated, LedgerReadModel};
+use loopync_schemas::EventTypeInfo;
+use loopync_workers::looppay::hold_expiry;
+use std::sync::Arc;
+
+/// The wallet: top-ups, transfers, payments, holds, refunds and the audited ledger.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoopPayFeature;
+
+impl Feature for LoopPayFeature {
+    fn name(&self) -> &'static str {
+        "looppay"
+    }
+
+    fn event_types(&self) -> &'static [EventTypeInfo] {
+        loopync_schemas::registry::looppay::EVENTS
+    }
+
+    fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(LedgerReadModel)]
+    }
+
+    fn live_frames(&self) -> Vec<FrameDoc> {
+        vec![FrameDoc::new::<BalanceUpdated>(Sender::Server(Cursor::Durable)).example(
+            "transfer_received",
+            "12.50 LOOP arrived; 3.00 are held by a pending payment.",
+            Some(1042),
+            BalanceUpdated { available: 9750, held: 300, currency: "LOOP".to_owned(), sequence: 17 },
+        )]
+    }
+
+    /// Holds past their expiry are released, by whichever worker gets to them first.
+    fn jobs(&self, context: &JobContext) -> Vec<Job> {
+        vec![Job::new(
+            "looppay.hold_expiry",
+            hold_expiry::run_hold_expiry(
+                context.pipeline.clone(),
+                context.pool.clone(),
+                context.config.looppay.hold_expiry_interval,
+                context.shutdown.child_token(),
+            ),
+        )]
+    }
+}

@@ -1,0 +1,73 @@
+//! LoopPay's settings, read by the binary from flags or the environment.
+
+use super::service::{LoopPayConfig, ProviderChoice};
+use clap::{Args, ValueEnum};
+use loopync_domain::looppay::TopUpLimits;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct LoopPaySettings {
+    /// LoopPay's payment provider: `dev` confirms top-ups at once (development only),
+    /// `webhook` waits for a signed confirmation at `POST /api/looppay/webhooks/webhook`.
+    #[arg(long, env = "LOOPYNC_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderArg::Dev)]
+    pub payment_provider: PaymentProviderArg,
+
+    /// The HMAC-SHA256 secret shared with the webhook payment provider (required for `webhook`).
+    #[arg(long, env = "LOOPYNC_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<String>,
+
+    /// Where the webhook provider's checkout page is; `{topUpId}` is replaced.
+    #[arg(long, env = "LOOPYNC_PAYMENT_CHECKOUT_URL")]
+    pub payment_checkout_url: Option<String>,
+
+    /// Largest single top-up, in minor units of Loop credits (100 = 1.00 LOOP).
+    #[arg(long, env = "LOOPYNC_TOP_UP_MAX", default_value_t = 100_000)]
+    pub top_up_max: i64,
+
+    /// Most a wallet may top up per UTC day, in minor units.
+    #[arg(long, env = "LOOPYNC_TOP_UP_DAILY_MAX", default_value_t = 500_000)]
+    pub top_up_daily_max: i64,
+
+    /// How often expired LoopPay holds are swept, in seconds.
+    #[arg(long, env = "LOOPYNC_HOLD_EXPIRY_INTERVAL_SECONDS", default_value_t = 1)]
+    pub hold_expiry_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaymentProviderArg {
+    Dev,
+    Webhook,
+}
+
+/// Settings that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoopPaySettingsError {
+    #[error("LOOPYNC_PAYMENT_WEBHOOK_SECRET (at least 16 bytes) is required with the webhook provider")]
+    WebhookSecretMissing,
+    #[error("top-up limits must be positive, and the daily one at least the per-top-up one")]
+    TopUpLimits,
+}
+
+impl LoopPaySettings {
+    /// The provider, limits and sweep interval, checked.
+    pub fn config(&self) -> Result<LoopPayConfig, LoopPaySettingsError> {
+        let provider = match self.payment_provider {
+            PaymentProviderArg::Dev => ProviderChoice::Dev,
+            PaymentProviderArg::Webhook => match &self.payment_webhook_secret {
+                Some(secret) if secret.len() >= 16 => ProviderChoice::Webhook {
+                    secret: secret.clone(),
+                    checkout_url: self.payment_checkout_url.clone(),
+                },
+                _ => return Err(LoopPaySettingsError::WebhookSecretMissing),
+            },
+        };
+        if self.top_up_max <= 0 || self.top_up_daily_max < self.top_up_max {
+            return Err(LoopPaySettingsError::TopUpLimits);
+        }
+        Ok(LoopPayConfig {
+            provider,
+            limits: TopUpLimits { per_top_up: self.top_up_max, daily: self.top_up_daily_max },
+            hold_expiry_interval: Duration::from_secs(self.hold_expiry_interval_seconds.max(1)),
+        })
+    }
+}
