@@ -174,25 +174,7 @@ fn a_voided_hold_gives_the_credits_back_and_cannot_be_captured() {
 
     let (released, event) = accepted(ledger.release(&void(HOLD, soon())));
 
-    assert_eq!(
-        released,
-        [sealed(
-            WalletEventKind::HoldReleased,
-            WalletEntry {
-                entry_id: HOLD,
-                amount: 400,
-                available_delta: 400,
-                held_delta: -400,
-                available_after: 1_000,
-                counterparty: Some("system.escrow".into()),
-                payment_id: Some(HOLD),
-                reference: Some("event:42".into()),
-                note: Some("voided".into()),
-                occurred_at: soon(),
-                ..entry(ADA, 3, &before.last_hash)
-            },
-        )]
-    );
+    assert_eq!(released, [hold_released("voided", soon(), &before.last_hash)]);
     assert_eq!(event, [PaymentEvent::Voided(HoldReleased { amount: 400, released_at: soon() })]);
     assert_eq!(ledger.capture(&capture(HOLD, None, soon())), Err(LedgerError::HoldNotActive("voided")));
     assert_eq!(ledger.release(&void(HOLD, soon())), Err(LedgerError::HoldNotActive("voided")));
@@ -227,25 +209,7 @@ fn a_due_expiry_releases_the_hold_once() {
 
     let (released, event) = accepted(ledger.release(&expire(HOLD, hold_expiry())));
 
-    assert_eq!(
-        released,
-        [sealed(
-            WalletEventKind::HoldReleased,
-            WalletEntry {
-                entry_id: HOLD,
-                amount: 400,
-                available_delta: 400,
-                held_delta: -400,
-                available_after: 1_000,
-                counterparty: Some("system.escrow".into()),
-                payment_id: Some(HOLD),
-                reference: Some("event:42".into()),
-                note: Some("expired".into()),
-                occurred_at: hold_expiry(),
-                ..entry(ADA, 3, &before.last_hash)
-            },
-        )]
-    );
+    assert_eq!(released, [hold_released("expired", hold_expiry(), &before.last_hash)]);
     assert_eq!(event, [PaymentEvent::Expired(HoldReleased { amount: 400, released_at: hold_expiry() })]);
     assert_eq!(ledger.payment(HOLD).status, PaymentStatus::Expired);
     // A second expiry worker, on the state the first one left, decides nothing.
@@ -297,4 +261,24 @@ fn holds_last_between_one_second_and_seven_days() {
         let (placed, _) = accepted(lasting(duration).decide((&wallet, &Payment::default())));
         assert_eq!(placed[0].entry().held_after, 100, "a hold of {duration}");
     }
+}
+
+/// Ada's 400 held credits back in her available balance, as her third entry.
+fn hold_released(note: &str, at: DateTime<Utc>, previous_hash: &str) -> WalletEvent {
+    sealed(
+        WalletEventKind::HoldReleased,
+        WalletEntry {
+            entry_id: HOLD,
+            amount: 400,
+            available_delta: 400,
+            held_delta: -400,
+            available_after: 1_000,
+            counterparty: Some("system.escrow".into()),
+            payment_id: Some(HOLD),
+            reference: Some("event:42".into()),
+            note: Some(note.into()),
+            occurred_at: at,
+            ..entry(ADA, 3, previous_hash)
+        },
+    )
 }
