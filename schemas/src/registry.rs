@@ -31,6 +31,13 @@ pub struct EventTypeInfo {
     pub upcasters: &'static [Upcaster],
 }
 
+impl EventTypeInfo {
+    /// A type at its first version: nothing to upcast.
+    pub const fn first(name: &'static str, description: &'static str, schema: fn() -> Schema) -> Self {
+        Self { name, version: 1, description, schema, upcasters: &[] }
+    }
+}
+
 /// Every event type of Loopync, by group: each feature's own (its descriptor names the same
 /// group), the platform's claims, and the core's sample wallet. A feature adds its group here.
 pub static GROUPS: &[&[EventTypeInfo]] = &[identity::EVENTS, claims::EVENTS, looppay::EVENTS, sample::EVENTS];

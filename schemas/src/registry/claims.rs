@@ -7,18 +7,14 @@ use schemars::schema_for;
 
 /// The claims' event types.
 pub static EVENTS: &[EventTypeInfo] = &[
-    EventTypeInfo {
-        name: "claim.claimed",
-        version: 1,
-        description: "A unique value (an email, a handle) was claimed by its owner.",
-        schema: || schema_for!(claim::ClaimOwner),
-        upcasters: &[],
-    },
-    EventTypeInfo {
-        name: "claim.released",
-        version: 1,
-        description: "A unique value was given up by its owner and may be claimed again.",
-        schema: || schema_for!(claim::ClaimOwner),
-        upcasters: &[],
-    },
+    EventTypeInfo::first(
+        "claim.claimed",
+        "A unique value (an email, a handle) was claimed by its owner.",
+        || schema_for!(claim::ClaimOwner),
+    ),
+    EventTypeInfo::first(
+        "claim.released",
+        "A unique value was given up by its owner and may be claimed again.",
+        || schema_for!(claim::ClaimOwner),
+    ),
 ];

@@ -15,13 +15,11 @@ pub static EVENTS: &[EventTypeInfo] = &[
         schema: || schema_for!(sample::ToppedUp),
         upcasters: &[sample_wallet_topped_up_v1_to_v2],
     },
-    EventTypeInfo {
-        name: "sample_wallet.withdrawn",
-        version: 1,
-        description: "The core's reference aggregate paid credits out.",
-        schema: || schema_for!(sample::Withdrawn),
-        upcasters: &[],
-    },
+    EventTypeInfo::first(
+        "sample_wallet.withdrawn",
+        "The core's reference aggregate paid credits out.",
+        || schema_for!(sample::Withdrawn),
+    ),
 ];
 
 /// v1 stored `amount` as a bare integer of Loop credits; v2 names the currency.
