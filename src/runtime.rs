@@ -129,6 +129,7 @@ async fn migrate_if_reachable(pool: &PgPool) {
 }
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    config.features.identity.warn_if_development();
     let pool = connect(config).await?;
     migrate_if_reachable(&pool).await;
     let store = PgEventStore::new(

@@ -34,18 +34,10 @@ pub struct IdentitySettings {
 }
 
 impl IdentitySettings {
-    /// Token keys and lifetimes, bcrypt cost, lockouts, links.
+    /// Token keys and lifetimes, bcrypt cost, lockouts, links. Without a secret, a random one
+    /// (see [`warn_if_development`](Self::warn_if_development)).
     pub fn config(&self) -> AuthConfig {
-        let jwt_secret = match &self.jwt_secret {
-            Some(secret) => JwtSecret::new(secret.clone()),
-            None => {
-                tracing::warn!(
-                    "LOOPYNC_JWT_SECRET is not set: signing tokens with a random secret; they die with \
-                     this process and no other node accepts them"
-                );
-                JwtSecret::random()
-            }
-        };
+        let jwt_secret = self.jwt_secret.clone().map_or_else(JwtSecret::random, JwtSecret::new);
         AuthConfig {
             jwt_secret,
             access_ttl: Duration::from_secs(self.access_token_ttl_seconds),
@@ -54,6 +46,16 @@ impl IdentitySettings {
             failed_login_limit: self.failed_login_limit,
             app_url: self.app_url.trim_end_matches('/').to_owned(),
             ..AuthConfig::default()
+        }
+    }
+
+    /// Says so in the log when tokens are signed with a random secret (an API node does).
+    pub fn warn_if_development(&self) {
+        if self.jwt_secret.is_none() {
+            tracing::warn!(
+                "LOOPYNC_JWT_SECRET is not set: signing tokens with a random secret; they die with \
+                 this process and no other node accepts them"
+            );
         }
     }
 }
