@@ -6,6 +6,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{database_url, pipeline};
 use loopync_commands::CommandContext;
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{CaptureHold, LedgerAccount, Pay, PlaceHold, TopUp, TopUpLimits, Transfer};
 use sqlx::PgPool;
 use std::process::{Command, Output};
@@ -46,7 +47,7 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
                 &TopUp {
                     account: ada,
                     top_up_id: Uuid::now_v7(),
-                    amount: 5_000,
+                    amount: credits(5_000),
                     confirmed: true,
                     limits,
                     now,
@@ -57,13 +58,14 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
             .map(drop)
             .map_err(err),
     );
-    let transfer = Transfer { entry_id: Uuid::now_v7(), from: ada, to: bob, amount: 1_200, note: None, now };
+    let transfer =
+        Transfer { entry_id: Uuid::now_v7(), from: ada, to: bob, amount: credits(1_200), note: None, now };
     done("transfer", ledger.decide(&transfer, &cx).await.map(drop).map_err(err));
     let pay = Pay {
         payment_id: Uuid::now_v7(),
         payer: bob,
         payee: LedgerAccount::Escrow,
-        amount: 200,
+        amount: credits(200),
         reference: "order:7".into(),
         note: None,
         now,
@@ -73,7 +75,7 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
         payment_id: Uuid::now_v7(),
         payer: ada,
         payee: LedgerAccount::Escrow,
-        amount: 300,
+        amount: credits(300),
         reference: "event:7".into(),
         expires_at: now + Duration::minutes(10),
         now,

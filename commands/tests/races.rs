@@ -14,6 +14,7 @@ use loopync_commands::{
     CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
 };
 use loopync_domain::StreamName;
+use loopync_domain::given::credits;
 use loopync_domain::identity::account::Registration;
 use loopync_domain::identity::{DisplayName, Email, Handle, IdentityError, Register, RegistrationError};
 use loopync_domain::looppay::{
@@ -41,8 +42,14 @@ fn context() -> CommandContext {
 
 async fn fund(node: &CommandPipeline, account: LedgerAccount, amount: i64) {
     let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
-    let top_up =
-        TopUp { account, top_up_id: Uuid::now_v7(), amount, confirmed: true, limits, now: Utc::now() };
+    let top_up = TopUp {
+        account,
+        top_up_id: Uuid::now_v7(),
+        amount: credits(amount),
+        confirmed: true,
+        limits,
+        now: Utc::now(),
+    };
     node.decide(&top_up, &context()).await.unwrap_or_else(|e| panic!("top-up: {e}"));
 }
 
@@ -70,8 +77,14 @@ async fn transfers(
     let sent = (0..count).map(|_| {
         let node = node.clone();
         async move {
-            let transfer =
-                Transfer { entry_id: Uuid::now_v7(), from, to, amount: 1, note: None, now: Utc::now() };
+            let transfer = Transfer {
+                entry_id: Uuid::now_v7(),
+                from,
+                to,
+                amount: credits(1),
+                note: None,
+                now: Utc::now(),
+            };
             node.decide(&transfer, &context()).await.unwrap_or_else(|e| panic!("transfer: {e}")).conflicts
         }
     });
@@ -136,7 +149,7 @@ async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool:
                 payment_id: Uuid::now_v7(),
                 payer: ada,
                 payee: escrow,
-                amount: 100 + h as i64,
+                amount: credits(100 + h as i64),
                 reference: format!("event:{rounds}-{h}"),
                 expires_at,
                 now: Utc::now(),

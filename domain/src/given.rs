@@ -92,3 +92,12 @@ where
         self.outcome
     }
 }
+
+/// `minor_units` of Loop credits, for tests and fixtures that write amounts as literals.
+///
+/// # Panics
+/// If `minor_units` is not positive: a test that means a refusal asks
+/// [`Credits::new`](crate::looppay::Credits::new) itself.
+pub fn credits(minor_units: i64) -> crate::looppay::Credits {
+    crate::looppay::Credits::new(minor_units).unwrap_or_else(|error| panic!("{error}"))
+}

@@ -9,6 +9,7 @@ use loopync_commands::{
     PgEventStore, PipelineConfig, Streams,
 };
 use loopync_domain::Decision;
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{
     CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PlaceHold, Refund, Release, ReleaseHold,
     TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent,
@@ -71,8 +72,14 @@ impl Movements {
     /// A top-up, confirmed at once or left pending.
     async fn top_up(&self, account: LedgerAccount, amount: i64, confirmed: bool, now: DateTime<Utc>) -> Uuid {
         let top_up_id = Uuid::now_v7();
-        let command =
-            WalletCommand::RequestTopUp { account, top_up_id, amount, confirmed, limits: LIMITS, now };
+        let command = WalletCommand::RequestTopUp {
+            account,
+            top_up_id,
+            amount: credits(amount),
+            confirmed,
+            limits: LIMITS,
+            now,
+        };
         assert_eq!(self.wallet(account.to_string(), command).await.len(), 1);
         top_up_id
     }
@@ -102,8 +109,14 @@ impl Movements {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Uuid {
-        let command =
-            Transfer { entry_id: Uuid::now_v7(), from, to, amount, note: note.map(str::to_owned), now };
+        let command = Transfer {
+            entry_id: Uuid::now_v7(),
+            from,
+            to,
+            amount: credits(amount),
+            note: note.map(str::to_owned),
+            now,
+        };
         self.decide(&command).await;
         command.entry_id
     }
@@ -121,7 +134,7 @@ impl Movements {
             payment_id: Uuid::now_v7(),
             payer,
             payee,
-            amount,
+            amount: credits(amount),
             reference: reference.to_owned(),
             note: note.map(str::to_owned),
             now,
@@ -158,7 +171,7 @@ impl Movements {
             payment_id: Uuid::now_v7(),
             payer,
             payee,
-            amount,
+            amount: credits(amount),
             reference: reference.to_owned(),
             expires_at,
             now,
@@ -175,7 +188,8 @@ impl Movements {
         amount: Option<i64>,
         now: DateTime<Utc>,
     ) {
-        self.decide(&CaptureHold { payment_id, accounts: (payer, payee), amount, now }).await;
+        self.decide(&CaptureHold { payment_id, accounts: (payer, payee), amount: amount.map(credits), now })
+            .await;
     }
 
     async fn release(&self, payment_id: Uuid, payer: LedgerAccount, why: Release, now: DateTime<Utc>) {
@@ -195,7 +209,7 @@ impl Movements {
             payment_id,
             accounts: (payer, payee),
             refund_id: Uuid::now_v7(),
-            amount,
+            amount: amount.map(credits),
             reason: reason.map(str::to_owned),
             now,
         };
@@ -800,7 +814,7 @@ async fn streams_whose_id_is_not_an_account_are_skipped(pool: PgPool) {
     let top_up = |account| WalletCommand::RequestTopUp {
         account,
         top_up_id: Uuid::now_v7(),
-        amount: 100,
+        amount: credits(100),
         confirmed: true,
         limits: LIMITS,
         now: at(1),
@@ -816,7 +830,7 @@ async fn streams_whose_id_is_not_an_account_are_skipped(pool: PgPool) {
         payment_id: Uuid::now_v7(),
         payer: ada,
         payee: LedgerAccount::Escrow,
-        amount: 400,
+        amount: credits(400),
         reference: "event:1".into(),
         expires_at: at(9),
         now: at(3),

@@ -5,6 +5,7 @@
 use loopync_commands::{
     CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
 };
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, LedgerError, TopUp, TopUpLimits, Transfer};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
@@ -141,7 +142,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
         let top_up = TopUp {
             account: *account,
             top_up_id: uuid::Uuid::now_v7(),
-            amount: 1_000,
+            amount: credits(1_000),
             confirmed: true,
             limits,
             now: chrono::Utc::now(),
@@ -160,7 +161,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
                         entry_id: uuid::Uuid::now_v7(),
                         from: accounts[from],
                         to: accounts[to],
-                        amount: rng.random_range(1..50),
+                        amount: credits(rng.random_range(1..50)),
                         note: None,
                         now: chrono::Utc::now(),
                     }

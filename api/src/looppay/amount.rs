@@ -4,26 +4,26 @@
 
 use super::errors::{bad_field, pay_codes};
 use crate::problem::Problem;
+use loopync_domain::looppay::Credits;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 use std::borrow::Cow;
 
 /// An amount of Loop credits as the client sent it. Documented as a positive `int64` of minor
-/// units; checked by [`AmountInput::minor_units`].
+/// units; parsed into [`Credits`] by [`AmountInput::credits`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct AmountInput(pub Value);
 
 impl AmountInput {
-    /// The amount in minor units, or 400 `invalid_amount` naming `field`.
-    pub fn minor_units(&self, field: &str) -> Result<i64, Problem> {
+    /// The amount as credits, or 400 `invalid_amount` naming `field`.
+    pub fn credits(&self, field: &str) -> Result<Credits, Problem> {
         let invalid = |why: &str| bad_field(pay_codes::INVALID_AMOUNT, field, why.to_owned());
         let Value::Number(number) = &self.0 else {
             return Err(invalid("amounts are JSON integers of minor units (100 = 1.00 LOOP)"));
         };
         match number.as_i64() {
-            Some(amount) if amount > 0 => Ok(amount),
-            Some(_) => Err(invalid("amounts are positive")),
+            Some(amount) => Credits::new(amount).map_err(|_| invalid("amounts are positive")),
             None if number.is_u64() => Err(invalid("the amount is too large")),
             None => match number.as_f64() {
                 Some(value) if value.fract() == 0.0 && value.abs() >= 9.2e18 => {
@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn only_positive_whole_minor_units_are_amounts() {
-        assert_eq!(AmountInput(json!(250)).minor_units("amount").ok(), Some(250));
+        assert_eq!(AmountInput(json!(250)).credits("amount").ok().map(Credits::minor_units), Some(250));
         for bad in [
             json!(0),
             json!(-5),
@@ -94,7 +94,7 @@ mod tests {
             json!(u64::MAX),
             json!([1]),
         ] {
-            let problem = AmountInput(bad.clone()).minor_units("amount").err();
+            let problem = AmountInput(bad.clone()).credits("amount").err();
             assert_eq!(problem.as_ref().map(Problem::code), Some("invalid_amount"), "{bad}");
             assert_eq!(problem.map(|p| p.errors()[0].field.clone()).as_deref(), Some("amount"));
         }

@@ -116,13 +116,13 @@ impl LoopPayApi {
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         request_id: RequestId,
     ) -> Result<CommandResponse<TopUpView>, Problem> {
-        let amount = body.0.amount.minor_units("amount")?;
+        let amount = body.0.amount.credits("amount")?;
         let context = command_context(&request_id, idempotency_key.0);
         let started = self.looppay.top_up(&auth.0, amount, context).await?;
         let view = TopUpView {
             top_up_id: started.top_up_id,
             status: if started.confirmed { "confirmed" } else { "pending" }.to_owned(),
-            amount,
+            amount: amount.minor_units(),
             currency: CURRENCY.to_owned(),
             provider: self.looppay.provider_name().to_owned(),
             checkout_url: started.checkout_url,
@@ -201,7 +201,7 @@ impl LoopPayApi {
         request_id: RequestId,
     ) -> Result<CommandResponse<TransferView>, Problem> {
         let body = body.0;
-        let amount = body.amount.minor_units("amount")?;
+        let amount = body.amount.credits("amount")?;
         let note = note_of(body.note);
         let context = command_context(&request_id, idempotency_key.0);
         let outcome = self.looppay.transfer(&auth.0, body.to_user_id, amount, note, context).await?;
@@ -210,7 +210,7 @@ impl LoopPayApi {
         let view = TransferView {
             transaction_id: entry.map_or_else(Uuid::nil, |e| e.entry_id),
             to_user_id: body.to_user_id,
-            amount: entry.map_or(amount, |e| e.amount),
+            amount: entry.map_or(amount.minor_units(), |e| e.amount),
             currency: CURRENCY.to_owned(),
             note: entry.and_then(|e| e.note.clone()),
             balance: own_balance(sent),
@@ -232,7 +232,7 @@ impl LoopPayApi {
         request_id: RequestId,
     ) -> Result<CommandResponse<PaymentView>, Problem> {
         let body = body.0;
-        let amount = body.amount.minor_units("amount")?;
+        let amount = body.amount.credits("amount")?;
         let payee = LedgerAccount::parse(body.to.trim())
             .ok_or_else(|| bad_field(pay_codes::INVALID_ACCOUNT, "to", "a user id or `system.escrow`"))?;
         let context = command_context(&request_id, idempotency_key.0);
@@ -245,7 +245,7 @@ impl LoopPayApi {
             payer: auth.0.user_id.to_string(),
             payee: payee.to_string(),
             status: "paid".to_owned(),
-            amount: entry.map_or(amount, |e| e.amount),
+            amount: entry.map_or(amount.minor_units(), |e| e.amount),
             refunded: 0,
             currency: CURRENCY.to_owned(),
             reference: entry.and_then(|e| e.reference.clone()).unwrap_or_default(),
@@ -306,7 +306,7 @@ impl LoopPayApi {
         request_id: RequestId,
     ) -> Result<CommandResponse<RefundView>, Problem> {
         let body = body.0;
-        let amount = body.amount.as_ref().map(|a: &AmountInput| a.minor_units("amount")).transpose()?;
+        let amount = body.amount.as_ref().map(|a: &AmountInput| a.credits("amount")).transpose()?;
         let is_admin = auth.0.role.is_admin()
             && self.identity.current_role(auth.0.user_id).await.map(|r| r.is_admin()).unwrap_or(false);
         let context = command_context(&request_id, idempotency_key.0);

@@ -14,7 +14,7 @@ use loopync_commands::{CommandContext, CommandOutcome, CommandPipeline};
 use loopync_domain::StreamName;
 use loopync_domain::identity::account::Account;
 use loopync_domain::looppay::{
-    CaptureHold, LedgerAccount, LedgerError, Pay, Payment, PaymentEvent, PlaceHold, Refund, Release,
+    CaptureHold, Credits, LedgerAccount, LedgerError, Pay, Payment, PaymentEvent, PlaceHold, Refund, Release,
     ReleaseHold, TopUp, TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent, payment_accounts,
 };
 use sha2::{Digest, Sha256};
@@ -117,7 +117,7 @@ impl LoopPay {
     pub async fn top_up(
         &self,
         caller: &Caller,
-        amount: i64,
+        amount: Credits,
         context: CommandContext,
     ) -> Result<TopUpStarted, LoopPayError> {
         let context = as_actor(context, caller.user_id);
@@ -135,7 +135,7 @@ impl LoopPay {
         let Some(top_up_id) = outcome.events.first().and_then(|e| e.entry().top_up_id) else {
             return Err(LoopPayError::Internal("a top-up appended no wallet event"));
         };
-        let checkout_url = match self.provider.start(top_up_id, caller.user_id, amount) {
+        let checkout_url = match self.provider.start(top_up_id, caller.user_id, amount.minor_units()) {
             ChargeStarted::Confirmed => None,
             ChargeStarted::Pending { checkout_url } => checkout_url,
         };
@@ -202,7 +202,7 @@ impl LoopPay {
         &self,
         caller: &Caller,
         to: Uuid,
-        amount: i64,
+        amount: Credits,
         note: Option<String>,
         context: CommandContext,
     ) -> Result<TwoWallets, LoopPayError> {
@@ -223,7 +223,7 @@ impl LoopPay {
         &self,
         caller: &Caller,
         payee: LedgerAccount,
-        amount: i64,
+        amount: Credits,
         reference: String,
         note: Option<String>,
         context: CommandContext,
@@ -246,7 +246,7 @@ impl LoopPay {
         caller: &Caller,
         caller_is_admin: bool,
         payment_id: Uuid,
-        amount: Option<i64>,
+        amount: Option<Credits>,
         reason: Option<String>,
         context: CommandContext,
     ) -> Result<PaymentMovement, LoopPayError> {
@@ -287,7 +287,7 @@ impl LoopPay {
     pub async fn capture_hold(
         &self,
         payment_id: Uuid,
-        amount: Option<i64>,
+        amount: Option<Credits>,
         context: &CommandContext,
     ) -> Result<PaymentMovement, LoopPayError> {
         let accounts = self.accounts_of(payment_id).await?;

@@ -1,6 +1,7 @@
 //! Bad input: every refusal is a 4xx problem+json with its stable code, and nothing moves.
 
 use crate::support::{Options, Reply, TestApp, User, event_count, latest, spawn, spawn_with};
+use loopync_domain::given::credits;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -205,7 +206,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
         payment_id: hold_id,
         payer: loopync_domain::looppay::LedgerAccount::User(ada.id),
         payee: loopync_domain::looppay::LedgerAccount::User(bob.id),
-        amount: 100,
+        amount: credits(100),
         reference: "event:hold".to_owned(),
         expires_at: now + chrono::Duration::minutes(5),
         now,

@@ -4,6 +4,7 @@
 use crate::support::{TestApp, User, int, spawn, string, uuid};
 use chrono::{Duration, Utc};
 use loopync_commands::CommandContext;
+use loopync_domain::given::credits;
 use loopync_domain::identity::Role;
 use loopync_domain::looppay::{GENESIS_HASH, LedgerAccount, PlaceHold, Release, WalletEntry};
 use serde_json::Value;
@@ -96,14 +97,17 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
             payment_id,
             payer: account,
             payee: LedgerAccount::Escrow,
-            amount: 250,
+            amount: credits(250),
             reference: "event:hold".to_owned(),
             expires_at: now + Duration::minutes(10),
             now,
         };
         looppay.place_hold(hold, &context).await.unwrap_or_else(|e| panic!("hold: {e}"));
     }
-    looppay.capture_hold(captured, Some(200), &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
+    looppay
+        .capture_hold(captured, Some(credits(200)), &context)
+        .await
+        .unwrap_or_else(|e| panic!("capture: {e}"));
     looppay
         .release_hold(voided, Release::Void, Utc::now(), &context)
         .await

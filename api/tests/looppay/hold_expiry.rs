@@ -6,6 +6,7 @@
 use crate::support::{TestDb, caught_up, events_of_type, replay_wallets, spawn, standalone_pipeline};
 use chrono::{Duration as Span, Utc};
 use loopync_commands::CommandContext;
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, PlaceHold};
 use loopync_projections::looppay::due_holds;
 use loopync_workers::looppay::hold_expiry::{Sweep, expire_due_holds};
@@ -44,7 +45,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
                 payment_id,
                 payer: LedgerAccount::User(payer.id),
                 payee: LedgerAccount::Escrow,
-                amount,
+                amount: credits(amount),
                 reference: format!("event:show-{p}-{h}"),
                 expires_at,
                 now: Utc::now(),

@@ -41,6 +41,7 @@ use loopync_bench::machine::{Machine, ServerInfo};
 use loopync_bench::scratch::{ScratchDatabase, Server};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, Pay, TopUp, TopUpLimits, Transfer};
 use loopync_projections::CheckpointBoard;
 use rand::Rng;
@@ -575,7 +576,7 @@ async fn register_users(
             let top_up = TopUp {
                 account,
                 top_up_id: Uuid::now_v7(),
-                amount: top_up,
+                amount: credits(top_up),
                 confirmed: true,
                 limits,
                 now: Utc::now(),
@@ -620,7 +621,7 @@ async fn measure_all(args: &Args, fixture: &Fixture, pgbench: Option<&Pgbench>) 
                     entry_id: Uuid::now_v7(),
                     from: LedgerAccount::User(from),
                     to: LedgerAccount::User(to),
-                    amount: 1,
+                    amount: credits(1),
                     note: None,
                     now: Utc::now(),
                 };
@@ -676,7 +677,7 @@ async fn measure_all(args: &Args, fixture: &Fixture, pgbench: Option<&Pgbench>) 
                     payment_id: Uuid::now_v7(),
                     payer: LedgerAccount::User(payer),
                     payee: LedgerAccount::Escrow,
-                    amount: 1,
+                    amount: credits(1),
                     reference: format!("order:{order}"),
                     note: None,
                     now: Utc::now(),

@@ -116,11 +116,6 @@ pub(super) fn check_parties(from: LedgerAccount, to: LedgerAccount) -> Result<()
     if from == to { Err(LedgerError::SameAccount) } else { Ok(()) }
 }
 
-/// Checks an amount: positive minor units.
-pub fn check_amount(amount: i64) -> Result<i64, LedgerError> {
-    if amount <= 0 { Err(LedgerError::InvalidAmount(amount)) } else { Ok(amount) }
-}
-
 /// Checks a payment reference: `<kind>:<id>`, kind `[a-z_]+`, id printable ASCII.
 pub fn check_reference(reference: &str) -> Result<(), LedgerError> {
     let Some((kind, id)) = reference.split_once(':') else { return Err(LedgerError::InvalidReference) };

@@ -43,12 +43,14 @@
 
 pub mod account;
 pub mod chain;
+pub mod credits;
 pub mod movements;
 pub mod payment;
 pub mod wallet;
 
 pub use account::*;
 pub use chain::*;
+pub use credits::Credits;
 pub use movements::*;
 pub use payment::*;
 pub use wallet::*;

@@ -15,9 +15,9 @@
 //! wallet cannot both spend the same credits: the loser is decided again on the new balance.
 
 use super::{
-    HoldReleased, LedgerAccount, LedgerError, Leg, Payment, PaymentAuthorized, PaymentCaptured, PaymentEvent,
-    PaymentPaid, PaymentRefunded, PaymentStatus, TopUpLimits, Wallet, WalletCommand, WalletEvent,
-    WalletEventKind, check_amount, check_note, check_parties, check_reference, payment_accounts,
+    Credits, HoldReleased, LedgerAccount, LedgerError, Leg, Payment, PaymentAuthorized, PaymentCaptured,
+    PaymentEvent, PaymentPaid, PaymentRefunded, PaymentStatus, TopUpLimits, Wallet, WalletCommand,
+    WalletEvent, WalletEventKind, check_note, check_parties, check_reference, payment_accounts,
 };
 use crate::{Aggregate, Decision};
 use chrono::{DateTime, Utc};
@@ -33,7 +33,7 @@ pub struct TopUp {
     pub account: LedgerAccount,
     #[serde(skip)]
     pub top_up_id: Uuid,
-    pub amount: i64,
+    pub amount: Credits,
     /// Whether the provider settles at once: configuration, not the request.
     #[serde(skip)]
     pub confirmed: bool,
@@ -67,7 +67,7 @@ pub struct Transfer {
     pub entry_id: Uuid,
     pub from: LedgerAccount,
     pub to: LedgerAccount,
-    pub amount: i64,
+    pub amount: Credits,
     pub note: Option<String>,
     #[serde(skip)]
     pub now: DateTime<Utc>,
@@ -91,21 +91,20 @@ impl Decision for Transfer {
     }
 
     fn decide(&self, (from, to): (&Wallet, &Wallet)) -> Result<TwoLegs, LedgerError> {
-        check_amount(self.amount)?;
+        let amount = self.amount.minor_units();
         check_note(self.note.as_deref())?;
         check_parties(self.from, self.to)?;
         let leg = |delta: i64, counterparty| Leg {
             entry_id: self.entry_id,
-            amount: self.amount,
+            amount,
             available_delta: delta,
             counterparty: Some(counterparty),
             note: self.note.clone(),
             ..Leg::default()
         };
-        let sent =
-            from.seal(self.from, WalletEventKind::TransferSent, leg(-self.amount, self.to), self.now)?;
+        let sent = from.seal(self.from, WalletEventKind::TransferSent, leg(-amount, self.to), self.now)?;
         let received =
-            to.seal(self.to, WalletEventKind::TransferReceived, leg(self.amount, self.from), self.now)?;
+            to.seal(self.to, WalletEventKind::TransferReceived, leg(amount, self.from), self.now)?;
         Ok((vec![sent], vec![received]))
     }
 }
@@ -118,7 +117,7 @@ pub struct Pay {
     pub payment_id: Uuid,
     pub payer: LedgerAccount,
     pub payee: LedgerAccount,
-    pub amount: i64,
+    pub amount: Credits,
     pub reference: String,
     pub note: Option<String>,
     #[serde(skip)]
@@ -140,7 +139,7 @@ impl Decision for Pay {
         &self,
         (payer, payee, payment): (&Wallet, &Wallet, &Payment),
     ) -> Result<PaymentLegs, LedgerError> {
-        check_amount(self.amount)?;
+        let amount = self.amount.minor_units();
         check_reference(&self.reference)?;
         check_note(self.note.as_deref())?;
         check_parties(self.payer, self.payee)?;
@@ -149,7 +148,7 @@ impl Decision for Pay {
         }
         let leg = |delta: i64, counterparty| Leg {
             entry_id: self.payment_id,
-            amount: self.amount,
+            amount,
             available_delta: delta,
             counterparty: Some(counterparty),
             payment_id: Some(self.payment_id),
@@ -158,17 +157,13 @@ impl Decision for Pay {
             ..Leg::default()
         };
         let sent =
-            payer.seal(self.payer, WalletEventKind::PaymentSent, leg(-self.amount, self.payee), self.now)?;
-        let received = payee.seal(
-            self.payee,
-            WalletEventKind::PaymentReceived,
-            leg(self.amount, self.payer),
-            self.now,
-        )?;
+            payer.seal(self.payer, WalletEventKind::PaymentSent, leg(-amount, self.payee), self.now)?;
+        let received =
+            payee.seal(self.payee, WalletEventKind::PaymentReceived, leg(amount, self.payer), self.now)?;
         let paid = PaymentEvent::Paid(PaymentPaid {
             payer: self.payer.to_string(),
             payee: self.payee.to_string(),
-            amount: self.amount,
+            amount,
             reference: self.reference.clone(),
             note: self.note.clone(),
             paid_at: self.now,
@@ -184,7 +179,7 @@ pub struct PlaceHold {
     pub payment_id: Uuid,
     pub payer: LedgerAccount,
     pub payee: LedgerAccount,
-    pub amount: i64,
+    pub amount: Credits,
     pub reference: String,
     #[serde(skip)]
     pub expires_at: DateTime<Utc>,
@@ -206,7 +201,7 @@ impl Decision for PlaceHold {
     }
 
     fn decide(&self, (payer, payment): (&Wallet, &Payment)) -> Result<HoldLegs, LedgerError> {
-        check_amount(self.amount)?;
+        let amount = self.amount.minor_units();
         check_reference(&self.reference)?;
         check_parties(self.payer, self.payee)?;
         let millis = (self.expires_at - self.now).num_milliseconds();
@@ -218,9 +213,9 @@ impl Decision for PlaceHold {
         }
         let leg = Leg {
             entry_id: self.payment_id,
-            amount: self.amount,
-            available_delta: -self.amount,
-            held_delta: self.amount,
+            amount,
+            available_delta: -amount,
+            held_delta: amount,
             counterparty: Some(self.payee),
             payment_id: Some(self.payment_id),
             reference: Some(self.reference.clone()),
@@ -230,7 +225,7 @@ impl Decision for PlaceHold {
         let authorized = PaymentEvent::Authorized(PaymentAuthorized {
             payer: self.payer.to_string(),
             payee: self.payee.to_string(),
-            amount: self.amount,
+            amount,
             reference: self.reference.clone(),
             authorized_at: self.now,
             expires_at: self.expires_at,
@@ -261,7 +256,7 @@ pub struct CaptureHold {
     #[serde(skip)]
     pub accounts: (LedgerAccount, LedgerAccount),
     /// `None` captures the whole hold.
-    pub amount: Option<i64>,
+    pub amount: Option<Credits>,
     #[serde(skip)]
     pub now: DateTime<Utc>,
 }
@@ -286,7 +281,7 @@ impl Decision for CaptureHold {
         let accounts = self.accounts;
         check_accounts(payment, accounts)?;
         let held = payment.amount;
-        let amount = check_amount(self.amount.unwrap_or(held))?;
+        let amount = self.amount.map_or(held, Credits::minor_units);
         if amount > held {
             return Err(LedgerError::CaptureExceedsHold { held, requested: amount });
         }
@@ -417,7 +412,7 @@ pub struct Refund {
     #[serde(skip)]
     pub refund_id: Uuid,
     /// `None` refunds everything still refundable.
-    pub amount: Option<i64>,
+    pub amount: Option<Credits>,
     pub reason: Option<String>,
     #[serde(skip)]
     pub now: DateTime<Utc>,
@@ -448,7 +443,7 @@ impl Decision for Refund {
         check_note(self.reason.as_deref())?;
         let refundable = payment.refundable();
         let amount = match self.amount {
-            Some(amount) => check_amount(amount)?,
+            Some(amount) => amount.minor_units(),
             None if refundable > 0 => refundable,
             None => return Err(LedgerError::RefundExceedsPayment { refundable }),
         };

@@ -1,7 +1,7 @@
 //! A wallet: its events (each one leg of an entry, chained by hash) and the `Wallet`
 //! aggregate, whose one rule is that its balances never go below zero.
 
-use super::{GENESIS_HASH, LedgerAccount, LedgerError, SETTLED_TOP_UPS_KEPT, check_amount};
+use super::{Credits, GENESIS_HASH, LedgerAccount, LedgerError, SETTLED_TOP_UPS_KEPT};
 use crate::{Aggregate, DomainEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
@@ -325,7 +325,7 @@ pub enum WalletCommand {
         account: LedgerAccount,
         #[serde(skip)]
         top_up_id: Uuid,
-        amount: i64,
+        amount: Credits,
         /// Whether the provider settles at once: configuration, not the request.
         #[serde(skip)]
         confirmed: bool,
@@ -441,7 +441,7 @@ impl Aggregate for Wallet {
     fn decide(&self, command: &WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
         match *command {
             WalletCommand::RequestTopUp { account, top_up_id, amount, confirmed, limits, now } => {
-                check_amount(amount)?;
+                let amount = amount.minor_units();
                 if self.pending_top_ups.contains_key(&top_up_id) || self.settled(top_up_id).is_some() {
                     // The same top-up requested again (a retry): already done.
                     return Ok(Vec::new());

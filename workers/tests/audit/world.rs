@@ -6,6 +6,7 @@ use crate::ok;
 use chrono::{DateTime, Duration, Utc};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_domain::StreamName;
+use loopync_domain::given::credits;
 use loopync_domain::looppay::{
     CaptureHold, LedgerAccount, Pay, PlaceHold, Refund, Release, ReleaseHold, TopUp, TopUpLimits, Transfer,
     Wallet, WalletCommand,
@@ -43,7 +44,7 @@ pub fn top_up_of(
     confirmed: bool,
     now: DateTime<Utc>,
 ) -> TopUp {
-    TopUp { account, top_up_id, amount, confirmed, limits: LIMITS, now }
+    TopUp { account, top_up_id, amount: credits(amount), confirmed, limits: LIMITS, now }
 }
 
 /// A wallet as the store has it now.
@@ -79,8 +80,14 @@ pub async fn world(pool: &PgPool) -> World {
         .execute::<Wallet>(carol, WalletCommand::FailTopUp { account: carol, top_up_id: failed, now }, &cx)
         .await);
 
-    let transfer =
-        |from, to, amount| Transfer { entry_id: Uuid::now_v7(), from, to, amount, note: None, now };
+    let transfer = |from, to, amount| Transfer {
+        entry_id: Uuid::now_v7(),
+        from,
+        to,
+        amount: credits(amount),
+        note: None,
+        now,
+    };
     ok(ledger.decide(&transfer(ada, bob, 1_500), &cx).await);
     ok(ledger.decide(&transfer(bob, carol, 300), &cx).await);
 
@@ -89,17 +96,17 @@ pub async fn world(pool: &PgPool) -> World {
         payment_id: paid,
         payer: ada,
         payee: escrow,
-        amount: 2_000,
+        amount: credits(2_000),
         reference: "order:1".into(),
         note: Some("tickets".into()),
         now,
     };
     ok(ledger.decide(&pay, &cx).await);
-    let refund = |payment_id, accounts, amount| Refund {
+    let refund = |payment_id, accounts, amount: Option<i64>| Refund {
         payment_id,
         accounts,
         refund_id: Uuid::now_v7(),
-        amount,
+        amount: amount.map(credits),
         reason: None,
         now,
     };
@@ -109,7 +116,7 @@ pub async fn world(pool: &PgPool) -> World {
         payment_id: Uuid::now_v7(),
         payer,
         payee,
-        amount,
+        amount: credits(amount),
         reference: "event:1".into(),
         expires_at: now + Duration::minutes(15),
         now,
@@ -118,7 +125,12 @@ pub async fn world(pool: &PgPool) -> World {
     ok(ledger.decide(&captured.clone(), &cx).await);
     ok(ledger
         .decide(
-            &CaptureHold { payment_id: captured.payment_id, accounts: (bob, escrow), amount: Some(600), now },
+            &CaptureHold {
+                payment_id: captured.payment_id,
+                accounts: (bob, escrow),
+                amount: Some(credits(600)),
+                now,
+            },
             &cx,
         )
         .await);

@@ -140,8 +140,8 @@ fn accounts_are_named_by_user_id_or_system_name() {
 
 #[test]
 fn amounts_are_checked_alone() {
-    assert_eq!(check_amount(1), Ok(1));
-    assert_eq!(check_amount(0), Err(LedgerError::InvalidAmount(0)));
+    assert_eq!(Credits::new(1).map(Credits::minor_units), Ok(1));
+    assert_eq!(Credits::new(0), Err(LedgerError::InvalidAmount(0)));
     assert_eq!(check_note(None), Ok(()));
     assert_eq!(check_note(Some(&"x".repeat(MAX_NOTE_CHARS))), Ok(()));
     assert_eq!(check_note(Some(&"x".repeat(MAX_NOTE_CHARS + 1))), Err(LedgerError::NoteTooLong));

@@ -150,8 +150,10 @@ fn a_capture_is_at_most_the_hold_and_positive() {
         ledger.capture(&capture(HOLD, Some(401), soon())),
         Err(LedgerError::CaptureExceedsHold { held: 400, requested: 401 })
     );
-    assert_eq!(ledger.capture(&capture(HOLD, Some(0), soon())), Err(LedgerError::InvalidAmount(0)));
-    assert_eq!(ledger.capture(&capture(HOLD, Some(-1), soon())), Err(LedgerError::InvalidAmount(-1)));
+    // A capture holds `Credits`: a non-positive amount cannot even be asked for.
+    for amount in [0, -1] {
+        assert_eq!(Credits::new(amount), Err(LedgerError::InvalidAmount(amount)));
+    }
     assert_eq!(ledger.payment(HOLD).status, PaymentStatus::Held);
     assert!(ledger.history(ESCROW).is_empty());
 }

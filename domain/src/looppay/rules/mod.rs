@@ -10,7 +10,7 @@ mod top_ups;
 mod transfers;
 
 use super::*;
-use crate::given::{given, given_streams};
+use crate::given::{credits, given, given_streams};
 use crate::{Aggregate, Decision, DomainEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use event_types::ALL_KINDS;
@@ -78,7 +78,14 @@ fn request_top_up(
     limits: TopUpLimits,
     now: DateTime<Utc>,
 ) -> WalletCommand {
-    WalletCommand::RequestTopUp { account: ADA, top_up_id: id(top_up), amount, confirmed, limits, now }
+    WalletCommand::RequestTopUp {
+        account: ADA,
+        top_up_id: id(top_up),
+        amount: credits(amount),
+        confirmed,
+        limits,
+        now,
+    }
 }
 
 fn confirm_top_up(top_up: u128, now: DateTime<Utc>) -> WalletCommand {
@@ -195,7 +202,7 @@ impl Ledger {
         let command = WalletCommand::RequestTopUp {
             account,
             top_up_id: id(0xf00d_0000 + self.top_ups),
-            amount,
+            amount: credits(amount),
             confirmed: true,
             limits: UNLIMITED,
             now: now(),
@@ -270,7 +277,14 @@ impl Ledger {
 }
 
 fn transfer_of(entry: u128, amount: i64, from: LedgerAccount, to: LedgerAccount) -> Transfer {
-    Transfer { entry_id: id(entry), from, to, amount, note: Some("for the tickets".into()), now: now() }
+    Transfer {
+        entry_id: id(entry),
+        from,
+        to,
+        amount: credits(amount),
+        note: Some("for the tickets".into()),
+        now: now(),
+    }
 }
 
 fn payment_of(payment_id: Uuid, amount: i64, payer: LedgerAccount, payee: LedgerAccount) -> Pay {
@@ -278,7 +292,7 @@ fn payment_of(payment_id: Uuid, amount: i64, payer: LedgerAccount, payee: Ledger
         payment_id,
         payer,
         payee,
-        amount,
+        amount: credits(amount),
         reference: "order:17".into(),
         note: Some("two tickets".into()),
         now: now(),
@@ -291,7 +305,7 @@ fn hold_of(payment_id: Uuid, amount: i64) -> PlaceHold {
         payment_id,
         payer: ADA,
         payee: ESCROW,
-        amount,
+        amount: credits(amount),
         reference: "event:42".into(),
         expires_at: hold_expiry(),
         now: now(),
@@ -299,7 +313,7 @@ fn hold_of(payment_id: Uuid, amount: i64) -> PlaceHold {
 }
 
 fn capture(payment_id: Uuid, amount: Option<i64>, now: DateTime<Utc>) -> CaptureHold {
-    CaptureHold { payment_id, accounts: (ADA, ESCROW), amount, now }
+    CaptureHold { payment_id, accounts: (ADA, ESCROW), amount: amount.map(credits), now }
 }
 
 fn void(payment_id: Uuid, now: DateTime<Utc>) -> ReleaseHold {
@@ -315,7 +329,7 @@ fn refund_of(payment_id: Uuid, refund: u128, amount: Option<i64>) -> Refund {
         payment_id,
         accounts: (ADA, ESCROW),
         refund_id: id(refund),
-        amount,
+        amount: amount.map(credits),
         reason: Some("cancelled".into()),
         now: now(),
     }

@@ -118,13 +118,12 @@ fn escrow_is_a_wallet_like_any_other() {
 fn transfer_amounts_are_positive() {
     let mut ledger = Ledger::default();
     ledger.fund(ADA, 1_000);
+    // A transfer holds `Credits`: a non-positive amount cannot even be asked for.
     for amount in [0, -5] {
-        assert_eq!(
-            ledger.transfer(&transfer_of(0x7e, amount, ADA, BOB)),
-            Err(LedgerError::InvalidAmount(amount))
-        );
+        assert_eq!(Credits::new(amount), Err(LedgerError::InvalidAmount(amount)));
     }
-    assert!(ledger.history(BOB).is_empty());
+    accepted(ledger.transfer(&transfer_of(0x7e, 1, ADA, BOB)));
+    assert_eq!(ledger.wallet(BOB).available, 1);
 }
 
 #[test]
