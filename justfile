@@ -58,6 +58,14 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     {{ just_executable() }} --justfile {{ quote(justfile()) }} domain-purity
 
+# Fail if .sqlx/ (the checked SQL's offline cache) does not match the queries and migrations
+sqlx-check:
+    bash scripts/sqlx.sh check
+
+# Regenerate .sqlx/ after changing a query on a migration-owned table (commit it with the query)
+sqlx-prepare:
+    bash scripts/sqlx.sh prepare
+
 # Fail if loopync-domain (normal deps) pulls in an async/I/O crate
 domain-purity:
     #!/usr/bin/env bash
