@@ -52,11 +52,20 @@ test *args:
     fi
     exit "$status"
 
-# Check formatting, clippy (warnings are errors) and the domain crate's purity
+# Check formatting, clippy (warnings are errors), the domain crate's purity and the checked SQL's cache
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     {{ just_executable() }} --justfile {{ quote(justfile()) }} domain-purity
+    {{ just_executable() }} --justfile {{ quote(justfile()) }} sqlx-check
+
+# Fail if .sqlx/ (the checked SQL's offline cache) does not match the queries and migrations
+sqlx-check:
+    bash scripts/sqlx.sh check
+
+# Regenerate .sqlx/ after changing a query on a migration-owned table (commit it with the query)
+sqlx-prepare:
+    bash scripts/sqlx.sh prepare
 
 # Fail if loopync-domain (normal deps) pulls in an async/I/O crate
 domain-purity:

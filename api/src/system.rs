@@ -55,8 +55,8 @@ type Check = Result<(), String>;
 
 /// PostgreSQL reachability and migrations, in one query: the applied migration versions.
 async fn check_postgres(state: &AppState) -> (Check, Check) {
-    let query = sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success")
-        .fetch_all(&state.pool);
+    let query =
+        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&state.pool);
     let applied = match tokio::time::timeout(state.config.readiness_timeout, query).await {
         Err(_) => return (Err("did not answer in time".to_owned()), Err("unknown".to_owned())),
         Ok(Err(error)) if is_unavailable(&error) || !matches!(error, sqlx::Error::Database(_)) => {

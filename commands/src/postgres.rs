@@ -1,11 +1,11 @@
 //! The PostgreSQL event store.
 //!
 //! Every append — one command's, or a whole group-commit batch's — is a single call of the
-//! `append_events` function ([`APPEND_SQL`], migration 0002) in its own implicit transaction:
+//! `append_events` function ([`append_statement`], migration 0002) in its own implicit transaction:
 //! it checks each stream's expected version, inserts the events, and records idempotency keys.
 //! One round trip, one commit, and nothing half-written: a failure anywhere rolls all of it
-//! back. A lone single-event append without a key takes [`APPEND_ONE_SQL`], a guarded `INSERT`
-//! doing the same for less.
+//! back. A lone single-event append without a key takes [`append_single_event`], a guarded
+//! `INSERT` doing the same for less.
 //!
 //! Optimistic concurrency is enforced twice: the expected versions are compared with the
 //! streams' current versions, and the primary key `(stream_name, stream_version)` makes two
@@ -30,9 +30,9 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use loopync_domain::StreamName;
-use loopync_schemas::{EVENTS_CHANNEL, EventMetadata, Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use loopync_schemas::{EVENTS_CHANNEL, EventMetadata, EventRow, Position, RecordedEvent};
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{ConnectOptions, Row, types::Json};
+use sqlx::{ConnectOptions, types::Json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,59 +147,61 @@ impl EventStore for PgEventStore {
         stream: &StreamName,
         after_version: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
-             WHERE stream_name = $1 AND stream_version > $2 ORDER BY stream_version"
-        );
-        Ok(sqlx::query_as(&sql).bind(stream.as_str()).bind(after_version).fetch_all(&self.pool).await?)
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"SELECT global_position, transaction_id::text::bigint AS "transaction_id!", stream_name,
+                      stream_version, event_id, event_type, schema_version, payload,
+                      metadata AS "metadata: Json<EventMetadata>", recorded_at
+                 FROM events WHERE stream_name = $1 AND stream_version > $2 ORDER BY stream_version"#,
+            stream.as_str(),
+            after_version,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(RecordedEvent::from).collect())
     }
 
     async fn find_command(&self, scope: &str, key: &str) -> Result<Option<StoredCommand>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT request_hash, transaction_id::text::bigint AS transaction_id, positions \
-             FROM command_log WHERE scope = $1 AND idempotency_key = $2",
+        let Some(command) = sqlx::query!(
+            r#"SELECT request_hash, transaction_id::text::bigint AS "transaction_id!", positions
+                 FROM command_log WHERE scope = $1 AND idempotency_key = $2"#,
+            scope,
+            key,
         )
-        .bind(scope)
-        .bind(key)
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let request_hash: Vec<u8> = row.try_get("request_hash").map_err(StoreError::from)?;
-        let transaction_id: i64 = row.try_get("transaction_id").map_err(StoreError::from)?;
-        let positions: Vec<i64> = row.try_get("positions").map_err(StoreError::from)?;
         // The (transaction_id, global_position) index finds them directly.
-        let sql = format!(
-            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
-             WHERE transaction_id = $1::text::xid8 AND global_position = ANY($2) \
-             ORDER BY global_position"
-        );
-        let events = sqlx::query_as(&sql)
-            .bind(transaction_id.to_string())
-            .bind(&positions)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Some(StoredCommand { request_hash, events }))
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"SELECT global_position, transaction_id::text::bigint AS "transaction_id!", stream_name,
+                      stream_version, event_id, event_type, schema_version, payload,
+                      metadata AS "metadata: Json<EventMetadata>", recorded_at
+                 FROM events WHERE transaction_id = $1::text::xid8 AND global_position = ANY($2)
+                ORDER BY global_position"#,
+            command.transaction_id.to_string(),
+            &command.positions,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let events = rows.into_iter().map(RecordedEvent::from).collect();
+        Ok(Some(StoredCommand { request_hash: command.request_hash, events }))
     }
 
     async fn load_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as!(
+            Snapshot,
             "SELECT stream_version, snapshot_version, state FROM snapshots WHERE stream_name = $1",
+            stream.as_str(),
         )
-        .bind(stream.as_str())
         .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(Snapshot {
-            stream_version: row.try_get("stream_version").map_err(StoreError::from)?,
-            snapshot_version: row.try_get("snapshot_version").map_err(StoreError::from)?,
-            state: row.try_get("state").map_err(StoreError::from)?,
-        }))
+        .await?)
     }
 
     async fn save_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO snapshots (stream_name, stream_version, snapshot_version, state) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (stream_name) DO UPDATE \
@@ -207,24 +209,18 @@ impl EventStore for PgEventStore {
                  state = excluded.state, taken_at = now() \
              WHERE snapshots.stream_version < excluded.stream_version \
                 OR snapshots.snapshot_version <> excluded.snapshot_version",
+            stream.as_str(),
+            snapshot.stream_version,
+            snapshot.snapshot_version,
+            &snapshot.state,
         )
-        .bind(stream.as_str())
-        .bind(snapshot.stream_version)
-        .bind(snapshot.snapshot_version)
-        .bind(&snapshot.state)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 }
 
-/// Appends a batch of requests in one call of `append_events` (migration 0002): one round
-/// trip, one transaction. The whole call succeeds or fails; each request in a successful call
-/// is either appended or, when one of its expected versions did not hold, answered `Conflict`.
-pub const APPEND_SQL: &str = "SELECT out_event_id, out_stream_name, out_stream_version, out_global_position, \
-     out_transaction_id FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
-
-/// The columns of [`APPEND_SQL`]'s parameters.
+/// The columns of `append_events`' parameters (see [`append_statement`]).
 #[derive(Default)]
 struct AppendParams<'a> {
     stream_request: Vec<i32>,
@@ -280,8 +276,10 @@ impl<'a> AppendParams<'a> {
     }
 }
 
-/// Appends `requests` in one call; the outer error is the call's, the inner results
-/// are per request.
+/// Appends `requests` in one call of `append_events` (migration 0002): one round trip, one
+/// transaction. The whole call succeeds or fails (the outer error); each request in a
+/// successful call is either appended or, when one of its expected versions did not hold,
+/// answered `Conflict` (the inner results, one per request).
 async fn append_statement(
     pool: &PgPool,
     requests: &[&AppendRequest],
@@ -292,34 +290,43 @@ async fn append_statement(
         return Ok(vec![append_single_event(pool, request, single).await?]);
     }
     let params = AppendParams::new(requests);
-    let rows = sqlx::query(APPEND_SQL)
-        .bind(&params.stream_request)
-        .bind(&params.stream_name)
-        .bind(&params.stream_expected)
-        .bind(&params.event_request)
-        .bind(&params.event_stream)
-        .bind(&params.event_ordinal)
-        .bind(&params.event_id)
-        .bind(&params.event_type)
-        .bind(&params.event_schema_version)
-        .bind(&params.event_payload)
-        .bind(&params.event_metadata)
-        .bind(&params.key_request)
-        .bind(&params.key_scope)
-        .bind(&params.key)
-        .bind(&params.key_hash)
-        .fetch_all(pool)
-        .await?;
+    // The function's result columns are never NULL, which PostgreSQL cannot tell sqlx (`!`).
+    // `as _`: the macro would want owned elements (`String`, `Value`) where these arrays borrow
+    // (`&str`, `Json<&T>`: every payload serialized once, never copied); the function's
+    // signature still fixes each parameter's SQL type.
+    let rows = sqlx::query!(
+        r#"SELECT out_event_id AS "out_event_id!", out_stream_name AS "out_stream_name!",
+                  out_stream_version AS "out_stream_version!", out_global_position AS "out_global_position!",
+                  out_transaction_id AS "out_transaction_id!"
+             FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"#,
+        &params.stream_request,
+        &params.stream_name as _,
+        &params.stream_expected,
+        &params.event_request,
+        &params.event_stream,
+        &params.event_ordinal,
+        &params.event_id,
+        &params.event_type as _,
+        &params.event_schema_version,
+        &params.event_payload as _,
+        &params.event_metadata as _,
+        &params.key_request,
+        &params.key_scope as _,
+        &params.key as _,
+        &params.key_hash as _,
+    )
+    .fetch_all(pool)
+    .await?;
 
     let request_of: HashMap<Uuid, i32> =
         params.event_id.iter().copied().zip(params.event_request.iter().copied()).collect();
     let mut appended: Vec<Vec<AppendedEvent>> = vec![Vec::new(); requests.len()];
     for row in rows {
         let event = AppendedEvent {
-            event_id: row.try_get("out_event_id")?,
-            stream: row.try_get("out_stream_name")?,
-            stream_version: row.try_get("out_stream_version")?,
-            position: Position::new(row.try_get("out_transaction_id")?, row.try_get("out_global_position")?),
+            event_id: row.out_event_id,
+            stream: row.out_stream_name,
+            stream_version: row.out_stream_version,
+            position: Position::new(row.out_transaction_id, row.out_global_position),
         };
         if let Some(slot) = request_of.get(&event.event_id).and_then(|i| usize::try_from(*i).ok()) {
             appended[slot].push(event);
@@ -339,16 +346,7 @@ async fn append_statement(
         .collect())
 }
 
-/// The commonest append — one event to one stream at an exact expected version, no
-/// idempotency key — as one plain `INSERT` guarded by the expected version. It does what
-/// `append_events` does for such a request at a fraction of the server's work.
-pub const APPEND_ONE_SQL: &str = "INSERT INTO events \
-     (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata) \
-     SELECT $1, $2 + 1, $3, $4, $5, $6, $7 \
-     WHERE coalesce((SELECT max(stream_version) FROM events WHERE stream_name = $1), 0) = $2 \
-     RETURNING global_position, transaction_id::text::bigint AS transaction_id";
-
-/// A request [`APPEND_ONE_SQL`] can take.
+/// A request [`append_single_event`] can take.
 #[derive(Clone, Copy)]
 struct SingleEvent<'a> {
     stream: &'a crate::store::StreamAppend,
@@ -369,6 +367,9 @@ impl<'a> SingleEvent<'a> {
     }
 }
 
+/// The commonest append — one event to one stream at an exact expected version, no
+/// idempotency key — as one plain `INSERT` guarded by the expected version. It does what
+/// `append_events` does for such a request at a fraction of the server's work.
 async fn append_single_event(
     pool: &PgPool,
     request: &AppendRequest,
@@ -377,20 +378,27 @@ async fn append_single_event(
     let Some(event) = single.stream.events.first() else {
         return Ok(Err(AppendError::Conflict { streams: stream_names(request) }));
     };
-    let row: Option<(i64, i64)> = sqlx::query_as(APPEND_ONE_SQL)
-        .bind(single.stream.stream.as_str())
-        .bind(single.expected)
-        .bind(event.event_id)
-        .bind(event.event_type)
-        .bind(event.schema_version)
-        .bind(Json(&event.payload))
-        .bind(Json(&request.metadata))
-        .fetch_optional(pool)
-        .await?;
-    let Some((global_position, transaction_id)) = row else {
+    let row = sqlx::query!(
+        r#"INSERT INTO events
+               (stream_name, stream_version, event_id, event_type, schema_version, payload, metadata)
+           SELECT $1, $2::bigint + 1, $3::uuid, $4::text, $5::integer, $6::jsonb, $7::jsonb
+            WHERE coalesce((SELECT max(stream_version) FROM events WHERE stream_name = $1), 0) = $2
+           RETURNING global_position, transaction_id::text::bigint AS "transaction_id!""#,
+        single.stream.stream.as_str(),
+        single.expected,
+        event.event_id,
+        event.event_type,
+        event.schema_version,
+        // Borrowed, not copied: `as _` lets `Json<&T>` through where the macro wants a `Value`.
+        Json(&event.payload) as _,
+        Json(&request.metadata) as _,
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
         return Ok(Err(AppendError::Conflict { streams: stream_names(request) }));
     };
-    let position = Position::new(transaction_id, global_position);
+    let position = Position::new(row.transaction_id, row.global_position);
     let appended = AppendedEvent {
         event_id: event.event_id,
         stream: single.stream.stream.as_str().to_owned(),

@@ -105,12 +105,12 @@ impl CheckpointBoard {
 
 /// The checkpoint of every projection's active generation.
 pub async fn active_checkpoints(pool: &PgPool) -> Result<Vec<(String, Position)>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT c.projection, c.transaction_id::text::bigint, c.global_position \
-         FROM projection_checkpoints c JOIN projections p \
-           ON p.name = c.projection AND p.active_generation = c.generation",
+    let rows = sqlx::query!(
+        r#"SELECT c.projection, c.transaction_id::text::bigint AS "transaction_id!", c.global_position
+             FROM projection_checkpoints c JOIN projections p
+               ON p.name = c.projection AND p.active_generation = c.generation"#,
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(name, t, p)| (name, Position::new(t, p))).collect())
+    Ok(rows.into_iter().map(|r| (r.projection, Position::new(r.transaction_id, r.global_position))).collect())
 }

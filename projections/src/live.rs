@@ -101,7 +101,7 @@ impl LiveUpdate {
 }
 
 /// A stored update: a [`LiveUpdate`] with its number in the user's sequence.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredUpdate {
     pub user_id: Uuid,
     pub seq: i64,
@@ -141,20 +141,21 @@ pub async fn append(
     }
     let (users, counts): (Vec<Uuid>, Vec<i64>) = per_user.into_iter().unzip();
     // Sorted by user id, so concurrent batches lock users in the same order and never deadlock.
-    let reserved: Vec<(Uuid, i64)> = sqlx::query_as(
+    let reserved = sqlx::query!(
         "INSERT INTO live_cursors (user_id, last_seq) \
          SELECT user_id, count FROM unnest($1::uuid[], $2::bigint[]) AS batch(user_id, count) ORDER BY user_id \
          ON CONFLICT (user_id) DO UPDATE SET last_seq = live_cursors.last_seq + EXCLUDED.last_seq \
          RETURNING user_id, last_seq",
+        &users,
+        &counts,
     )
-    .bind(&users)
-    .bind(&counts)
     .fetch_all(&mut *conn)
     .await?;
 
     // The first number of each user's run: the new last minus the run's length, plus one.
     let mut next: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for (user_id, last) in reserved {
+    for row in reserved {
+        let (user_id, last) = (row.user_id, row.last_seq);
         let count = users.iter().position(|u| *u == user_id).map_or(0, |i| counts[i]);
         next.insert(user_id, last - count + 1);
     }
@@ -172,14 +173,14 @@ pub async fn append(
             created_at: Utc::now(),
         });
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO live_updates (user_id, seq, kind, data) \
          SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])",
+        &stored.iter().map(|u| u.user_id).collect::<Vec<_>>(),
+        &stored.iter().map(|u| u.seq).collect::<Vec<_>>(),
+        &stored.iter().map(|u| u.kind.clone()).collect::<Vec<_>>(),
+        &stored.iter().map(|u| u.data.clone()).collect::<Vec<_>>(),
     )
-    .bind(stored.iter().map(|u| u.user_id).collect::<Vec<_>>())
-    .bind(stored.iter().map(|u| u.seq).collect::<Vec<_>>())
-    .bind(stored.iter().map(|u| u.kind.clone()).collect::<Vec<_>>())
-    .bind(stored.iter().map(|u| u.data.clone()).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(stored)
@@ -187,8 +188,7 @@ pub async fn append(
 
 /// The last number drawn for `user_id` (0 before their first update).
 pub async fn head(pool: &PgPool, user_id: Uuid) -> Result<i64, sqlx::Error> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM live_cursors WHERE user_id = $1")
-        .bind(user_id)
+    let head = sqlx::query_scalar!("SELECT last_seq FROM live_cursors WHERE user_id = $1", user_id)
         .fetch_optional(pool)
         .await?;
     Ok(head.unwrap_or(0))
@@ -201,13 +201,14 @@ pub async fn after(
     since: i64,
     limit: i64,
 ) -> Result<Vec<StoredUpdate>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        StoredUpdate,
         "SELECT user_id, seq, kind, data, created_at FROM live_updates \
          WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        user_id,
+        since,
+        limit,
     )
-    .bind(user_id)
-    .bind(since)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

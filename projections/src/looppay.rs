@@ -28,6 +28,10 @@
 //!
 //! Queries read the `read_models.*` views: [`balance`], [`balance_at`], [`transactions`],
 //! [`due_holds`], [`payment`], [`top_up`] and [`all_balances`].
+//!
+//! The SQL on this projection's tables is unchecked (`sqlx::query`, not the `query!` macros):
+//! the tables exist only in the per-generation schemas and `read_models` views the runtime
+//! creates, never in the migrated schema the macros are checked against.
 
 pub mod frames;
 

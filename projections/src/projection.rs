@@ -6,6 +6,9 @@
 //! views `read_models.<table>` — what queries and analysts read — over in one transaction.
 //! Projection code writes unqualified table names; the runtime sets `search_path` to the
 //! generation being written.
+//!
+//! The statements here are built at runtime (`sqlx::query(&format!(..))`): they name the
+//! generation's schema, which the checked `query!` macros cannot.
 
 pub use crate::live::LiveUpdate;
 use async_trait::async_trait;

@@ -1,6 +1,10 @@
 //! The reference projection of the core's sample wallet: balances and the movements that
 //! produced them. It exercises the runtime the way real read models will (bulk upserts,
 //! order-dependent history, live updates) and backs the core's crash and rebuild tests.
+//!
+//! The SQL on this projection's tables is unchecked (`sqlx::query`, not the `query!` macros):
+//! the tables exist only in the per-generation schemas and `read_models` views the runtime
+//! creates, never in the migrated schema the macros are checked against.
 
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;

@@ -12,8 +12,8 @@ pub mod recorded;
 pub mod registry;
 
 pub use recorded::{
-    DecodeError, EVENTS_CHANNEL, EventMetadata, Position, PositionParseError, RECORDED_EVENT_COLUMNS,
-    RecordedEvent,
+    DecodeError, EVENTS_CHANNEL, EventMetadata, EventRow, Position, PositionParseError,
+    RECORDED_EVENT_COLUMNS, RecordedEvent,
 };
 pub use registry::{EventTypeInfo, UpcastError};
 

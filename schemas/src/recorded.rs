@@ -133,7 +133,49 @@ pub fn encode<E: DomainEvent>(
     Ok((event.event_type(), event.schema_version(), payload))
 }
 
-/// The `SELECT` list that [`RecordedEvent`]'s `FromRow` reads, for queries on `events`.
+/// A row of `events` as the checked queries (`sqlx::query_as!`) read it: those map columns to
+/// fields by name and type, so the position comes as its two columns and the metadata as JSON.
+/// Select it with
+///
+/// ```sql
+/// SELECT global_position, transaction_id::text::bigint AS "transaction_id!", stream_name,
+///        stream_version, event_id, event_type, schema_version, payload,
+///        metadata AS "metadata: sqlx::types::Json<loopync_schemas::EventMetadata>", recorded_at
+/// ```
+///
+/// (`transaction_id` is an `xid8`, which sqlx has no type for; the cast makes it a `bigint`.)
+#[derive(Debug)]
+pub struct EventRow {
+    pub global_position: i64,
+    pub transaction_id: i64,
+    pub stream_name: String,
+    pub stream_version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: serde_json::Value,
+    pub metadata: sqlx::types::Json<EventMetadata>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for RecordedEvent {
+    fn from(row: EventRow) -> Self {
+        Self {
+            position: Position::new(row.transaction_id, row.global_position),
+            stream_name: row.stream_name,
+            stream_version: row.stream_version,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            schema_version: row.schema_version,
+            payload: row.payload,
+            metadata: row.metadata.0,
+            recorded_at: row.recorded_at,
+        }
+    }
+}
+
+/// The `SELECT` list that [`RecordedEvent`]'s `FromRow` reads, for the unchecked queries on
+/// `events` that tests write by hand.
 pub const RECORDED_EVENT_COLUMNS: &str = "global_position, transaction_id::text::bigint AS transaction_id, \
      stream_name, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 

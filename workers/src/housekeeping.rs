@@ -7,34 +7,54 @@ use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Rows deleted per statement of a sweep (the `LIMIT` of the statements below).
+const SWEEP_BATCH: u64 = 5000;
+
 /// Deletes idempotency records older than `retention`; returns how many went.
 pub async fn expire_idempotency_keys(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
-    delete_in_batches(pool, "command_log", "recorded_at", retention).await
+    let seconds = retention.as_secs_f64();
+    delete_in_batches(|| async move {
+        let done = sqlx::query!(
+            "DELETE FROM command_log WHERE ctid IN ( \
+                 SELECT ctid FROM command_log WHERE recorded_at < now() - make_interval(secs => $1) LIMIT 5000)",
+            seconds,
+        )
+        .execute(pool)
+        .await?;
+        Ok(done.rows_affected())
+    })
+    .await
 }
 
 /// Deletes durable live updates older than `retention`; returns how many went. Cursors before
 /// what is left get `resync_required` from the gateway.
 pub async fn expire_live_updates(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
-    delete_in_batches(pool, "live_updates", "created_at", retention).await
+    let seconds = retention.as_secs_f64();
+    delete_in_batches(|| async move {
+        let done = sqlx::query!(
+            "DELETE FROM live_updates WHERE ctid IN ( \
+                 SELECT ctid FROM live_updates WHERE created_at < now() - make_interval(secs => $1) LIMIT 5000)",
+            seconds,
+        )
+        .execute(pool)
+        .await?;
+        Ok(done.rows_affected())
+    })
+    .await
 }
 
-/// Deletes the rows of `table` whose `column` is older than `age`, 5,000 at a time, so a sweep
-/// of a large backlog never holds many row locks for long.
-async fn delete_in_batches(
-    pool: &PgPool,
-    table: &'static str,
-    column: &'static str,
-    age: Duration,
-) -> Result<u64, sqlx::Error> {
-    let statement = format!(
-        "DELETE FROM {table} WHERE ctid IN ( \
-             SELECT ctid FROM {table} WHERE {column} < now() - make_interval(secs => $1) LIMIT 5000)"
-    );
+/// Runs `delete_batch` (a statement deleting up to [`SWEEP_BATCH`] old rows) until a batch
+/// comes back short, so a sweep of a large backlog never holds many row locks for long.
+async fn delete_in_batches<F, Fut>(mut delete_batch: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, sqlx::Error>>,
+{
     let mut total = 0;
     loop {
-        let deleted = sqlx::query(&statement).bind(age.as_secs_f64()).execute(pool).await?.rows_affected();
+        let deleted = delete_batch().await?;
         total += deleted;
-        if deleted < 5000 {
+        if deleted < SWEEP_BATCH {
             return Ok(total);
         }
     }
@@ -46,19 +66,21 @@ pub const AUTH_FAILURE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// Deletes failed sign-in records older than `older_than`.
 pub async fn expire_auth_failures(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM auth_failures WHERE failed_at < now() - make_interval(secs => $1)")
-        .bind(older_than.as_secs_f64())
-        .execute(pool)
-        .await?;
+    let result = sqlx::query!(
+        "DELETE FROM auth_failures WHERE failed_at < now() - make_interval(secs => $1)",
+        older_than.as_secs_f64(),
+    )
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected())
 }
 
 /// Deletes webhook receipts older than `older_than` (their signatures are long stale).
 pub async fn expire_webhook_receipts(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "DELETE FROM looppay_webhook_receipts WHERE received_at < now() - make_interval(secs => $1)",
+        older_than.as_secs_f64(),
     )
-    .bind(older_than.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(result.rows_affected())

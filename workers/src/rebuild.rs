@@ -28,16 +28,16 @@ pub(crate) async fn prepare(
 ) -> Result<(Generation, Option<Generation>), RunError> {
     let name = projection.name();
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO projections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
+    sqlx::query!("INSERT INTO projections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
         .execute(&mut *tx)
         .await?;
-    let (active, rebuild): (i32, Option<i32>) = sqlx::query_as(
+    let registered = sqlx::query!(
         "SELECT active_generation, rebuild_generation FROM projections WHERE name = $1 FOR UPDATE",
+        name,
     )
-    .bind(name)
     .fetch_one(&mut *tx)
     .await?;
+    let (active, rebuild) = (registered.active_generation, registered.rebuild_generation);
     let active_position = ensure_generation(&mut tx, projection, active).await?;
     projection::point_views(&mut tx, projection, active).await?;
     let rebuilding = match rebuild {
@@ -58,57 +58,59 @@ async fn ensure_generation(
 ) -> Result<Position, RunError> {
     projection::create_generation(conn, projection, generation).await?;
     sqlx::query("SET LOCAL search_path = public").execute(&mut *conn).await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO projection_checkpoints (projection, generation) VALUES ($1, $2) \
          ON CONFLICT (projection, generation) DO NOTHING",
+        projection.name(),
+        generation,
     )
-    .bind(projection.name())
-    .bind(generation)
     .execute(&mut *conn)
     .await?;
-    let (t, p): (i64, i64) = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints \
-         WHERE projection = $1 AND generation = $2",
+    let checkpoint = sqlx::query!(
+        r#"SELECT transaction_id::text::bigint AS "transaction_id!", global_position
+             FROM projection_checkpoints WHERE projection = $1 AND generation = $2"#,
+        projection.name(),
+        generation,
     )
-    .bind(projection.name())
-    .bind(generation)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Position::new(t, p))
+    Ok(Position::new(checkpoint.transaction_id, checkpoint.global_position))
 }
 
 /// Records a rebuild request for `name`; returns the new generation's number. A rebuild that
 /// is already requested is reused rather than restarted.
 pub async fn request(pool: &PgPool, name: &str) -> Result<Option<i32>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(i32, Option<i32>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT active_generation, rebuild_generation FROM projections WHERE name = $1 FOR UPDATE",
+        name,
     )
-    .bind(name)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.active_generation, r.rebuild_generation));
     let generation = match row {
         None => {
             // Never run yet: its first run builds from zero anyway; register it as generation 1.
-            sqlx::query("INSERT INTO projections (name) VALUES ($1)").bind(name).execute(&mut *tx).await?;
+            sqlx::query!("INSERT INTO projections (name) VALUES ($1)", name).execute(&mut *tx).await?;
             None
         }
         Some((_, Some(existing))) => Some(existing),
         Some((active, None)) => {
             // Never reuse a number: a leftover schema of an abandoned generation is dropped first.
-            let next: i32 = sqlx::query_scalar(
-                "SELECT greatest($2, coalesce(max(generation), 0)) + 1 FROM projection_checkpoints WHERE projection = $1",
+            let next = sqlx::query_scalar!(
+                r#"SELECT greatest($2, coalesce(max(generation), 0)) + 1 AS "next!"
+                     FROM projection_checkpoints WHERE projection = $1"#,
+                name,
+                active,
             )
-            .bind(name)
-            .bind(active)
             .fetch_one(&mut *tx)
             .await?;
             projection::drop_generation(&mut tx, name, next).await?;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE projections SET rebuild_generation = $2, rebuild_requested_at = now() WHERE name = $1",
+                name,
+                next,
             )
-            .bind(name)
-            .bind(next)
             .execute(&mut *tx)
             .await?;
             Some(next)
@@ -125,11 +127,12 @@ impl ProjectionTask {
         if self.rebuilding.is_some() {
             return Ok(());
         }
-        let requested: Option<i32> =
-            sqlx::query_scalar("SELECT rebuild_generation FROM projections WHERE name = $1")
-                .bind(self.projection.name())
-                .fetch_one(&self.shared.pool)
-                .await?;
+        let requested = sqlx::query_scalar!(
+            "SELECT rebuild_generation FROM projections WHERE name = $1",
+            self.projection.name()
+        )
+        .fetch_one(&self.shared.pool)
+        .await?;
         let Some(number) = requested else { return Ok(()) };
         let mut tx = self.shared.pool.begin().await?;
         let position = ensure_generation(&mut tx, self.projection.as_ref(), number).await?;
@@ -147,11 +150,12 @@ impl ProjectionTask {
         }
         let name = self.projection.name();
         let mut tx = self.shared.pool.begin().await?;
-        let requested: Option<i32> =
-            sqlx::query_scalar("SELECT rebuild_generation FROM projections WHERE name = $1 FOR UPDATE")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
+        let requested = sqlx::query_scalar!(
+            "SELECT rebuild_generation FROM projections WHERE name = $1 FOR UPDATE",
+            name
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if requested != Some(rebuilt.number) {
             // The request was withdrawn or replaced; forget this generation.
             tx.rollback().await?;
@@ -159,12 +163,12 @@ impl ProjectionTask {
             return Ok(());
         }
         projection::point_views(&mut tx, self.projection.as_ref(), rebuilt.number).await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE projections SET active_generation = $2, rebuild_generation = NULL, switched_at = now() \
              WHERE name = $1",
+            name,
+            rebuilt.number,
         )
-        .bind(name)
-        .bind(rebuilt.number)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -177,11 +181,13 @@ impl ProjectionTask {
 
         let mut tx = self.shared.pool.begin().await?;
         projection::drop_generation(&mut tx, name, retired).await?;
-        sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2")
-            .bind(name)
-            .bind(retired)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
+            name,
+            retired,
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -260,15 +260,15 @@ impl ProjectionTask {
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         // Fence: the checkpoint must still be where we left it. If another worker advanced it,
         // we are no longer the owner and must not apply anything.
-        let stored: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints \
-             WHERE projection = $1 AND generation = $2 FOR UPDATE",
+        let stored = sqlx::query!(
+            r#"SELECT transaction_id::text::bigint AS "transaction_id!", global_position
+                 FROM projection_checkpoints WHERE projection = $1 AND generation = $2 FOR UPDATE"#,
+            name,
+            generation.number,
         )
-        .bind(name)
-        .bind(generation.number)
         .fetch_optional(&mut *tx)
         .await?;
-        if stored.map(|(t, p)| Position::new(t, p)) != Some(generation.position) {
+        if stored.map(|c| Position::new(c.transaction_id, c.global_position)) != Some(generation.position) {
             return Err(RunError::Fenced(name.to_owned(), generation.number));
         }
         projection::use_generation(&mut tx, name, generation.number).await?;
@@ -279,17 +279,17 @@ impl ProjectionTask {
             Which::Active => live::append(&mut tx, updates).await?,
             Which::Rebuilding => Vec::new(),
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE projection_checkpoints SET transaction_id = $3::text::xid8, global_position = $4, \
                  events_seen = events_seen + $5, last_owner = $6, updated_at = now() \
              WHERE projection = $1 AND generation = $2",
+            name,
+            generation.number,
+            last.transaction_id.to_string(),
+            last.global_position,
+            i64::try_from(events.len()).unwrap_or(i64::MAX),
+            &self.shared.config.worker_id,
         )
-        .bind(name)
-        .bind(generation.number)
-        .bind(last.transaction_id.to_string())
-        .bind(last.global_position)
-        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
-        .bind(&self.shared.config.worker_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

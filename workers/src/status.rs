@@ -27,30 +27,40 @@ pub struct ProjectionStatus {
 
 /// The status of every registered projection.
 pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
-    type Row = (String, i32, Option<i32>, i64, i64, i64, Option<i64>, Option<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT p.name, p.active_generation, p.rebuild_generation, \
-                coalesce(a.transaction_id::text::bigint, 0), coalesce(a.global_position, 0), coalesce(a.events_seen, 0), \
-                r.transaction_id::text::bigint, r.global_position \
-         FROM projections p \
-         LEFT JOIN projection_checkpoints a ON a.projection = p.name AND a.generation = p.active_generation \
-         LEFT JOIN projection_checkpoints r ON r.projection = p.name AND r.generation = p.rebuild_generation \
-         ORDER BY p.name",
+    let rows = sqlx::query!(
+        r#"SELECT p.name, p.active_generation, p.rebuild_generation,
+                  coalesce(a.transaction_id::text::bigint, 0) AS "transaction_id!",
+                  coalesce(a.global_position, 0) AS "global_position!",
+                  coalesce(a.events_seen, 0) AS "events_seen!",
+                  r.transaction_id::text::bigint AS "rebuild_transaction_id?",
+                  r.global_position AS "rebuild_global_position?"
+             FROM projections p
+             LEFT JOIN projection_checkpoints a ON a.projection = p.name AND a.generation = p.active_generation
+             LEFT JOIN projection_checkpoints r ON r.projection = p.name AND r.generation = p.rebuild_generation
+            ORDER BY p.name"#,
     )
     .fetch_all(pool)
     .await?;
     let log = EventLog::new(pool.clone());
     let mut statuses = Vec::with_capacity(rows.len());
-    for (name, active_generation, rebuild_generation, t, p, events_seen, rt, rp) in rows {
-        let position = Position::new(t, p);
+    for row in rows {
+        let position = Position::new(row.transaction_id, row.global_position);
         let (lag_events, lag_seconds) = log.lag(position).await?;
-        let owner = owner(pool, &name).await?;
-        let rebuild = rebuild_generation.map(|g| (g, Position::new(rt.unwrap_or(0), rp.unwrap_or(0))));
+        let owner = owner(pool, &row.name).await?;
+        let rebuild = row.rebuild_generation.map(|g| {
+            (
+                g,
+                Position::new(
+                    row.rebuild_transaction_id.unwrap_or(0),
+                    row.rebuild_global_position.unwrap_or(0),
+                ),
+            )
+        });
         statuses.push(ProjectionStatus {
-            name,
-            active_generation,
+            name: row.name,
+            active_generation: row.active_generation,
             position,
-            events_seen,
+            events_seen: row.events_seen,
             lag_events,
             lag_seconds,
             owner,

@@ -44,26 +44,25 @@ impl FailureThrottle {
             .bind(&key_hash)
             .execute(&mut *transaction)
             .await?;
-        let (failures, retry_after): (i64, Option<f64>) = sqlx::query_as(
-            "SELECT count(*), \
-                    extract(epoch FROM min(failed_at) + make_interval(secs => $3) - now())::float8 \
-             FROM (SELECT failed_at FROM auth_failures \
-                   WHERE scope = $1 AND key_hash = $2 AND failed_at > now() - make_interval(secs => $3) \
-                   ORDER BY failed_at DESC LIMIT $4) recent",
+        let recent = sqlx::query!(
+            r#"SELECT count(*) AS "failures!",
+                      extract(epoch FROM min(failed_at) + make_interval(secs => $3) - now())::float8 AS retry_after
+                 FROM (SELECT failed_at FROM auth_failures
+                        WHERE scope = $1 AND key_hash = $2 AND failed_at > now() - make_interval(secs => $3)
+                        ORDER BY failed_at DESC LIMIT $4) recent"#,
+            self.scope,
+            &key_hash,
+            window_seconds,
+            i64::from(self.limit),
         )
-        .bind(self.scope)
-        .bind(&key_hash)
-        .bind(window_seconds)
-        .bind(i64::from(self.limit))
         .fetch_one(&mut *transaction)
         .await?;
+        let (failures, retry_after) = (recent.failures, recent.retry_after);
         if failures >= i64::from(self.limit) {
             let retry_after = retry_after.unwrap_or(window_seconds).ceil().max(1.0) as u32;
             return Err(AuthError::RateLimited { retry_after });
         }
-        sqlx::query("INSERT INTO auth_failures (scope, key_hash) VALUES ($1, $2)")
-            .bind(self.scope)
-            .bind(&key_hash)
+        sqlx::query!("INSERT INTO auth_failures (scope, key_hash) VALUES ($1, $2)", self.scope, &key_hash)
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
@@ -72,11 +71,13 @@ impl FailureThrottle {
 
     /// After a success: earlier failures no longer count.
     pub async fn clear(&self, key: &str) -> Result<(), AuthError> {
-        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND key_hash = $2")
-            .bind(self.scope)
-            .bind(Self::key_hash(key))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM auth_failures WHERE scope = $1 AND key_hash = $2",
+            self.scope,
+            Self::key_hash(key)
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -162,13 +162,13 @@ impl LoopPay {
         // A delivery presented twice verbatim is refused: its signature was spent. (Providers
         // sign every retry afresh, and the wallet applies a confirmation once anyway.)
         let digest = Sha256::digest(signature.unwrap_or_default().as_bytes()).to_vec();
-        let fresh = sqlx::query(
+        let fresh = sqlx::query!(
             "INSERT INTO looppay_webhook_receipts (provider, signature_sha256, notice_id) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
+            provider,
+            &digest,
+            &notice.id,
         )
-        .bind(provider)
-        .bind(&digest)
-        .bind(&notice.id)
         .execute(&self.pool)
         .await?
         .rows_affected()

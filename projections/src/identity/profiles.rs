@@ -6,6 +6,10 @@
 //! still finds its user. Results are ranked by an integer score, which makes keyset pagination
 //! exact: a page starts strictly after the `(score, user_id)` of the last row of the previous
 //! one, with no duplicates and no gaps while the rows do not change.
+//!
+//! The SQL on this projection's tables is unchecked (`sqlx::query`, not the `query!` macros):
+//! the tables exist only in the per-generation schemas and `read_models` views the runtime
+//! creates, never in the migrated schema the macros are checked against.
 
 use super::frames::ProfileUpdated;
 use super::stream_uuid;

@@ -8,6 +8,10 @@
 //!
 //! Each ending is also a [`SessionRevoked`] live update (`{sessionId, reason}`) for the user: the
 //! realtime gateway closes that session's sockets with 4003.
+//!
+//! The SQL on this projection's tables is unchecked (`sqlx::query`, not the `query!` macros):
+//! the tables exist only in the per-generation schemas and `read_models` views the runtime
+//! creates, never in the migrated schema the macros are checked against.
 
 use super::frames::{SessionEndReason, SessionRevoked};
 use super::stream_uuid;
