@@ -55,6 +55,7 @@ pub mod app;
 pub mod auth;
 mod body_limit;
 pub mod consistency;
+pub mod features;
 pub mod identity;
 pub mod json;
 pub mod looppay;
