@@ -3,8 +3,8 @@
 //! no gaps and its balance is the sum of what was paid; with one API node and with two (two
 //! pipelines over two event stores on one database, racing across processes).
 
-use crate::support::{Options, Reply, TestApp, TestDb, User, replay_wallets, spawn_with, wallet_streams};
 use futures::future::join_all;
+use loopync_testkit::{Options, Reply, TestApp, TestDb, User, replay_wallets, spawn_app, wallet_streams};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -100,7 +100,7 @@ async fn burst(nodes: &[TestApp], db: &TestDb, merchant: bool) {
     .bind(&payee_account)
     .fetch_one(&db.pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(row, (successes * PRICE, 0, successes));
 
     // What the payee reads (a merchant reads their own balance; escrow has no owner).
@@ -113,7 +113,7 @@ async fn burst(nodes: &[TestApp], db: &TestDb, merchant: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_node_hot_escrow_pays_everyone_in_turn() {
     let db = TestDb::create(20).await;
-    let node = spawn_with(&db.pool, Options::default()).await;
+    let node = spawn_app(&db.pool, Options::default()).await;
     burst(std::slice::from_ref(&node), &db, false).await;
     drop(node);
     db.drop_database().await;
@@ -124,8 +124,8 @@ async fn two_nodes_hot_escrow_race_across_event_stores_without_conflicts() {
     let db = TestDb::create(20).await;
     let second_pool = db.another_pool(20).await;
     let nodes = [
-        spawn_with(&db.pool, Options::default()).await,
-        spawn_with(&second_pool, Options { projections: false, ..Options::default() }).await,
+        spawn_app(&db.pool, Options::default()).await,
+        spawn_app(&second_pool, Options { projections: false, ..Options::default() }).await,
     ];
     burst(&nodes, &db, false).await;
     drop(nodes);
@@ -138,8 +138,8 @@ async fn two_nodes_hot_merchant_race_across_event_stores_without_conflicts() {
     let db = TestDb::create(20).await;
     let second_pool = db.another_pool(20).await;
     let nodes = [
-        spawn_with(&db.pool, Options::default()).await,
-        spawn_with(&second_pool, Options { projections: false, ..Options::default() }).await,
+        spawn_app(&db.pool, Options::default()).await,
+        spawn_app(&second_pool, Options { projections: false, ..Options::default() }).await,
     ];
     burst(&nodes, &db, true).await;
     drop(nodes);

@@ -3,7 +3,7 @@
 //! off; the AsyncAPI document is served; a plain GET of `/api/ws` is a 4xx problem, not a 500.
 
 use crate::client::{Client, Ended, node_with, test_config};
-use crate::support::TestApp;
+use loopync_testkit::TestApp;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;

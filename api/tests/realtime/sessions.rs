@@ -3,7 +3,7 @@
 //! ones made with its still-unexpired access token.
 
 use crate::client::{Client, Ended, node};
-use crate::support::{PASSWORD, unique};
+use loopync_testkit::{PASSWORD, unique};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
