@@ -1,5 +1,8 @@
 //! PostgreSQL going away and coming back: commands fail cleanly (nothing half-written) and
 //! projection workers back off, then resume exactly where they left off.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -18,10 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn pool_through(proxy: &Proxy, database: &PgPool) -> PgPool {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(database)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(database).await.unwrap();
     let options = PgConnectOptions::new()
         .host("127.0.0.1")
         .port(proxy.address.port())
@@ -40,7 +40,7 @@ async fn upstream(pool: &PgPool) -> std::net::SocketAddr {
         .await
         .ok()
         .and_then(|mut addresses| addresses.next())
-        .unwrap_or_else(|| panic!("cannot resolve the database host"))
+        .expect("cannot resolve the database host")
 }
 
 async fn transfer(
@@ -89,7 +89,7 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
                 &CommandContext::actor("t"),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
 
     // Transfers keep flowing while the database disappears for two seconds.
@@ -115,10 +115,10 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.restore();
-    let results = clients.await.unwrap_or_else(|e| panic!("{e}"));
+    let results = clients.await.unwrap();
     let (ok, unavailable) = results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .map(|r| r.unwrap())
         .fold((0, 0), |(a, b), (ok, unavailable)| (a + ok, b + unavailable));
     assert!(
         ok > 0 && unavailable > 0,
@@ -136,10 +136,8 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     let direct = common::pipeline(&pool, false);
     let mut total = 0;
     for wallet in 0..10 {
-        let loaded: Loaded<SampleWallet> = direct
-            .load(loopync_domain::StreamName::of::<SampleWallet>(format!("o{wallet}")))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loaded: Loaded<SampleWallet> =
+            direct.load(loopync_domain::StreamName::of::<SampleWallet>(format!("o{wallet}"))).await.unwrap();
         total += loaded.state.balance;
     }
     assert_eq!(total, 10_000);

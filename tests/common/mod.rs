@@ -95,7 +95,7 @@ pub async fn generate_wallet_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
         })
     });
     for client in futures::future::join_all(clients).await {
-        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+        client.expect("traffic client panicked");
     }
 }
 
@@ -113,9 +113,9 @@ pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) 
         )
         .fetch_optional(pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let last_committed = last_committed.map(|(t, p)| Position::new(t, p)).unwrap_or_default();
-        let statuses = loopync_workers::projection_status(pool).await.unwrap_or_else(|e| panic!("{e}"));
+        let statuses = loopync_workers::projection_status(pool).await.unwrap();
         if statuses
             .iter()
             .any(|s| s.name == projection && s.rebuild.is_none() && s.position >= last_committed)
@@ -146,7 +146,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
             limits,
             now: chrono::Utc::now(),
         };
-        pipeline.decide(&top_up, &CommandContext::actor("traffic")).await.unwrap_or_else(|e| panic!("{e}"));
+        pipeline.decide(&top_up, &CommandContext::actor("traffic")).await.unwrap();
     }
     let clients = (0..8).map(|client| {
         let (pipeline, accounts) = (pipeline.clone(), accounts.clone());
@@ -173,7 +173,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
         })
     });
     for client in futures::future::join_all(clients).await {
-        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+        client.expect("traffic client panicked");
     }
 }
 
@@ -186,7 +186,7 @@ pub async fn dump_ledger_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    .expect("dump balances");
     let movements: Vec<String> = sqlx::query_scalar(
         "SELECT format('movement %s %s %s %s %s %s', global_position, account, sequence, kind, amount, \
                 available_after) \
@@ -194,7 +194,7 @@ pub async fn dump_ledger_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    .expect("dump movements");
     rows.extend(movements);
     rows
 }
@@ -207,24 +207,21 @@ pub async fn dump_sample_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    .expect("dump balances");
     let movements: Vec<String> = sqlx::query_scalar(
         "SELECT format('movement %s %s %s %s', global_position, wallet_id, amount, balance_after) \
          FROM read_models.sample_wallet_movements ORDER BY global_position",
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    .expect("dump movements");
     rows.extend(movements);
     rows
 }
 
 /// The URL of the test's own database, for child processes.
 pub async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let (server, _) = base.rsplit_once('/').unwrap_or((base.as_str(), ""));
