@@ -5,6 +5,7 @@
 //! are off by default: tests sign up and send far more often than a person would, and the rate
 //! limits have tests of their own, which turn them on through [`Options::config`].
 
+use crate::db::TestDb;
 use loopync_api::identity::{AuthConfig, JwtSecret};
 use loopync_api::looppay::ProviderChoice;
 use loopync_api::realtime::RealtimeConfig;
@@ -157,6 +158,16 @@ impl Drop for TestApp {
     }
 }
 
+/// Two nodes on one database, as two processes would be: each with a pool, a command pipeline
+/// over an event store, and a port of its own. The first runs the projections, the second none
+/// (it follows their progress through the database, as a node that leaves them to another does).
+pub async fn spawn_two_nodes(db: &TestDb, options: Options) -> [TestApp; 2] {
+    let second_pool = db.another_pool(20).await;
+    let first = spawn_app(&db.pool, options.clone()).await;
+    let second = spawn_app(&second_pool, Options { projections: false, ..options }).await;
+    [first, second]
+}
+
 /// Serves the product's feature APIs (`loopync_api::feature_apis`) with `options`.
 pub async fn spawn_app(pool: &PgPool, options: Options) -> TestApp {
     spawn_app_serving(pool, options, loopync_api::feature_apis).await
@@ -247,6 +258,12 @@ impl TestApp {
             Some(server) => server.await.expect("the server task"),
             None => Ok(()),
         }
+    }
+
+    /// Appends this node's pipeline lost to another node's so far (each one retried, or the
+    /// command decided again on the newer state). A race test that saw none did not race.
+    pub fn conflicts(&self) -> u64 {
+        self.state.pipeline.conflicts()
     }
 
     /// Waits until every projection the app reads has passed every event committed now, so

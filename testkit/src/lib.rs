@@ -29,7 +29,7 @@ mod values;
 
 pub use app::{
     CHECKOUT_URL, JWT_SECRET, Options, TEST_BODY_LIMIT, TestApp, WEBHOOK_SECRET, caught_up, nats, spawn_app,
-    spawn_app_serving,
+    spawn_app_serving, spawn_two_nodes,
 };
 pub use client::{DELIVERY_TIMEOUT, PASSWORD, Reply, User, send};
 pub use db::{TestDb, database_url, event_count, events_of_type, node_pipeline, standalone_pipeline};

@@ -11,10 +11,10 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const WEBHOOK: &str = "/api/looppay/webhooks/webhook";
+pub(crate) const WEBHOOK: &str = "/api/looppay/webhooks/webhook";
 
 /// A notice body as the provider would send it.
-fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
+pub(crate) fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
     json!({
         "id": format!("evt_{}", Uuid::now_v7().simple()),
         "type": kind,
@@ -26,7 +26,7 @@ fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
 }
 
 /// Delivers `body` to `path` with `signature` (none: no header).
-async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&str>) -> Reply {
+pub(crate) async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&str>) -> Reply {
     let mut request =
         app.client.post(app.url(path)).header("content-type", "application/json").body(body.to_owned());
     if let Some(signature) = signature {
@@ -36,7 +36,7 @@ async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&st
 }
 
 /// The signature header for `body` at `offset` seconds from now, with the right secret.
-fn sign(body: &str, offset: i64) -> String {
+pub(crate) fn sign(body: &str, offset: i64) -> String {
     WebhookProvider::sign(WEBHOOK_SECRET.as_bytes(), Utc::now().timestamp() + offset, body.as_bytes())
 }
 
@@ -46,7 +46,7 @@ async fn deliver(app: &TestApp, body: &str) -> Reply {
 }
 
 /// Starts a top-up; asserts it is pending and moved nothing. Returns its id.
-async fn pending_top_up(app: &TestApp, user: &User, amount: i64) -> (Uuid, String) {
+pub(crate) async fn pending_top_up(app: &TestApp, user: &User, amount: i64) -> (Uuid, String) {
     let reply = app.top_up(user, amount, None).await;
     let body = reply.created();
     let top_up_id = uuid(&body["topUpId"]);
