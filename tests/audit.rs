@@ -7,9 +7,9 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{database_url, pipeline};
 use loopync_commands::CommandContext;
 use loopync_domain::looppay::{CaptureHold, LedgerAccount, Pay, PlaceHold, TopUp, TopUpLimits, Transfer};
+use loopync_testkit::{database_url, node_pipeline};
 use sqlx::PgPool;
 use std::process::{Command, Output};
 use uuid::Uuid;
@@ -35,7 +35,7 @@ fn text(output: &Output) -> String {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_database(pool: PgPool) {
-    let ledger = pipeline(&pool, true);
+    let ledger = node_pipeline(&pool, true);
     let cx = CommandContext::actor("e2e");
     let now = Utc::now();
     let limits = TopUpLimits { per_top_up: 100_000, daily: 100_000 };

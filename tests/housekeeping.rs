@@ -9,6 +9,7 @@ mod common;
 use loopync_commands::CommandContext;
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
 use loopync_projections::live::{self, LiveUpdate};
+use loopync_testkit::node_pipeline;
 use loopync_workers::housekeeping::{expire_idempotency_keys, expire_live_updates};
 use serde_json::json;
 use sqlx::PgPool;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn keys_are_kept_for_their_retention_then_forgotten(pool: PgPool) {
-    let pipeline = common::pipeline(&pool, false);
+    let pipeline = node_pipeline(&pool, false);
     for key in ["old", "recent"] {
         let ctx = CommandContext::actor("alice").with_idempotency_key(key);
         pipeline.execute::<SampleWallet>("w", SampleWalletCommand::TopUp { amount: 1 }, &ctx).await.unwrap();

@@ -14,6 +14,7 @@ use loopync_commands::{
 };
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand, SampleWalletError};
 use loopync_projections::sample::SampleWalletBalances;
+use loopync_testkit::node_pipeline;
 use loopync_workers::RunnerConfig;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -133,7 +134,7 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     .await
     .unwrap_or(-1);
     assert_eq!(gaps, 0);
-    let direct = common::pipeline(&pool, false);
+    let direct = node_pipeline(&pool, false);
     let mut total = 0;
     for wallet in 0..10 {
         let loaded: Loaded<SampleWallet> =

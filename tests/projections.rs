@@ -17,6 +17,7 @@ use loopync_projections::projection::{LiveUpdate, Projection, ProjectionError};
 use loopync_projections::sample::{self, SampleWalletBalances};
 use loopync_projections::{CheckpointBoard, Consistency};
 use loopync_schemas::RecordedEvent;
+use loopync_testkit::node_pipeline;
 use loopync_workers::{RunnerConfig, projection_status, rebuild};
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
@@ -106,7 +107,7 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
         vec![sabotaged.clone()],
         RunnerConfig { batch_size: 37, max_backoff: Duration::from_millis(50), ..RunnerConfig::default() },
     );
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     generate_wallet_traffic(&pipeline, 40, 1600).await;
     wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
     assert!(
@@ -116,7 +117,7 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
     let after_crashes = dump_sample_read_models(&pool).await;
 
     // The read models agree with the aggregates themselves...
-    let fresh = common::pipeline(&pool, false);
+    let fresh = node_pipeline(&pool, false);
     for wallet in 0..40 {
         let id = format!("w{wallet}");
         let loaded: Loaded<SampleWallet> = fresh.load(StreamName::of::<SampleWallet>(&id)).await.unwrap();
@@ -139,7 +140,7 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
     let runner = start_runner(&pool, vec![Arc::new(SampleWalletBalances)], RunnerConfig::default());
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     generate_wallet_traffic(&pipeline, 20, 2000).await;
     wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
 
@@ -195,7 +196,7 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_read_after_waiting_for_the_commands_position_reflects_it(pool: PgPool) {
     let runner = start_runner(&pool, vec![Arc::new(SampleWalletBalances)], RunnerConfig::default());
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     for amount in 1..=20 {
         let outcome = pipeline
             .execute::<SampleWallet>(

@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use loopync_projections::looppay::LedgerReadModel;
+use loopync_testkit::{database_url, node_pipeline};
 use loopync_workers::status::owner;
 use sqlx::PgPool;
 use std::process::{Child, Command, Stdio};
@@ -76,7 +77,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
         "exactly one owner"
     );
 
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     let traffic = {
         let pipeline = pipeline.clone();
         tokio::spawn(async move { generate_ledger_traffic(&pipeline, 30, 2400).await })

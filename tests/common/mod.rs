@@ -1,10 +1,10 @@
-//! What the end-to-end tests share: building the core against a test's database, running
-//! projection runners, waiting for them, and dumping read models for comparison.
+//! What the binary's end-to-end tests share beyond the test kit (`loopync-testkit`: nodes'
+//! pipelines, the test database's URL for child processes): projection runners in this
+//! process, waiting for them by their recorded status, traffic, and read models dumped for
+//! comparison.
 #![allow(dead_code)]
 
-use loopync_commands::{
-    CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
-};
+use loopync_commands::{CommandContext, CommandError, CommandPipeline};
 use loopync_domain::looppay::{LedgerAccount, LedgerError, TopUp, TopUpLimits, Transfer};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
@@ -16,14 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-pub fn pipeline(pool: &PgPool, group_commit: bool) -> Arc<CommandPipeline> {
-    let store = PgEventStore::new(
-        pool.clone(),
-        GroupCommit { enabled: group_commit, max_batch: 256, max_in_flight: 2 },
-    );
-    Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
-}
 
 /// A runner in this process; cancel the token to stop it.
 pub struct RunningRunner {
@@ -217,15 +209,6 @@ pub async fn dump_sample_read_models(pool: &PgPool) -> Vec<String> {
     .expect("dump movements");
     rows.extend(movements);
     rows
-}
-
-/// The URL of the test's own database, for child processes.
-pub async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let (server, _) = base.rsplit_once('/').unwrap_or((base.as_str(), ""));
-    format!("{server}/{name}")
 }
 
 pub mod proxy;
