@@ -104,7 +104,7 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
                 }
                 let empty = batch.is_empty();
                 seen.extend(batch.iter().map(|e| (e.position, e.event_id)));
-                let expected = committed.lock().map(|c| c.len()).unwrap_or(0);
+                let expected = committed.lock().unwrap().len();
                 if empty && writers_done.load(Ordering::SeqCst) && seen.len() >= expected {
                     return seen;
                 }
@@ -152,7 +152,7 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
     writers_done.store(true, Ordering::SeqCst);
     let tailed = reader.await.expect("reader panicked");
 
-    let committed = committed.lock().map(|c| c.clone()).unwrap_or_default();
+    let committed = committed.lock().unwrap().clone();
     let tailed_ids: Vec<Uuid> = tailed.iter().map(|(_, id)| *id).collect();
     let unique: HashSet<Uuid> = tailed_ids.iter().copied().collect();
     assert_eq!(unique.len(), tailed_ids.len(), "an event was delivered twice");
@@ -169,6 +169,6 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
     )
     .fetch_one(&pool)
     .await
-    .unwrap_or(0);
+    .unwrap();
     assert!(out_of_order > 0, "no transaction committed out of position order; the race was not exercised");
 }

@@ -132,7 +132,7 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     )
     .fetch_one(&pool)
     .await
-    .unwrap_or(-1);
+    .unwrap();
     assert_eq!(gaps, 0);
     let direct = node_pipeline(&pool, false);
     let mut total = 0;
@@ -148,14 +148,14 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     let movements: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_movements")
         .fetch_one(&pool)
         .await
-        .unwrap_or(0);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1);
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(movements, events);
     let projected: i64 =
         sqlx::query_scalar("SELECT sum(balance)::bigint FROM read_models.sample_wallet_balances")
             .fetch_one(&pool)
             .await
-            .unwrap_or(0);
+            .unwrap();
     assert_eq!(projected, 10_000);
     runner.stop().await;
 }

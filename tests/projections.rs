@@ -78,7 +78,7 @@ async fn active_generation(pool: &PgPool) -> i32 {
         .into_iter()
         .find(|s| s.name == SampleWalletBalances::NAME)
         .map(|s| s.active_generation)
-        .unwrap_or(0)
+        .expect("the projection's status")
 }
 
 async fn rebuild_and_wait(pool: &PgPool) -> i32 {
@@ -178,8 +178,8 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
     let movements: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_movements")
         .fetch_one(&pool)
         .await
-        .unwrap_or(0);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1);
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(movements, events, "the rebuilt generation holds every movement");
     let old_schema: Option<String> = sqlx::query_scalar(
         "SELECT nspname::text FROM pg_namespace WHERE nspname = 'proj_sample_wallet_balances_g1'",

@@ -366,7 +366,7 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
     for update in first.iter().chain(&later) {
         assert_eq!((update.user_id, update.kind), (ada, "profile_updated"));
         let keys: BTreeSet<&str> =
-            update.data.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            update.data.as_object().map(|o| o.keys().map(String::as_str).collect()).expect("a JSON object");
         assert_eq!(keys, BTreeSet::from(["userId", "handle", "name", "avatar"]));
     }
 

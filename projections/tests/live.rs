@@ -95,7 +95,8 @@ async fn concurrent_batches_number_each_users_updates_without_gaps_and_a_tailing
                 .expect("rows");
         let mut last_batch: BTreeMap<i64, i64> = BTreeMap::new();
         for row in rows {
-            let (writer, batch) = (row["writer"].as_i64().unwrap_or(-1), row["batch"].as_i64().unwrap_or(-1));
+            let (writer, batch) =
+                (row["writer"].as_i64().expect("a writer"), row["batch"].as_i64().expect("a batch"));
             let previous = last_batch.insert(writer, batch).unwrap_or(-1);
             assert!(batch > previous, "writer {writer}: batch {batch} after {previous}");
         }

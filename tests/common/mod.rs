@@ -27,7 +27,7 @@ pub struct RunningRunner {
 impl RunningRunner {
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        self.task.await.expect("the projection runner ended without panicking");
     }
 }
 

@@ -61,7 +61,7 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
     assert_eq!(public["role"], "user");
     assert!(public["createdAt"].is_string());
     let keys: BTreeSet<&str> =
-        public.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        public.as_object().map(|o| o.keys().map(String::as_str).collect()).expect("a JSON object");
     for private in ["email", "emailVerified", "phoneNumber", "phone", "settings", "passwordHash"] {
         assert!(!keys.contains(private), "{private} in the public view: {public}");
     }
@@ -217,7 +217,8 @@ async fn search(app: &TestApp, user: &User, query: &str) -> (Vec<Uuid>, Option<S
         .execute(app.client.get(app.url("/api/users/search")).query(&[("q", query)]).bearer_auth(&user.token))
         .await;
     let body = expect_status(response, 200);
-    let ids = body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).unwrap_or_default();
+    let ids =
+        body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).expect("a JSON array");
     let next = body["pagination"]["nextCursor"].as_str().map(str::to_owned);
     (ids, next, body)
 }
@@ -264,8 +265,10 @@ async fn search_finds_by_handle_prefix_and_name_and_pages_without_duplicates(poo
         }
         let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let body = expect_status(search_raw(&app, &reader, &query).await, 200);
-        let page: Vec<Uuid> =
-            body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).unwrap_or_default();
+        let page: Vec<Uuid> = body["data"]
+            .as_array()
+            .map(|d| d.iter().map(|u| uuid(&u["id"])).collect())
+            .expect("a JSON array");
         assert!(page.len() <= 3, "{body}");
         assert_eq!(body["pagination"]["limit"], 3);
         seen.extend(page);

@@ -249,7 +249,7 @@ async fn after_a_password_change_the_sessions_list_shows_only_the_new_session(po
     let response = app.get_at(&token, "/api/auth/sessions", position.as_deref()).await;
     let list = expect_status(response, 200);
     let ids: Vec<String> =
-        list["data"].as_array().map(|d| d.iter().map(|s| string(&s["id"])).collect()).unwrap_or_default();
+        list["data"].as_array().map(|d| d.iter().map(|s| string(&s["id"])).collect()).expect("a JSON array");
     assert_eq!(ids, vec![string(&body["sessionId"])], "{list}");
     assert_eq!(list["data"][0]["current"], true);
 }

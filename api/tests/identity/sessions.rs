@@ -74,7 +74,7 @@ async fn the_sessions_list_shows_every_device_and_which_is_current(pool: PgPool)
         app.get_at(&string(&phone["token"]), "/api/auth/sessions", position.as_deref()).await,
         200,
     );
-    let data = body["data"].as_array().cloned().unwrap_or_default();
+    let data = body["data"].as_array().cloned().expect("a JSON array");
     let current: Vec<&Value> = data.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1, "{body}");
     assert_eq!(uuid(&current[0]["id"]), phone_session);

@@ -184,7 +184,7 @@ async fn ten_concurrent_signups_with_one_email_let_exactly_one_win(pool: PgPool)
 
     // The losers' handles were not claimed: each is free for someone else.
     let winning_handle = string(&winners[0]["user"]["handle"]);
-    let loser = (0..10).map(|i| format!("racer{i}")).find(|h| *h != winning_handle).unwrap_or_default();
+    let loser = (0..10).map(|i| format!("racer{i}")).find(|h| *h != winning_handle).expect("a losing handle");
     app.signup_named("someone@example.com", &loser).await;
     assert_eq!(events_of_type(&pool, "account.registered").await, 2);
 }
@@ -221,7 +221,7 @@ async fn ten_concurrent_signups_with_one_handle_in_any_case_let_exactly_one_win(
     assert_eq!(events_of_type(&pool, "account.registered").await, 1);
 
     // A loser's email was not claimed: it can sign up with another handle.
-    let loser = (0..10).find(|i| Some(*i) != winner).unwrap_or_default();
+    let loser = (0..10).find(|i| Some(*i) != winner).expect("a loser");
     app.signup_named(&format!("racer{loser}@example.com"), "ada_second").await;
     // And the winner's handle stays taken, in any case.
     let again = app

@@ -175,7 +175,7 @@ async fn balances_and_statements_only_ever_show_the_callers_own_wallet(pool: PgP
         ["", "limit=100", "type=transfer", &format!("account={}", bob.id), &format!("userId={}", bob.id)]
     {
         let reply = app.transactions(&ada, query, &position).await;
-        let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+        let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
         let ids: BTreeSet<String> = rows.iter().map(|r| string(&r["transactionId"])).collect();
         assert!(ids.is_disjoint(&bobs), "{query}: Bob's movements in Ada's statement: {}", reply.text);
         assert!(rows.iter().all(|r| r["type"] == "top_up"), "{query}: {}", reply.text);
@@ -185,7 +185,7 @@ async fn balances_and_statements_only_ever_show_the_callers_own_wallet(pool: PgP
         assert_eq!(reply.fresh()["available"], 300, "{query}: {}", reply.text);
     }
     let reply = app.transactions(&carol, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 3, "{}", reply.text);
     assert!(rows.iter().all(|r| r["type"] == "transfer_received" && r["counterparty"] == bob.id.to_string()));
     assert_eq!(app.balance(&carol, &position).await, (600, 0));

@@ -159,7 +159,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     app.transfer(&ada, Uuid::now_v7(), 10, None, None).await.problem(404, "recipient_not_found");
     let reply = app.transfer(&ada, bob.id, 1001, None, None).await;
     let problem = reply.problem(422, "insufficient_funds");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("1000"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("1000"), "{problem}");
     app.transfer(&bob, ada.id, 1, None, None).await.problem(422, "insufficient_funds");
     unmoved.check("transfers").await;
 
@@ -223,7 +223,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     };
     let context = loopync_commands::CommandContext::actor("tests");
     let held = app.state.looppay.place_hold(hold, &context).await;
-    let position = held.expect("hold").position.map(|p| p.to_string()).unwrap_or_default();
+    let position = held.expect("hold").position.map(|p| p.to_string()).expect("the hold's position");
     let holding = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
     app.refund(&bob, hold_id, Some(50), None).await.problem(409, "payment_not_refundable");
     app.refund(&ada, hold_id, None, None).await.problem(403, "forbidden");
@@ -247,7 +247,7 @@ async fn top_ups_over_the_single_or_daily_limit_are_refused(pool: PgPool) {
 
     let reply = top_up(&app, &ada, 1001).await;
     let problem = reply.problem(422, "top_up_limit_exceeded");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("1000"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("1000"), "{problem}");
     let first = top_up(&app, &ada, 1000).await;
     first.created();
     let reply = top_up(&app, &ada, 1000).await;
@@ -256,7 +256,7 @@ async fn top_ups_over_the_single_or_daily_limit_are_refused(pool: PgPool) {
     let unmoved = Unmoved::new(&app, &pool, position, &[&ada]).await;
     let reply = top_up(&app, &ada, 600).await;
     let problem = reply.problem(422, "daily_limit_exceeded");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("500 left"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("500 left"), "{problem}");
     unmoved.check("over the daily limit").await;
     let reply = top_up(&app, &ada, 500).await;
     reply.created();

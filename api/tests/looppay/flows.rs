@@ -53,7 +53,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     // The recipient's statement: the transfer, received, with who sent it and why.
     let reply = app.transactions(&bob, "", &position).await;
     let page = reply.fresh();
-    let rows = page["data"].as_array().cloned().unwrap_or_default();
+    let rows = page["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 1, "{page}");
     let row = &rows[0];
     assert_eq!(row["transactionId"], transaction_id.to_string());
@@ -69,7 +69,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
 
     // The sender's: newest first, the same entry id on both sides.
     let reply = app.transactions(&ada, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 2, "{}", reply.text);
     assert_eq!(rows[0]["type"], "transfer_sent");
     assert_eq!(rows[0]["transactionId"], transaction_id.to_string());
@@ -193,12 +193,12 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
 
     // The statements.
     let reply = app.transactions(&merchant, "type=refund", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let kinds: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(kinds, ["refund_sent", "refund_sent"], "{}", reply.text);
     assert!(rows.iter().all(|r| r["paymentId"] == payment_id.to_string()), "{rows:?}");
     let reply = app.transactions(&payer, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let kinds: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(
         kinds,
@@ -246,7 +246,7 @@ fn ids(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
         .map(|rows| rows.iter().map(|r| string(&r["transactionId"])).collect())
-        .unwrap_or_default()
+        .expect("a JSON array")
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -274,7 +274,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     assert_eq!(everything.len(), 8, "{all}");
     assert_eq!(everything.iter().collect::<BTreeSet<_>>().len(), 8, "one row per movement: {all}");
     // Newest first, and each row's balance follows from the one before it.
-    let rows = all["data"].as_array().cloned().unwrap_or_default();
+    let rows = all["data"].as_array().cloned().expect("a JSON array");
     for pair in rows.windows(2) {
         let (newer, older) = (&pair[0], &pair[1]);
         assert_eq!(
@@ -287,7 +287,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     assert_eq!(rows[0]["balanceAfter"]["available"], 10_000 - 600 + 50 - 30 + 5);
 
     let kinds_of = |page: &Value| -> Vec<String> {
-        page["data"].as_array().map(|r| r.iter().map(|r| string(&r["type"])).collect()).unwrap_or_default()
+        page["data"].as_array().map(|r| r.iter().map(|r| string(&r["type"])).collect()).expect("a JSON array")
     };
     let reply = app.transactions(&ada, "type=transfer", &position).await;
     assert_eq!(
@@ -300,7 +300,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     let page = reply.fresh();
     assert_eq!(kinds_of(page), ["top_up", "top_up"]);
     let amounts: Vec<i64> =
-        page["data"].as_array().map(|r| r.iter().map(|r| int(&r["amount"])).collect()).unwrap_or_default();
+        page["data"].as_array().map(|r| r.iter().map(|r| int(&r["amount"])).collect()).expect("a JSON array");
     assert_eq!(amounts, [50, 10_000]);
     let reply = app.transactions(&ada, "type=transfer_sent,payment_sent", &position).await;
     assert_eq!(kinds_of(reply.fresh()).len(), 5, "{}", reply.text);

@@ -24,7 +24,7 @@ async fn all_pages(app: &TestApp, reader: &User, wallet: &str, limit: i64) -> (V
         let page = reply.expect(200).clone();
         assert_eq!(page["walletId"], wallet, "{page}");
         assert_eq!(page["pagination"]["limit"], limit);
-        let data = page["data"].as_array().cloned().unwrap_or_default();
+        let data = page["data"].as_array().cloned().expect("a JSON array");
         sizes.push(data.len());
         events.extend(data);
         match page["pagination"]["nextCursor"].as_str() {
@@ -144,7 +144,7 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
     let versions: Vec<i64> = page["data"]
         .as_array()
         .map(|d| d.iter().map(|e| int(&e["streamVersion"])).collect())
-        .unwrap_or_default();
+        .expect("a JSON array");
     assert_eq!(versions, [8, 9, 10], "the cursor is the last version seen");
     for query in ["cursor=abc", "cursor=0", "cursor=-1", "limit=0", "limit=101"] {
         let path = format!("/api/looppay/ledger/{}/history?{query}", ada.id);

@@ -173,7 +173,7 @@ async fn log_in(node: &TestApp, email: &str) -> (String, Uuid, Reply) {
 
 /// The session ids `reply` (a sessions list) names, and the current one.
 fn sessions(reply: &Reply) -> (Vec<Uuid>, Option<Uuid>) {
-    let data = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let data = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let ids = data.iter().map(|session| uuid(&session["id"])).collect();
     let current = data.iter().find(|session| session["current"] == true).map(|session| uuid(&session["id"]));
     (ids, current)

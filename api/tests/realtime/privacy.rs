@@ -39,7 +39,7 @@ fn ids(value: &Value) -> Vec<String> {
     value
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+        .expect("a JSON array")
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
