@@ -1,5 +1,8 @@
 //! Guarantee 1, no skipped events: readers of the global log see every committed event
 //! exactly once, in a stable order, even when transactions commit out of position order.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -23,7 +26,7 @@ async fn insert_event(tx: &mut Transaction<'_, Postgres>, stream: &str) -> Uuid 
     .bind(id)
     .execute(&mut **tx)
     .await
-    .unwrap_or_else(|e| panic!("insert: {e}"));
+    .expect("insert");
     id
 }
 
@@ -31,7 +34,7 @@ async fn read_all(log: &EventLog) -> Vec<(Position, Uuid)> {
     let mut seen = Vec::new();
     let mut after = Position::ORIGIN;
     loop {
-        let batch = log.read_after(after, 100).await.unwrap_or_else(|e| panic!("read: {e}"));
+        let batch = log.read_after(after, 100).await.expect("read");
         let Some(last) = batch.last() else { return seen };
         after = last.position;
         seen.extend(batch.iter().map(|e| (e.position, e.event_id)));
@@ -43,28 +46,28 @@ async fn read_all(log: &EventLog) -> Vec<(Position, Uuid)> {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_event_committed_late_is_not_skipped(pool: PgPool) {
     let log = EventLog::new(pool.clone());
-    let mut slow = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut slow = pool.begin().await.unwrap();
     let first = insert_event(&mut slow, "late-1").await;
-    let mut fast = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut fast = pool.begin().await.unwrap();
     let second = insert_event(&mut fast, "late-2").await;
-    fast.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    fast.commit().await.unwrap();
 
     // The later position is committed, but the earlier one is still open: nothing is readable.
     let naive: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY global_position")
         .fetch_all(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         naive,
         vec![second],
         "a position-ordered reader would take the second event and pass the first"
     );
-    assert!(log.read_after(Position::ORIGIN, 10).await.unwrap_or_else(|e| panic!("{e}")).is_empty());
-    let (held_back, oldest) = log.horizon_stall().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(log.read_after(Position::ORIGIN, 10).await.unwrap().is_empty());
+    let (held_back, oldest) = log.horizon_stall().await.unwrap();
     assert!(held_back >= 1, "the stalled horizon shows as held-back events");
     assert!(oldest > 0.0, "and as the age of the oldest open transaction");
 
-    slow.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    slow.commit().await.unwrap();
     // The horizon is cluster-wide: transactions of other tests running now may hold it a moment.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
@@ -95,13 +98,13 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
             let mut after = Position::ORIGIN;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let batch = log.read_after(after, 50).await.unwrap_or_else(|e| panic!("read: {e}"));
+                let batch = log.read_after(after, 50).await.expect("read");
                 if let Some(last) = batch.last() {
                     after = last.position;
                 }
                 let empty = batch.is_empty();
                 seen.extend(batch.iter().map(|e| (e.position, e.event_id)));
-                let expected = committed.lock().map(|c| c.len()).unwrap_or(0);
+                let expected = committed.lock().unwrap().len();
                 if empty && writers_done.load(Ordering::SeqCst) && seen.len() >= expected {
                     return seen;
                 }
@@ -123,7 +126,7 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
                     let hold = if rng.random_bool(0.15) { rng.random_range(20..250) } else { 0 };
                     (rng.random_range(1..4), hold, rng.random_bool(0.1))
                 };
-                let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+                let mut tx = pool.begin().await.unwrap();
                 let mut ids = Vec::new();
                 for n in 0..events {
                     ids.push(insert_event(&mut tx, &format!("nsk-{writer}.{i}.{n}")).await);
@@ -133,9 +136,9 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
                     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
                 }
                 if roll_back {
-                    tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+                    tx.rollback().await.unwrap();
                 } else {
-                    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+                    tx.commit().await.unwrap();
                     if let Ok(mut committed) = committed.lock() {
                         committed.extend(ids);
                     }
@@ -144,12 +147,12 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
         })
     });
     for writer in futures::future::join_all(writers).await {
-        writer.unwrap_or_else(|e| panic!("writer panicked: {e}"));
+        writer.expect("writer panicked");
     }
     writers_done.store(true, Ordering::SeqCst);
-    let tailed = reader.await.unwrap_or_else(|e| panic!("reader panicked: {e}"));
+    let tailed = reader.await.expect("reader panicked");
 
-    let committed = committed.lock().map(|c| c.clone()).unwrap_or_default();
+    let committed = committed.lock().unwrap().clone();
     let tailed_ids: Vec<Uuid> = tailed.iter().map(|(_, id)| *id).collect();
     let unique: HashSet<Uuid> = tailed_ids.iter().copied().collect();
     assert_eq!(unique.len(), tailed_ids.len(), "an event was delivered twice");
@@ -166,6 +169,6 @@ async fn a_tailing_reader_sees_every_committed_event_exactly_once(pool: PgPool) 
     )
     .fetch_one(&pool)
     .await
-    .unwrap_or(0);
+    .unwrap();
     assert!(out_of_order > 0, "no transaction committed out of position order; the race was not exercised");
 }

@@ -1,5 +1,8 @@
 //! PostgreSQL going away and coming back: commands fail cleanly (nothing half-written) and
 //! projection workers back off, then resume exactly where they left off.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -11,6 +14,7 @@ use loopync_commands::{
 };
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand, SampleWalletError};
 use loopync_projections::sample::SampleWalletBalances;
+use loopync_testkit::node_pipeline;
 use loopync_workers::RunnerConfig;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -18,10 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn pool_through(proxy: &Proxy, database: &PgPool) -> PgPool {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(database)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(database).await.unwrap();
     let options = PgConnectOptions::new()
         .host("127.0.0.1")
         .port(proxy.address.port())
@@ -40,7 +41,7 @@ async fn upstream(pool: &PgPool) -> std::net::SocketAddr {
         .await
         .ok()
         .and_then(|mut addresses| addresses.next())
-        .unwrap_or_else(|| panic!("cannot resolve the database host"))
+        .expect("cannot resolve the database host")
 }
 
 async fn transfer(
@@ -89,7 +90,7 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
                 &CommandContext::actor("t"),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
 
     // Transfers keep flowing while the database disappears for two seconds.
@@ -115,10 +116,10 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.restore();
-    let results = clients.await.unwrap_or_else(|e| panic!("{e}"));
+    let results = clients.await.unwrap();
     let (ok, unavailable) = results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .map(|r| r.unwrap())
         .fold((0, 0), |(a, b), (ok, unavailable)| (a + ok, b + unavailable));
     assert!(
         ok > 0 && unavailable > 0,
@@ -131,15 +132,13 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     )
     .fetch_one(&pool)
     .await
-    .unwrap_or(-1);
+    .unwrap();
     assert_eq!(gaps, 0);
-    let direct = common::pipeline(&pool, false);
+    let direct = node_pipeline(&pool, false);
     let mut total = 0;
     for wallet in 0..10 {
-        let loaded: Loaded<SampleWallet> = direct
-            .load(loopync_domain::StreamName::of::<SampleWallet>(format!("o{wallet}")))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loaded: Loaded<SampleWallet> =
+            direct.load(loopync_domain::StreamName::of::<SampleWallet>(format!("o{wallet}"))).await.unwrap();
         total += loaded.state.balance;
     }
     assert_eq!(total, 10_000);
@@ -149,14 +148,14 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     let movements: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_movements")
         .fetch_one(&pool)
         .await
-        .unwrap_or(0);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1);
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(movements, events);
     let projected: i64 =
         sqlx::query_scalar("SELECT sum(balance)::bigint FROM read_models.sample_wallet_balances")
             .fetch_one(&pool)
             .await
-            .unwrap_or(0);
+            .unwrap();
     assert_eq!(projected, 10_000);
     runner.stop().await;
 }

@@ -1,6 +1,9 @@
 //! Guarantee 2, exactly-once read-model effects, and the projection runtime around it:
 //! batches aborted at any point, rebuilds that switch readers over without downtime, and
 //! read-your-writes through the checkpoint board.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -14,6 +17,7 @@ use loopync_projections::projection::{LiveUpdate, Projection, ProjectionError};
 use loopync_projections::sample::{self, SampleWalletBalances};
 use loopync_projections::{CheckpointBoard, Consistency};
 use loopync_schemas::RecordedEvent;
+use loopync_testkit::node_pipeline;
 use loopync_workers::{RunnerConfig, projection_status, rebuild};
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
@@ -70,18 +74,18 @@ impl Projection for Sabotaged {
 async fn active_generation(pool: &PgPool) -> i32 {
     projection_status(pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_iter()
         .find(|s| s.name == SampleWalletBalances::NAME)
         .map(|s| s.active_generation)
-        .unwrap_or(0)
+        .expect("the projection's status")
 }
 
 async fn rebuild_and_wait(pool: &PgPool) -> i32 {
     let generation = rebuild::request(pool, SampleWalletBalances::NAME)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("the projection was registered"));
+        .unwrap()
+        .expect("the projection was registered");
     for _ in 0..600 {
         if active_generation(pool).await == generation {
             return generation;
@@ -103,7 +107,7 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
         vec![sabotaged.clone()],
         RunnerConfig { batch_size: 37, max_backoff: Duration::from_millis(50), ..RunnerConfig::default() },
     );
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     generate_wallet_traffic(&pipeline, 40, 1600).await;
     wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
     assert!(
@@ -113,12 +117,11 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
     let after_crashes = dump_sample_read_models(&pool).await;
 
     // The read models agree with the aggregates themselves...
-    let fresh = common::pipeline(&pool, false);
+    let fresh = node_pipeline(&pool, false);
     for wallet in 0..40 {
         let id = format!("w{wallet}");
-        let loaded: Loaded<SampleWallet> =
-            fresh.load(StreamName::of::<SampleWallet>(&id)).await.unwrap_or_else(|e| panic!("{e}"));
-        let view = sample::wallet(&pool, &id).await.unwrap_or_else(|e| panic!("{e}"));
+        let loaded: Loaded<SampleWallet> = fresh.load(StreamName::of::<SampleWallet>(&id)).await.unwrap();
+        let view = sample::wallet(&pool, &id).await.unwrap();
         assert_eq!(
             view.map(|v| (v.balance, v.operations)).unwrap_or((0, 0)),
             (loaded.state.balance, loaded.state.operations as i64)
@@ -137,7 +140,7 @@ async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: P
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
     let runner = start_runner(&pool, vec![Arc::new(SampleWalletBalances)], RunnerConfig::default());
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     generate_wallet_traffic(&pipeline, 20, 2000).await;
     wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
 
@@ -154,7 +157,7 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
                     sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_movements")
                         .fetch_one(&pool)
                         .await
-                        .unwrap_or_else(|e| panic!("a reader failed during the rebuild: {e}"));
+                        .expect("a reader failed during the rebuild");
                 assert!(count >= previous, "readers saw the read model go backwards: {previous} -> {count}");
                 previous = count;
                 reads.fetch_add(1, Ordering::SeqCst);
@@ -166,24 +169,24 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
         tokio::spawn(async move { generate_wallet_traffic(&pipeline, 20, 400).await })
     };
     let generation = rebuild_and_wait(&pool).await;
-    traffic.await.unwrap_or_else(|e| panic!("{e}"));
+    traffic.await.unwrap();
     wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(60)).await;
     stop.store(true, Ordering::SeqCst);
-    reader.await.unwrap_or_else(|e| panic!("{e}"));
+    reader.await.unwrap();
     assert!(reads.load(Ordering::SeqCst) > 10, "the reader did not overlap the rebuild");
 
     let movements: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.sample_wallet_movements")
         .fetch_one(&pool)
         .await
-        .unwrap_or(0);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1);
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(movements, events, "the rebuilt generation holds every movement");
     let old_schema: Option<String> = sqlx::query_scalar(
         "SELECT nspname::text FROM pg_namespace WHERE nspname = 'proj_sample_wallet_balances_g1'",
     )
     .fetch_optional(&pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(old_schema, None, "the retired generation was dropped");
     assert_eq!(generation, 2);
     runner.stop().await;
@@ -193,7 +196,7 @@ async fn a_rebuild_switches_readers_over_without_downtime(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_read_after_waiting_for_the_commands_position_reflects_it(pool: PgPool) {
     let runner = start_runner(&pool, vec![Arc::new(SampleWalletBalances)], RunnerConfig::default());
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     for amount in 1..=20 {
         let outcome = pipeline
             .execute::<SampleWallet>(
@@ -202,15 +205,15 @@ async fn a_read_after_waiting_for_the_commands_position_reflects_it(pool: PgPool
                 &CommandContext::actor("a"),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let position = outcome.position.unwrap_or_else(|| panic!("a top-up appends"));
+            .unwrap();
+        let position = outcome.position.expect("a top-up appends");
         // A board in another "process" (it learns progress by polling the checkpoint table).
         let remote_board = CheckpointBoard::new(pool.clone());
         for board in [&runner.board, &remote_board] {
             let consistency =
                 board.wait_for(&[SampleWalletBalances::NAME], position, Duration::from_secs(10)).await;
             assert_eq!(consistency, Consistency::Reached);
-            let view = sample::wallet(&pool, "ryw").await.unwrap_or_else(|e| panic!("{e}"));
+            let view = sample::wallet(&pool, "ryw").await.unwrap();
             assert_eq!(view.map(|v| v.balance), Some((1..=amount).sum::<i64>()));
         }
     }

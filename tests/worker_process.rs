@@ -1,11 +1,15 @@
 //! Worker processes for real: the owner of a projection (LoopPay's ledger read model) is killed
 //! with SIGKILL mid-stream, a second worker process takes the projection over within seconds
 //! and finishes it, and the `loopync projections` commands report and rebuild it.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
 use loopync_projections::looppay::LedgerReadModel;
+use loopync_testkit::{database_url, node_pipeline};
 use loopync_workers::status::owner;
 use sqlx::PgPool;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +36,7 @@ impl Worker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start a worker: {e}"));
+            .expect("cannot start a worker");
         Self(child)
     }
 
@@ -73,7 +77,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
         "exactly one owner"
     );
 
-    let pipeline = pipeline(&pool, true);
+    let pipeline = node_pipeline(&pool, true);
     let traffic = {
         let pipeline = pipeline.clone();
         tokio::spawn(async move { generate_ledger_traffic(&pipeline, 30, 2400).await })
@@ -83,24 +87,21 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     first.kill();
     let takeover = wait_for_owner(&pool, "worker-b", Duration::from_secs(10)).await;
     println!("takeover after {takeover:?}");
-    traffic.await.unwrap_or_else(|e| panic!("{e}"));
+    traffic.await.unwrap();
     wait_caught_up(&pool, LedgerReadModel::NAME, Duration::from_secs(60)).await;
     let before = dump_ledger_read_models(&pool).await;
     // Every event moved credits (top-ups and transfers): one statement row each, none twice.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_name LIKE 'wallet-%'")
         .fetch_one(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(before.iter().filter(|row| row.starts_with("movement")).count() as i64, events);
 
     // The CLI: status shows the new owner; a rebuild (done by the owner) changes nothing.
-    let status = loopync(&url).args(["projections", "status"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let status = loopync(&url).args(["projections", "status"]).output().unwrap();
     let status_text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success() && status_text.contains("worker-b"), "status: {status_text}");
-    let rebuild = loopync(&url)
-        .args(["projections", "rebuild", LedgerReadModel::NAME])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rebuild = loopync(&url).args(["projections", "rebuild", LedgerReadModel::NAME]).output().unwrap();
     let rebuild_text = String::from_utf8_lossy(&rebuild.stdout);
     assert!(
         rebuild.status.success() && rebuild_text.contains("switched to generation 2"),
@@ -109,8 +110,7 @@ async fn a_killed_owner_is_replaced_within_seconds_and_nothing_is_applied_twice(
     wait_caught_up(&pool, LedgerReadModel::NAME, Duration::from_secs(60)).await;
     assert_eq!(dump_ledger_read_models(&pool).await, before);
 
-    let unknown =
-        loopync(&url).args(["projections", "rebuild", "nope"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let unknown = loopync(&url).args(["projections", "rebuild", "nope"]).output().unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown projection"));
 

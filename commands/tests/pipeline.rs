@@ -1,6 +1,9 @@
 //! The command pipeline on the reference aggregate, against a real PostgreSQL (a fresh database
 //! per test): decisions, optimistic concurrency, idempotency, multi-stream atomicity,
 //! upcasting, snapshots, group commit.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures::future::join_all;
 use loopync_commands::pipeline::Loaded;
@@ -25,7 +28,7 @@ fn top_up(amount: i64) -> SampleWalletCommand {
 }
 
 async fn event_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap_or_else(|e| panic!("{e}"))
+    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap()
 }
 
 async fn versions(pool: &PgPool, stream: &str) -> Vec<i64> {
@@ -33,7 +36,7 @@ async fn versions(pool: &PgPool, stream: &str) -> Vec<i64> {
         .bind(stream)
         .fetch_all(pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -42,12 +45,11 @@ async fn commands_append_events_and_report_the_position_reached(pool: PgPool) {
         let pipeline = pipeline(&pool, group_commit, PipelineConfig::default());
         let id = format!("w{group_commit}");
         let ctx = CommandContext::actor("alice");
-        let first =
-            pipeline.execute::<SampleWallet>(&id, top_up(5), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+        let first = pipeline.execute::<SampleWallet>(&id, top_up(5), &ctx).await.unwrap();
         let second = pipeline
             .execute::<SampleWallet>(&id, SampleWalletCommand::Withdraw { amount: 2 }, &ctx)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(first.appended[0].stream_version, 1);
         assert_eq!(second.appended[0].stream_version, 2);
         assert!(second.position > first.position, "positions grow");
@@ -83,11 +85,10 @@ async fn concurrent_commands_on_one_stream_lose_no_update(pool: PgPool) {
             })
         });
         for result in join_all(tasks).await {
-            result.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+            result.unwrap().unwrap();
         }
         let fresh = pipeline(&pool, false, PipelineConfig { cache_capacity: 0, ..PipelineConfig::default() });
-        let wallet: Loaded<SampleWallet> =
-            fresh.load(StreamName::of::<SampleWallet>(&id)).await.unwrap_or_else(|e| panic!("{e}"));
+        let wallet: Loaded<SampleWallet> = fresh.load(StreamName::of::<SampleWallet>(&id)).await.unwrap();
         assert_eq!(wallet.state.balance, 40);
         assert_eq!(versions(&pool, &format!("sample_wallet-{id}")).await, (1..=40).collect::<Vec<_>>());
     }
@@ -102,11 +103,11 @@ async fn a_stale_expected_version_is_a_conflict_and_writes_nothing(pool: PgPool)
             amount: loopync_domain::sample::Money::loop_credits(amount),
             balance_after: amount,
         }))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
     };
     let request = |stream: &str, expected| AppendRequest {
         streams: vec![StreamAppend {
-            stream: StreamName::parse(stream).unwrap_or_else(|e| panic!("{e}")),
+            stream: StreamName::parse(stream).unwrap(),
             expected,
             events: vec![event(1)],
         }],
@@ -142,10 +143,8 @@ async fn a_repeated_idempotency_key_returns_the_original_result(pool: PgPool) {
         let id = format!("idem{group_commit}");
         let ctx = CommandContext::actor("alice").with_idempotency_key(format!("key-{group_commit}"));
         let before = event_count(&pool).await;
-        let original =
-            pipeline.execute::<SampleWallet>(&id, top_up(10), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
-        let repeat =
-            pipeline.execute::<SampleWallet>(&id, top_up(10), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+        let original = pipeline.execute::<SampleWallet>(&id, top_up(10), &ctx).await.unwrap();
+        let repeat = pipeline.execute::<SampleWallet>(&id, top_up(10), &ctx).await.unwrap();
         assert!(repeat.replayed && !original.replayed);
         assert_eq!(repeat.position, original.position);
         assert_eq!(repeat.events, original.events);
@@ -158,8 +157,7 @@ async fn a_repeated_idempotency_key_returns_the_original_result(pool: PgPool) {
 
         // The same key from another actor is another command.
         let bob = CommandContext::actor("bob").with_idempotency_key(format!("key-{group_commit}"));
-        let bobs =
-            pipeline.execute::<SampleWallet>(&id, top_up(10), &bob).await.unwrap_or_else(|e| panic!("{e}"));
+        let bobs = pipeline.execute::<SampleWallet>(&id, top_up(10), &bob).await.unwrap();
         assert!(!bobs.replayed);
     }
 }
@@ -170,13 +168,11 @@ async fn a_repeated_idempotency_key_returns_the_original_result(pool: PgPool) {
 async fn a_repeat_gets_its_result_even_when_the_command_would_now_be_refused(pool: PgPool) {
     let pipeline = pipeline(&pool, true, PipelineConfig::default());
     let plain = CommandContext::actor("alice");
-    pipeline.execute::<SampleWallet>("w", top_up(5), &plain).await.unwrap_or_else(|e| panic!("{e}"));
+    pipeline.execute::<SampleWallet>("w", top_up(5), &plain).await.unwrap();
     let keyed = CommandContext::actor("alice").with_idempotency_key("withdraw-all");
     let withdraw = || SampleWalletCommand::Withdraw { amount: 5 };
-    let original =
-        pipeline.execute::<SampleWallet>("w", withdraw(), &keyed).await.unwrap_or_else(|e| panic!("{e}"));
-    let repeat =
-        pipeline.execute::<SampleWallet>("w", withdraw(), &keyed).await.unwrap_or_else(|e| panic!("{e}"));
+    let original = pipeline.execute::<SampleWallet>("w", withdraw(), &keyed).await.unwrap();
+    let repeat = pipeline.execute::<SampleWallet>("w", withdraw(), &keyed).await.unwrap();
     assert!(repeat.replayed);
     assert_eq!(repeat.appended, original.appended);
 }
@@ -197,12 +193,9 @@ async fn concurrent_duplicates_append_once(pool: PgPool) {
                 pipeline.execute::<SampleWallet>(format!("d{group_commit}"), top_up(3), &ctx).await
             })
         });
-        let results: Vec<_> =
-            join_all(tasks).await.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect();
-        let positions: std::collections::HashSet<_> = results
-            .iter()
-            .map(|r| r.as_ref().map(|o| o.position).unwrap_or_else(|e| panic!("{e}")))
-            .collect();
+        let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+        let positions: std::collections::HashSet<_> =
+            results.iter().map(|r| r.as_ref().map(|o| o.position).unwrap()).collect();
         assert_eq!(positions.len(), 1, "every duplicate got the same result");
         assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|o| !o.replayed)).count(), 1);
         assert_eq!(event_count(&pool).await, before + 1);
@@ -214,7 +207,7 @@ async fn concurrent_duplicates_append_once(pool: PgPool) {
 async fn multi_stream_commands_are_atomic(pool: PgPool) {
     let pipeline = pipeline(&pool, true, PipelineConfig::default());
     let ctx = CommandContext::actor("alice");
-    pipeline.execute::<SampleWallet>("from", top_up(10), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    pipeline.execute::<SampleWallet>("from", top_up(10), &ctx).await.unwrap();
     let transfer = |from: &'static str, to: &'static str, amount: i64| {
         let pipeline = pipeline.clone();
         let ctx = ctx.clone();
@@ -234,7 +227,7 @@ async fn multi_stream_commands_are_atomic(pool: PgPool) {
                 .await
         }
     };
-    let done = transfer("from", "to", 4).await.unwrap_or_else(|e| panic!("{e}"));
+    let done = transfer("from", "to", 4).await.unwrap();
     assert_eq!(done.appended.len(), 2);
     assert_eq!(
         done.appended[0].position.transaction_id, done.appended[1].position.transaction_id,
@@ -246,23 +239,21 @@ async fn multi_stream_commands_are_atomic(pool: PgPool) {
     assert_eq!(versions(&pool, "sample_wallet-to").await, vec![1]);
 
     // Racing transfers in both directions neither deadlock nor create or lose money.
-    pipeline.execute::<SampleWallet>("to", top_up(100), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    pipeline.execute::<SampleWallet>("to", top_up(100), &ctx).await.unwrap();
     let racing = (0..20).map(|i| {
         let (from, to) = if i % 2 == 0 { ("from", "to") } else { ("to", "from") };
         tokio::spawn(transfer(from, to, 1))
     });
     for result in join_all(racing).await {
-        match result.unwrap_or_else(|e| panic!("{e}")) {
+        match result.unwrap() {
             Ok(_) | Err(CommandError::Domain(SampleWalletError::InsufficientFunds { .. })) => {}
             Err(other) => panic!("transfer failed: {other}"),
         }
     }
     let fresh =
         self::pipeline(&pool, false, PipelineConfig { cache_capacity: 0, ..PipelineConfig::default() });
-    let from: Loaded<SampleWallet> =
-        fresh.load(StreamName::of::<SampleWallet>("from")).await.unwrap_or_else(|e| panic!("{e}"));
-    let to: Loaded<SampleWallet> =
-        fresh.load(StreamName::of::<SampleWallet>("to")).await.unwrap_or_else(|e| panic!("{e}"));
+    let from: Loaded<SampleWallet> = fresh.load(StreamName::of::<SampleWallet>("from")).await.unwrap();
+    let to: Loaded<SampleWallet> = fresh.load(StreamName::of::<SampleWallet>("to")).await.unwrap();
     assert_eq!(from.state.balance + to.state.balance, 110);
     assert!(from.state.balance >= 0 && to.state.balance >= 0);
 }
@@ -276,7 +267,7 @@ async fn old_event_versions_are_upcast_when_read(pool: PgPool) {
     )
     .execute(&pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let pipeline = pipeline(&pool, false, PipelineConfig::default());
     let outcome = pipeline
         .execute::<SampleWallet>(
@@ -285,7 +276,7 @@ async fn old_event_versions_are_upcast_when_read(pool: PgPool) {
             &CommandContext::default(),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(matches!(&outcome.events[..], [SampleWalletEvent::Withdrawn(w)] if w.balance_after == 0));
 }
 
@@ -295,10 +286,7 @@ async fn long_streams_are_snapshotted(pool: PgPool) {
     let config = PipelineConfig { snapshot_every: 10, cache_capacity: 0, ..PipelineConfig::default() };
     let pipeline = pipeline(&pool, false, config.clone());
     for _ in 0..25 {
-        pipeline
-            .execute::<SampleWallet>("long", top_up(1), &CommandContext::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        pipeline.execute::<SampleWallet>("long", top_up(1), &CommandContext::default()).await.unwrap();
     }
     let mut snapshot_version = 0_i64;
     for _ in 0..50 {
@@ -307,7 +295,7 @@ async fn long_streams_are_snapshotted(pool: PgPool) {
         )
         .fetch_optional(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .unwrap_or(0);
         if snapshot_version == 20 {
             break;
@@ -320,17 +308,12 @@ async fn long_streams_are_snapshotted(pool: PgPool) {
     sqlx::query("UPDATE snapshots SET state = jsonb_set(state, '{operations}', '1000')")
         .execute(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let wallet: Loaded<SampleWallet> =
-        pipeline.load(StreamName::of::<SampleWallet>("long")).await.unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    let wallet: Loaded<SampleWallet> = pipeline.load(StreamName::of::<SampleWallet>("long")).await.unwrap();
     assert_eq!((wallet.version, wallet.state.balance, wallet.state.operations), (25, 25, 1005));
     // A snapshot of another state layout is ignored.
-    sqlx::query("UPDATE snapshots SET snapshot_version = 99")
-        .execute(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let wallet: Loaded<SampleWallet> =
-        pipeline.load(StreamName::of::<SampleWallet>("long")).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("UPDATE snapshots SET snapshot_version = 99").execute(&pool).await.unwrap();
+    let wallet: Loaded<SampleWallet> = pipeline.load(StreamName::of::<SampleWallet>("long")).await.unwrap();
     assert_eq!((wallet.version, wallet.state.balance, wallet.state.operations), (25, 25, 25));
 }
 
@@ -355,10 +338,9 @@ async fn a_refusal_is_never_decided_on_a_stale_cached_state(pool: PgPool) {
     let refused = here.execute::<SampleWallet>("stale", withdraw(), &ctx).await;
     assert!(matches!(refused, Err(CommandError::Domain(SampleWalletError::InsufficientFunds { .. }))));
     // Another process tops it up.
-    elsewhere.execute::<SampleWallet>("stale", top_up(10), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    elsewhere.execute::<SampleWallet>("stale", top_up(10), &ctx).await.unwrap();
     // `here` must see the money, not its cached empty wallet.
-    let outcome =
-        here.execute::<SampleWallet>("stale", withdraw(), &ctx).await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = here.execute::<SampleWallet>("stale", withdraw(), &ctx).await.unwrap();
     assert!(matches!(&outcome.events[..], [SampleWalletEvent::Withdrawn(w)] if w.balance_after == 5));
 }
 
@@ -396,8 +378,7 @@ async fn concurrent_claims_of_one_value_have_exactly_one_winner(pool: PgPool) {
                     .await
             })
         });
-        let results: Vec<_> =
-            join_all(signups).await.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect();
+        let results: Vec<_> = join_all(signups).await.into_iter().map(|r| r.unwrap()).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "exactly one sign-up wins");
         assert!(
             results.iter().all(|r| r.is_ok() || matches!(r, Err(CommandError::Domain(ClaimError::Taken)))),

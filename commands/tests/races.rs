@@ -7,6 +7,9 @@
 //! checks that nothing was lost or applied twice: a race that never conflicted did not race.
 //! Lost races show in each outcome (`CommandOutcome::conflicts`) and, for commands then refused
 //! on the new state, in the node's count (`CommandPipeline::conflicts`).
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
@@ -50,18 +53,18 @@ async fn fund(node: &CommandPipeline, account: LedgerAccount, amount: i64) {
         limits,
         now: Utc::now(),
     };
-    node.decide(&top_up, &context()).await.unwrap_or_else(|e| panic!("top-up: {e}"));
+    node.decide(&top_up, &context()).await.expect("top-up");
 }
 
 /// A wallet as the store has it now.
 async fn wallet(node: &CommandPipeline, account: LedgerAccount) -> Wallet {
     let loaded = node.load_latest::<Wallet>(StreamName::of::<Wallet>(account)).await;
-    (*loaded.unwrap_or_else(|e| panic!("{e}")).state).clone()
+    (*loaded.unwrap().state).clone()
 }
 
 async fn payment(node: &CommandPipeline, payment_id: Uuid) -> Payment {
     let loaded = node.load_latest::<Payment>(StreamName::of::<Payment>(payment_id)).await;
-    (*loaded.unwrap_or_else(|e| panic!("{e}")).state).clone()
+    (*loaded.unwrap().state).clone()
 }
 
 /// Transfers of 1 credit each from `from` to `to` on `node`, all at once once `start` opens.
@@ -85,7 +88,7 @@ async fn transfers(
                 note: None,
                 now: Utc::now(),
             };
-            node.decide(&transfer, &context()).await.unwrap_or_else(|e| panic!("transfer: {e}")).conflicts
+            node.decide(&transfer, &context()).await.expect("transfer").conflicts
         }
     });
     join_all(sent).await.into_iter().sum()
@@ -107,7 +110,7 @@ async fn transfers_in_both_directions_on_two_nodes_conflict_and_lose_nothing(poo
         let eastward = tokio::spawn(transfers(east.clone(), start.clone(), ada, bob, EACH));
         let westward = tokio::spawn(transfers(west.clone(), start, bob, ada, EACH));
         for side in [eastward, westward] {
-            conflicts += side.await.unwrap_or_else(|e| panic!("{e}"));
+            conflicts += side.await.unwrap();
         }
     }
     assert!(conflicts > 0, "{rounds} rounds of crossing transfers on two nodes never conflicted");
@@ -154,7 +157,7 @@ async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool:
                 expires_at,
                 now: Utc::now(),
             };
-            shop.decide(&hold, &context()).await.unwrap_or_else(|e| panic!("hold: {e}"));
+            shop.decide(&hold, &context()).await.expect("hold");
             holds.push(hold);
         }
         // The capture is decided a moment before the expiry, the sweep a moment after: both
@@ -182,8 +185,7 @@ async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool:
             races.push(Box::pin(async move {
                 start_expiry.wait().await;
                 let expiry = ReleaseHold { payment_id, payer: ada, why: Release::Expire, now: just_after };
-                let outcome =
-                    sweeper.decide(&expiry, &context()).await.unwrap_or_else(|e| panic!("expiry: {e}"));
+                let outcome = sweeper.decide(&expiry, &context()).await.expect("expiry");
                 // An expiry that finds the hold captured decides nothing.
                 Settled {
                     captured: 0,
@@ -214,7 +216,7 @@ async fn a_capture_racing_an_expiry_on_another_node_settles_each_hold_once(pool:
 }
 
 fn parse<T>(result: Result<T, IdentityError>) -> T {
-    result.unwrap_or_else(|e| panic!("{e}"))
+    result.unwrap()
 }
 
 /// A sign-up of `email` with a handle of its own.
@@ -254,7 +256,7 @@ async fn sign_ups_for_one_email_on_two_nodes_conflict_and_let_exactly_one_win(po
         });
         let mut winners = 0;
         for attempt in join_all(attempts).await {
-            match attempt.unwrap_or_else(|e| panic!("{e}")) {
+            match attempt.unwrap() {
                 Ok(_) => winners += 1,
                 Err(CommandError::Domain(RegistrationError::EmailTaken)) => {}
                 Err(other) => panic!("sign-up: {other}"),

@@ -2,6 +2,9 @@
 //! appended through the command pipeline, read back from the log and applied the way the
 //! runtime applies them — a batch per transaction, in the generation's schema — and read
 //! through the `read_models` views.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
@@ -34,7 +37,7 @@ fn day(n: u32) -> DateTime<Utc> {
 }
 
 fn ok<T, E: Debug>(result: Result<T, E>) -> T {
-    result.unwrap_or_else(|e| panic!("{e:?}"))
+    result.unwrap()
 }
 
 /// The write side, appending one command at a time.
@@ -363,7 +366,7 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
     for update in first.iter().chain(&later) {
         assert_eq!((update.user_id, update.kind), (ada, "profile_updated"));
         let keys: BTreeSet<&str> =
-            update.data.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            update.data.as_object().map(|o| o.keys().map(String::as_str).collect()).expect("a JSON object");
         assert_eq!(keys, BTreeSet::from(["userId", "handle", "name", "avatar"]));
     }
 
@@ -498,7 +501,7 @@ async fn sessions_follow_sign_ins_refreshes_and_sign_outs(pool: PgPool) {
     commands.sign_out(phone, day(6)).await;
     generation.catch_up(&pool, 1).await;
 
-    let laptop_row = ok(sessions::session(&pool, laptop).await).unwrap_or_else(|| panic!("no laptop"));
+    let laptop_row = ok(sessions::session(&pool, laptop).await).expect("no laptop");
     assert_eq!(laptop_row.user_id, ada);
     assert_eq!(laptop_row.device.as_deref(), Some("Firefox on Linux"));
     assert_eq!(laptop_row.ip.as_deref(), Some("192.0.2.7"));
@@ -507,7 +510,7 @@ async fn sessions_follow_sign_ins_refreshes_and_sign_outs(pool: PgPool) {
     assert_eq!(laptop_row.expires_at, day(12));
     assert_eq!(laptop_row.revoked_at, None);
 
-    let phone_row = ok(sessions::session(&pool, phone).await).unwrap_or_else(|| panic!("no phone"));
+    let phone_row = ok(sessions::session(&pool, phone).await).expect("no phone");
     assert_eq!((phone_row.revoked_at, phone_row.revoked_reason.as_deref()), (Some(day(6)), Some("logout")));
 
     // Newest first; the signed-out phone is gone.

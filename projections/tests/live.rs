@@ -2,6 +2,9 @@
 //! however many projection batches write for the same users at once, so a reader asking for
 //! "after n" never skips an update that commits late, and overlapping batches never deadlock.
 //! (Their expiry is tested with the rest of housekeeping, in `tests/housekeeping.rs`.)
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loopync_projections::live::{self, LiveUpdate};
 use serde_json::json;
@@ -27,8 +30,7 @@ async fn concurrent_batches_number_each_users_updates_without_gaps_and_a_tailing
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
             let last = seen.last().copied().unwrap_or(0);
-            let page =
-                live::after(&reader_pool, watched, last, 100).await.unwrap_or_else(|e| panic!("read: {e}"));
+            let page = live::after(&reader_pool, watched, last, 100).await.expect("read");
             for update in page {
                 seen.push(update.seq);
             }
@@ -51,7 +53,7 @@ async fn concurrent_batches_number_each_users_updates_without_gaps_and_a_tailing
         }
         writers.push(tokio::spawn(async move {
             for batch in 0..BATCHES {
-                let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
+                let mut tx = pool.begin().await.expect("begin");
                 let updates = order
                     .iter()
                     .map(|user_id| LiveUpdate {
@@ -60,18 +62,18 @@ async fn concurrent_batches_number_each_users_updates_without_gaps_and_a_tailing
                         data: json!({ "writer": writer, "batch": batch }),
                     })
                     .collect();
-                live::append(&mut tx, updates).await.unwrap_or_else(|e| panic!("append: {e}"));
+                live::append(&mut tx, updates).await.expect("append");
                 // Hold the transaction open a little, so commits interleave.
                 tokio::time::sleep(Duration::from_micros(((writer * 37 + batch * 11) % 5 * 300) as u64))
                     .await;
-                tx.commit().await.unwrap_or_else(|e| panic!("commit: {e}"));
+                tx.commit().await.expect("commit");
             }
         }));
     }
     for writer in writers {
-        writer.await.unwrap_or_else(|e| panic!("writer: {e}"));
+        writer.await.expect("writer");
     }
-    let seen = reader.await.unwrap_or_else(|e| panic!("reader: {e}"));
+    let seen = reader.await.expect("reader");
     let total = (WRITERS * BATCHES) as i64;
     assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "the tailing reader skipped or repeated cursors");
 
@@ -81,19 +83,20 @@ async fn concurrent_batches_number_each_users_updates_without_gaps_and_a_tailing
                 .bind(user_id)
                 .fetch_all(&pool)
                 .await
-                .unwrap_or_else(|e| panic!("seqs: {e}"));
+                .expect("seqs");
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
-        assert_eq!(live::head(&pool, user_id).await.unwrap_or_else(|e| panic!("head: {e}")), total);
+        assert_eq!(live::head(&pool, user_id).await.expect("head"), total);
         // Within one writer, its batches reached the user in the order they were written.
         let rows: Vec<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM live_updates WHERE user_id = $1 ORDER BY seq")
                 .bind(user_id)
                 .fetch_all(&pool)
                 .await
-                .unwrap_or_else(|e| panic!("rows: {e}"));
+                .expect("rows");
         let mut last_batch: BTreeMap<i64, i64> = BTreeMap::new();
         for row in rows {
-            let (writer, batch) = (row["writer"].as_i64().unwrap_or(-1), row["batch"].as_i64().unwrap_or(-1));
+            let (writer, batch) =
+                (row["writer"].as_i64().expect("a writer"), row["batch"].as_i64().expect("a batch"));
             let previous = last_batch.insert(writer, batch).unwrap_or(-1);
             assert!(batch > previous, "writer {writer}: batch {batch} after {previous}");
         }

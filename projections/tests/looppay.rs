@@ -2,6 +2,9 @@
 //! (`loopync_domain::looppay`) and appended atomically through the command pipeline, read
 //! back from the log and applied the way the runtime applies them — a batch per transaction,
 //! in the generation's schema — and read through the `read_models` views.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use loopync_commands::{
@@ -33,12 +36,11 @@ use std::sync::Arc;
 
 /// `minutes` after noon on 2 November 2026.
 fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).single().unwrap_or_else(|| panic!("no such time"))
-        + TimeDelta::minutes(minutes)
+    Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).single().expect("no such time") + TimeDelta::minutes(minutes)
 }
 
 fn ok<T, E: Debug>(result: Result<T, E>) -> T {
-    result.unwrap_or_else(|e| panic!("{e:?}"))
+    result.unwrap()
 }
 
 const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 1_000_000, daily: 100_000_000 };
@@ -498,7 +500,7 @@ async fn transfers_record_both_legs_with_counterparty_and_note(pool: PgPool) {
     assert_eq!(balance(&pool, grace).await.updated_at, at(3));
 
     let sent = statement(&pool, ada).await.remove(0);
-    let received = statement(&pool, grace).await.pop().unwrap_or_else(|| panic!("no received"));
+    let received = statement(&pool, grace).await.pop().expect("no received");
     assert_eq!(
         sent,
         TransactionRow {

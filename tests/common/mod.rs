@@ -1,10 +1,10 @@
-//! What the end-to-end tests share: building the core against a test's database, running
-//! projection runners, waiting for them, and dumping read models for comparison.
+//! What the binary's end-to-end tests share beyond the test kit (`loopync-testkit`: nodes'
+//! pipelines, the test database's URL for child processes): projection runners in this
+//! process, waiting for them by their recorded status, traffic, and read models dumped for
+//! comparison.
 #![allow(dead_code)]
 
-use loopync_commands::{
-    CommandContext, CommandError, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig,
-};
+use loopync_commands::{CommandContext, CommandError, CommandPipeline};
 use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, LedgerError, TopUp, TopUpLimits, Transfer};
 use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
@@ -18,14 +18,6 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub fn pipeline(pool: &PgPool, group_commit: bool) -> Arc<CommandPipeline> {
-    let store = PgEventStore::new(
-        pool.clone(),
-        GroupCommit { enabled: group_commit, max_batch: 256, max_in_flight: 2 },
-    );
-    Arc::new(CommandPipeline::new(Arc::new(store), PipelineConfig::default()))
-}
-
 /// A runner in this process; cancel the token to stop it.
 pub struct RunningRunner {
     pub shutdown: CancellationToken,
@@ -36,7 +28,7 @@ pub struct RunningRunner {
 impl RunningRunner {
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        self.task.await.expect("the projection runner ended without panicking");
     }
 }
 
@@ -96,7 +88,7 @@ pub async fn generate_wallet_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
         })
     });
     for client in futures::future::join_all(clients).await {
-        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+        client.expect("traffic client panicked");
     }
 }
 
@@ -114,9 +106,9 @@ pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) 
         )
         .fetch_optional(pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let last_committed = last_committed.map(|(t, p)| Position::new(t, p)).unwrap_or_default();
-        let statuses = loopync_workers::projection_status(pool).await.unwrap_or_else(|e| panic!("{e}"));
+        let statuses = loopync_workers::projection_status(pool).await.unwrap();
         if statuses
             .iter()
             .any(|s| s.name == projection && s.rebuild.is_none() && s.position >= last_committed)
@@ -147,7 +139,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
             limits,
             now: chrono::Utc::now(),
         };
-        pipeline.decide(&top_up, &CommandContext::actor("traffic")).await.unwrap_or_else(|e| panic!("{e}"));
+        pipeline.decide(&top_up, &CommandContext::actor("traffic")).await.unwrap();
     }
     let clients = (0..8).map(|client| {
         let (pipeline, accounts) = (pipeline.clone(), accounts.clone());
@@ -174,7 +166,7 @@ pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: u
         })
     });
     for client in futures::future::join_all(clients).await {
-        client.unwrap_or_else(|e| panic!("traffic client panicked: {e}"));
+        client.expect("traffic client panicked");
     }
 }
 
@@ -187,7 +179,7 @@ pub async fn dump_ledger_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    .expect("dump balances");
     let movements: Vec<String> = sqlx::query_scalar(
         "SELECT format('movement %s %s %s %s %s %s', global_position, account, sequence, kind, amount, \
                 available_after) \
@@ -195,7 +187,7 @@ pub async fn dump_ledger_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    .expect("dump movements");
     rows.extend(movements);
     rows
 }
@@ -208,28 +200,16 @@ pub async fn dump_sample_read_models(pool: &PgPool) -> Vec<String> {
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump balances: {e}"));
+    .expect("dump balances");
     let movements: Vec<String> = sqlx::query_scalar(
         "SELECT format('movement %s %s %s %s', global_position, wallet_id, amount, balance_after) \
          FROM read_models.sample_wallet_movements ORDER BY global_position",
     )
     .fetch_all(pool)
     .await
-    .unwrap_or_else(|e| panic!("dump movements: {e}"));
+    .expect("dump movements");
     rows.extend(movements);
     rows
-}
-
-/// The URL of the test's own database, for child processes.
-pub async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let (server, _) = base.rsplit_once('/').unwrap_or((base.as_str(), ""));
-    format!("{server}/{name}")
 }
 
 pub mod proxy;

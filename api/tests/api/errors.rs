@@ -1,10 +1,8 @@
 //! Bad input gets a clear 4xx `application/problem+json` with a stable code, and changes
 //! nothing; a dependency outage gets 503 with `Retry-After`.
 
-use crate::support::{
-    TEST_BODY_LIMIT, assert_problem, chunk, error_fields, event_count, raw_request, spawn_app, spawn_with,
-    state,
-};
+use crate::sample::{self, TEST_BODY_LIMIT};
+use loopync_testkit::{assert_problem, chunk, error_fields, event_count, raw_request};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
@@ -16,18 +14,18 @@ fn top_ups(id: Uuid) -> String {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn malformed_json_is_invalid_request(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     for body in [r#"{"amount": "#, "not json", r#"{"amount": 5}}"#, ""] {
-        let response = app.post_json(&top_ups(Uuid::now_v7()), body, None).await;
-        assert_problem(response, 400, "invalid_request").await;
+        let response = app.post_raw(None, &top_ups(Uuid::now_v7()), body, None).await;
+        assert_problem(response, 400, "invalid_request");
     }
     assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn wrong_types_missing_and_unknown_fields_are_named(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     let cases = [
         (r#"{"amount": "ten"}"#, "amount"),
@@ -38,8 +36,8 @@ async fn wrong_types_missing_and_unknown_fields_are_named(pool: PgPool) {
         (r#"[5]"#, "body"),
     ];
     for (body, field) in cases {
-        let response = app.post_json(&top_ups(Uuid::now_v7()), body, None).await;
-        let problem = assert_problem(response, 400, "invalid_request").await;
+        let response = app.post_raw(None, &top_ups(Uuid::now_v7()), body, None).await;
+        let problem = assert_problem(response, 400, "invalid_request");
         assert_eq!(error_fields(&problem), [field], "{body}: {problem}");
     }
     assert_eq!(event_count(&pool).await, before);
@@ -47,24 +45,24 @@ async fn wrong_types_missing_and_unknown_fields_are_named(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_oversize_body_with_a_content_length_is_413(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     let padding = " ".repeat(TEST_BODY_LIMIT);
     let body = format!(r#"{{"amount": 5{padding}}}"#);
-    let response = app.post_json(&top_ups(Uuid::now_v7()), &body, None).await;
-    assert_problem(response, 413, "payload_too_large").await;
+    let response = app.post_raw(None, &top_ups(Uuid::now_v7()), &body, None).await;
+    assert_problem(response, 413, "payload_too_large");
 
     // Just under the limit is fine: the limit is on bytes, not on what they say.
     let padding = " ".repeat(TEST_BODY_LIMIT - 20);
     let body = format!(r#"{{"amount": 5{padding}}}"#);
-    let response = app.post_json(&top_ups(Uuid::now_v7()), &body, None).await;
-    assert_eq!(response.status().as_u16(), 201);
+    let response = app.post_raw(None, &top_ups(Uuid::now_v7()), &body, None).await;
+    assert_eq!(response.status, 201);
     assert_eq!(event_count(&pool).await, before + 1);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_oversize_chunked_body_is_413_not_400(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     let head = format!(
         "POST {} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
@@ -89,52 +87,52 @@ async fn an_oversize_chunked_body_is_413_not_400(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_body_that_is_not_json_is_415(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     let url = app.url(&top_ups(Uuid::now_v7()));
-    let plain =
-        app.client.post(&url).header("content-type", "text/plain").body(r#"{"amount": 5}"#).send().await;
-    let plain = plain.unwrap_or_else(|e| panic!("{e}"));
-    assert_problem(plain, 415, "unsupported_media_type").await;
-    let missing =
-        app.client.post(&url).body(r#"{"amount": 5}"#).send().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_problem(missing, 415, "unsupported_media_type").await;
+    let plain = app
+        .execute(app.client.post(&url).header("content-type", "text/plain").body(r#"{"amount": 5}"#))
+        .await;
+    assert_problem(plain, 415, "unsupported_media_type");
+    let missing = app.execute(app.client.post(&url).body(r#"{"amount": 5}"#)).await;
+    assert_problem(missing, 415, "unsupported_media_type");
     assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn unknown_routes_are_404_and_wrong_methods_405(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     for path in
         ["/api/nothing-here", "/nothing-here", &format!("/api/sample-wallets/{}/refunds", Uuid::now_v7())]
     {
-        let problem = assert_problem(app.get(path).await, 404, "not_found").await;
+        let problem = assert_problem(app.get(path).await, 404, "not_found");
         assert_eq!(problem["instance"], path);
     }
     let response =
-        app.client.delete(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7()))).send().await;
-    assert_problem(response.unwrap_or_else(|e| panic!("{e}")), 405, "method_not_allowed").await;
-    let response = app.client.post(app.url("/health")).send().await;
-    assert_problem(response.unwrap_or_else(|e| panic!("{e}")), 405, "method_not_allowed").await;
+        app.execute(app.client.delete(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7())))).await;
+    assert_problem(response, 405, "method_not_allowed");
+    let response = app.execute(app.client.post(app.url("/health"))).await;
+    assert_problem(response, 405, "method_not_allowed");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_invalid_path_id_is_invalid_request(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
-    let response = app.post_json("/api/sample-wallets/not-a-uuid/top-ups", r#"{"amount": 5}"#, None).await;
-    let problem = assert_problem(response, 400, "invalid_request").await;
+    let response =
+        app.post_raw(None, "/api/sample-wallets/not-a-uuid/top-ups", r#"{"amount": 5}"#, None).await;
+    let problem = assert_problem(response, 400, "invalid_request");
     assert_eq!(error_fields(&problem), ["id"]);
     assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_invalid_idempotency_key_is_refused(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let before = event_count(&pool).await;
     for key in ["has space", &"k".repeat(256)] {
-        let response = app.post_json(&top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, Some(key)).await;
-        let problem = assert_problem(response, 400, "invalid_idempotency_key").await;
+        let response = app.post_raw(None, &top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, Some(key)).await;
+        let problem = assert_problem(response, 400, "invalid_idempotency_key");
         assert_eq!(error_fields(&problem), ["Idempotency-Key"]);
     }
     assert_eq!(event_count(&pool).await, before);
@@ -142,72 +140,69 @@ async fn an_invalid_idempotency_key_is_refused(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_reused_idempotency_key_with_another_payload_is_422(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let path = top_ups(Uuid::now_v7());
-    let first = app.post_json(&path, r#"{"amount": 5}"#, Some("key-1")).await;
-    assert_eq!(first.status().as_u16(), 201);
+    let first = app.post_raw(None, &path, r#"{"amount": 5}"#, Some("key-1")).await;
+    assert_eq!(first.status, 201);
     let before = event_count(&pool).await;
-    let reused = app.post_json(&path, r#"{"amount": 6}"#, Some("key-1")).await;
-    assert_problem(reused, 422, "idempotency_key_reused").await;
+    let reused = app.post_raw(None, &path, r#"{"amount": 6}"#, Some("key-1")).await;
+    assert_problem(reused, 422, "idempotency_key_reused");
     assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_repeated_command_gets_the_same_answer_and_appends_once(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let path = top_ups(Uuid::now_v7());
     let before = event_count(&pool).await;
-    let first = app.post_json(&path, r#"{"amount": 5}"#, Some("key-2")).await;
-    let second = app.post_json(&path, r#"{"amount": 5}"#, Some("key-2")).await;
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (201, 201));
-    let position = |r: &reqwest::Response| r.headers().get("loopync-position").cloned();
-    assert!(position(&first).is_some());
-    assert_eq!(position(&first), position(&second));
-    let first: serde_json::Value = first.json().await.unwrap_or_default();
-    let second: serde_json::Value = second.json().await.unwrap_or_default();
-    assert_eq!(first, second);
-    assert_eq!(first["balance"], 5);
+    let first = app.post_raw(None, &path, r#"{"amount": 5}"#, Some("key-2")).await;
+    let second = app.post_raw(None, &path, r#"{"amount": 5}"#, Some("key-2")).await;
+    assert_eq!((first.status, second.status), (201, 201));
+    assert!(first.position.is_some());
+    assert_eq!(first.position, second.position);
+    assert_eq!(first.body, second.body);
+    assert_eq!(first.body["balance"], 5);
     assert_eq!(event_count(&pool).await, before + 1);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_domain_refusal_is_422_with_the_domain_code(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let id = Uuid::now_v7();
     let before = event_count(&pool).await;
     let withdrawal =
-        app.post_json(&format!("/api/sample-wallets/{id}/withdrawals"), r#"{"amount": 5}"#, None).await;
-    let problem = assert_problem(withdrawal, 422, "insufficient_funds").await;
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("insufficient funds"), "{problem}");
-    let top_up = app.post_json(&top_ups(id), r#"{"amount": 0}"#, None).await;
-    assert_problem(top_up, 422, "invalid_amount").await;
-    let top_up = app.post_json(&top_ups(id), r#"{"amount": -3}"#, None).await;
-    assert_problem(top_up, 422, "invalid_amount").await;
+        app.post_raw(None, &format!("/api/sample-wallets/{id}/withdrawals"), r#"{"amount": 5}"#, None).await;
+    let problem = assert_problem(withdrawal, 422, "insufficient_funds");
+    assert!(problem["detail"].as_str().expect("a detail").contains("insufficient funds"), "{problem}");
+    let top_up = app.post_raw(None, &top_ups(id), r#"{"amount": 0}"#, None).await;
+    assert_problem(top_up, 422, "invalid_amount");
+    let top_up = app.post_raw(None, &top_ups(id), r#"{"amount": -3}"#, None).await;
+    assert_problem(top_up, 422, "invalid_amount");
     assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_invalid_position_is_400(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     for token in ["yesterday", "12", "1-x", "-1-2"] {
         let response = app
-            .client
-            .get(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7())))
-            .header("Loopync-Position", token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let problem = assert_problem(response, 400, "invalid_position").await;
+            .execute(
+                app.client
+                    .get(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7())))
+                    .header("Loopync-Position", token),
+            )
+            .await;
+        let problem = assert_problem(response, 400, "invalid_position");
         assert_eq!(error_fields(&problem), ["Loopync-Position"]);
     }
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_panicking_handler_is_a_500_problem_and_the_server_lives_on(pool: PgPool) {
-    let app = spawn_app(&pool).await;
-    let problem = assert_problem(app.get("/api/test/panic").await, 500, "internal_error").await;
-    assert!(!problem["detail"].as_str().unwrap_or_default().contains("handler bug"), "causes stay hidden");
-    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+    let app = sample::spawn(&pool, sample::options()).await;
+    let problem = assert_problem(app.get("/api/test/panic").await, 500, "internal_error");
+    assert!(!problem["detail"].as_str().expect("a detail").contains("handler bug"), "causes stay hidden");
+    assert_eq!(app.get("/health").await.status, 200);
 }
 
 /// PostgreSQL down: commands and reads answer 503 with `Retry-After`, `/ready` says not ready,
@@ -217,50 +212,45 @@ async fn the_database_down_is_503_with_retry_after() {
     let pool = PgPoolOptions::new()
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy("postgres://postgres@127.0.0.1:1/nothing")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (state, store) = state(&pool, None);
-    let app = spawn_with(state, store).await;
+        .unwrap();
+    let app = sample::spawn(&pool, sample::options()).await;
 
-    let command = app.post_json(&top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, None).await;
-    assert_eq!(command.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
-    assert_problem(command, 503, "service_unavailable").await;
+    let command = app.post_raw(None, &top_ups(Uuid::now_v7()), r#"{"amount": 5}"#, None).await;
+    assert_eq!(command.header("retry-after").as_deref(), Some("1"));
+    assert_problem(command, 503, "service_unavailable");
 
     let read = app.get(&format!("/api/sample-wallets/{}", Uuid::now_v7())).await;
-    assert_eq!(read.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
-    assert_problem(read, 503, "service_unavailable").await;
+    assert_eq!(read.header("retry-after").as_deref(), Some("1"));
+    assert_problem(read, 503, "service_unavailable");
 
     let ready = app.get("/ready").await;
-    assert!(ready.headers().get("retry-after").is_some());
-    let problem = assert_problem(ready, 503, "not_ready").await;
+    assert!(ready.header("retry-after").is_some());
+    let problem = assert_problem(ready, 503, "not_ready");
     assert_eq!(error_fields(&problem), ["postgres", "migrations", "nats"]);
 
-    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+    assert_eq!(app.get("/health").await.status, 200);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn past_its_budget_a_caller_gets_429_with_retry_after_and_health_is_never_limited(pool: PgPool) {
-    let (mut state, store) = state(&pool, None);
-    state.config.rate_limits = loopync_api::RateLimitConfig {
+    let mut options = sample::options();
+    options.config.rate_limits = loopync_api::RateLimitConfig {
         anonymous_per_minute: 3,
         authenticated_per_minute: 0,
         sign_in_per_minute: 0,
     };
-    let app = spawn_with(state, store).await;
+    let app = sample::spawn(&pool, options).await;
     // Any /api request counts, whatever its answer: these are 400s (not a wallet id).
     for _ in 0..3 {
         let response = app.get("/api/sample-wallets/not-an-id").await;
-        assert_eq!(response.status().as_u16(), 400, "within the budget");
+        assert_eq!(response.status, 400, "within the budget");
     }
     let limited = app.get("/api/sample-wallets/not-an-id").await;
-    let retry_after: u32 = limited
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
+    let retry_after: u32 =
+        limited.header("retry-after").expect("a Retry-After").parse().expect("Retry-After in seconds");
     assert!(retry_after >= 1, "Retry-After is at least a second");
-    assert_problem(limited, 429, "rate_limited").await;
+    assert_problem(limited, 429, "rate_limited");
     for _ in 0..10 {
-        assert_eq!(app.get("/health").await.status().as_u16(), 200, "operational endpoints are not limited");
+        assert_eq!(app.get("/health").await.status, 200, "operational endpoints are not limited");
     }
 }

@@ -1,60 +1,52 @@
 //! What operators and client developers rely on: health, readiness, metrics, the OpenAPI
 //! document, the docs and request ids.
 
-use crate::support::{assert_problem, error_fields, logs, spawn_app, spawn_with, state};
-use serde_json::Value;
+use crate::sample;
+use loopync_testkit::{assert_problem, error_fields, logs};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
-
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn ready_when_postgres_answers_migrations_are_applied_and_nats_is_connected(pool: PgPool) {
-    let nats =
-        async_nats::connect(nats_url()).await.unwrap_or_else(|e| panic!("NATS at {}: {e}", nats_url()));
-    let (state, store) = state(&pool, Some(nats));
-    let app = spawn_with(state, store).await;
+    let app = sample::spawn(&pool, sample::options().with_nats(loopync_testkit::nats().await)).await;
     let response = app.get("/ready").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(response.status, 200);
+    let body = response.body.clone();
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["nats"], "ok");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn not_ready_without_nats_or_with_a_pending_migration(pool: PgPool) {
-    let app = spawn_app(&pool).await;
-    let problem = assert_problem(app.get("/ready").await, 503, "not_ready").await;
+    let app = sample::spawn(&pool, sample::options()).await;
+    let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
     assert_eq!(error_fields(&problem), ["nats"]);
 
-    sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
-    let problem = assert_problem(app.get("/ready").await, 503, "not_ready").await;
+    sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap();
+    let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
     assert_eq!(error_fields(&problem), ["migrations", "nats"]);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn health_is_always_200(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let response = app.get("/health").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(response.status, 200);
+    let body = response.body.clone();
     assert_eq!(body["status"], "ok");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn metrics_show_command_latency_and_http_requests(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let path = format!("/api/sample-wallets/{}/top-ups", Uuid::now_v7());
-    assert_eq!(app.post_json(&path, r#"{"amount": 5}"#, None).await.status().as_u16(), 201);
+    assert_eq!(app.post_raw(None, &path, r#"{"amount": 5}"#, None).await.status, 201);
     let response = app.get("/metrics").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let content_type =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    assert!(content_type.unwrap_or_default().starts_with("text/plain"));
-    let text = response.text().await.unwrap_or_default();
+    assert_eq!(response.status, 200);
+    let content_type = response.header("content-type");
+    assert!(content_type.expect("a content type").starts_with("text/plain"));
+    let text = response.text.clone();
     assert!(text.contains("loopync_command_duration_seconds_bucket{"), "{text}");
     assert!(text.contains(r#"le="0.0005""#), "latency buckets from half a millisecond: {text}");
     assert!(text.contains("loopync_http_requests_total{"), "{text}");
@@ -66,11 +58,11 @@ async fn metrics_show_command_latency_and_http_requests(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn the_openapi_document_lists_the_paths_and_the_problem_schema(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let response = app.get("/api/openapi.json").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let spec: Value = response.json().await.unwrap_or_else(|e| panic!("the spec is not JSON: {e}"));
-    assert!(spec["openapi"].as_str().unwrap_or_default().starts_with("3."));
+    assert_eq!(response.status, 200);
+    let spec = &response.body;
+    assert!(spec["openapi"].as_str().expect("the spec is JSON with a version").starts_with("3."));
     assert_eq!(spec["servers"][0]["url"], "/api");
     for path in ["/sample-wallets/{id}/top-ups", "/sample-wallets/{id}/withdrawals", "/sample-wallets/{id}"] {
         assert!(spec["paths"][path].is_object(), "{path} missing from {}", spec["paths"]);
@@ -84,7 +76,7 @@ async fn the_openapi_document_lists_the_paths_and_the_problem_schema(pool: PgPoo
     let headers: Vec<String> = top_up["responses"]["201"]["headers"]
         .as_object()
         .map(|headers| headers.keys().map(|k| k.to_ascii_lowercase()).collect())
-        .unwrap_or_default();
+        .expect("the 201 answer's headers");
     assert!(headers.contains(&"loopync-position".to_owned()), "{top_up}");
     assert!(top_up["responses"]["4XX"]["content"]["application/problem+json"].is_object(), "{top_up}");
     let parameters: Vec<&str> =
@@ -94,62 +86,59 @@ async fn the_openapi_document_lists_the_paths_and_the_problem_schema(pool: PgPoo
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn the_docs_are_html(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let response = app.get("/docs").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let content_type =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    assert!(content_type.unwrap_or_default().starts_with("text/html"));
-    assert!(response.text().await.unwrap_or_default().contains("swagger"));
+    assert_eq!(response.status, 200);
+    let content_type = response.header("content-type");
+    assert!(content_type.expect("a content type").starts_with("text/html"));
+    assert!(response.text.clone().contains("swagger"));
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn request_ids_are_echoed_or_generated(pool: PgPool) {
-    let app = spawn_app(&pool).await;
-    let echoed = app.client.get(app.url("/health")).header("X-Request-Id", "client-id-1").send().await;
-    let echoed = echoed.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(echoed.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("client-id-1"));
+    let app = sample::spawn(&pool, sample::options()).await;
+    let echoed = app.execute(app.client.get(app.url("/health")).header("X-Request-Id", "client-id-1")).await;
+    assert_eq!(echoed.header("x-request-id").as_deref(), Some("client-id-1"));
 
-    let replaced = app.client.get(app.url("/nope")).header("X-Request-Id", "bad id!").send().await;
-    let replaced = replaced.unwrap_or_else(|e| panic!("{e}"));
-    let id = replaced.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let id = id.unwrap_or_default();
+    let replaced = app.execute(app.client.get(app.url("/nope")).header("X-Request-Id", "bad id!")).await;
+    let id = replaced.header("x-request-id");
+    let id = id.expect("an X-Request-Id");
     assert!(Uuid::parse_str(&id).is_ok(), "a fresh UUID replaces an unsafe id: {id}");
-    let problem = assert_problem(replaced, 404, "not_found").await;
+    let problem = assert_problem(replaced, 404, "not_found");
     assert_eq!(problem["requestId"], id.as_str(), "the problem quotes the request id");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn shutdown_lets_requests_in_flight_finish_then_stops(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::options()).await;
     let slow = tokio::spawn(app.client.get(app.url("/api/test/slow")).send());
     tokio::time::sleep(Duration::from_millis(150)).await;
     let addr = app.addr;
     let started = Instant::now();
-    app.stop().await.unwrap_or_else(|e| panic!("serve ended with {e}"));
+    app.stop().await.expect("serve ends cleanly");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped within the grace period");
 
-    let response = slow.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("in flight: {e}"));
+    let response = slow.await.unwrap().expect("the request in flight is answered");
     assert_eq!(response.status().as_u16(), 200, "the request in flight was answered");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no new connections after shutdown");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn every_request_is_logged_with_its_request_id(pool: PgPool) {
-    let app = spawn_app(&pool).await;
+    let app = sample::spawn(&pool, sample::Options { capture_logs: true, ..sample::options() }).await;
     // Unique: the log buffer is shared by every test of the binary.
     let request_id = format!("log-test-{}", Uuid::now_v7());
     let path = format!("/api/sample-wallets/{}/top-ups", Uuid::now_v7());
     let response = app
-        .client
-        .post(app.url(&path))
-        .header("X-Request-Id", &request_id)
-        .header("content-type", "application/json")
-        .body(r#"{"amount": "x"}"#)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 400);
+        .execute(
+            app.client
+                .post(app.url(&path))
+                .header("X-Request-Id", &request_id)
+                .header("content-type", "application/json")
+                .body(r#"{"amount": "x"}"#),
+        )
+        .await;
+    assert_eq!(response.status, 400);
 
     let lines = logs().lines();
     let finished = lines
@@ -158,7 +147,7 @@ async fn every_request_is_logged_with_its_request_id(pool: PgPool) {
             line["fields"]["message"] == "request finished"
                 && line["span"]["request_id"] == request_id.as_str()
         })
-        .unwrap_or_else(|| panic!("no access log line with the request id"));
+        .expect("an access log line with the request id");
     assert_eq!(finished["span"]["method"], "POST");
     assert_eq!(finished["span"]["path"], path.as_str());
     assert_eq!(finished["fields"]["status"], 400);

@@ -1,16 +1,17 @@
 //! Profiles, handles, settings and user search.
 
-use crate::support::{
-    TestApp, User, assert_invalid_field, assert_problem, event_count, expect_status, header, spawn, uuid,
-};
 use futures::future::join_all;
+use loopync_testkit::{
+    Options, Reply, TestApp, User, assert_invalid_field, assert_problem, event_count, expect_status,
+    spawn_app, uuid,
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// PATCHes `user`'s own profile; the raw answer.
-async fn patch_profile(app: &TestApp, user: &User, body: &Value) -> reqwest::Response {
+async fn patch_profile(app: &TestApp, user: &User, body: &Value) -> Reply {
     app.patch_as(&user.token, &format!("/api/users/{}/profile", user.id), body).await
 }
 
@@ -18,16 +19,16 @@ async fn patch_profile(app: &TestApp, user: &User, body: &Value) -> reqwest::Res
 async fn public_profile(app: &TestApp, reader: &User, id: Uuid, position: Option<&str>) -> Value {
     let response = app.get_at(&reader.token, &format!("/api/users/{id}"), position).await;
     if position.is_some() {
-        assert_eq!(header(&response, "loopync-consistency").as_deref(), Some("fresh"));
+        assert_eq!(response.header("loopync-consistency").as_deref(), Some("fresh"));
     }
-    expect_status(response, 200).await
+    expect_status(response, 200)
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn an_own_profile_change_shows_in_the_public_profile_without_private_fields(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let ada = app.signup("ada@example.com", "ada").await;
-    let grace = app.signup("grace@example.com", "grace").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
+    let grace = app.signup_named("grace@example.com", "grace").await;
 
     let response = patch_profile(
         &app,
@@ -42,9 +43,9 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
         }),
     )
     .await;
-    let position = header(&response, "loopync-position");
+    let position = response.header("loopync-position");
     assert!(position.is_some(), "a change answers its position");
-    let own = expect_status(response, 200).await;
+    let own = expect_status(response, 200);
     assert_eq!(own["handle"], "countess");
     assert_eq!(own["name"], "Ada Lovelace");
     assert_eq!(own["email"], "ada@example.com", "the owner's view has the email");
@@ -60,7 +61,7 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
     assert_eq!(public["role"], "user");
     assert!(public["createdAt"].is_string());
     let keys: BTreeSet<&str> =
-        public.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        public.as_object().map(|o| o.keys().map(String::as_str).collect()).expect("a JSON object");
     for private in ["email", "emailVerified", "phoneNumber", "phone", "settings", "passwordHash"] {
         assert!(!keys.contains(private), "{private} in the public view: {public}");
     }
@@ -69,8 +70,8 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
 
     // Absent fields stay; `null` clears an optional one; other fields are untouched.
     let response = patch_profile(&app, &ada, &json!({"bio": null})).await;
-    let position = header(&response, "loopync-position");
-    let own = expect_status(response, 200).await;
+    let position = response.header("loopync-position");
+    let own = expect_status(response, 200);
     assert!(own["bio"].is_null(), "{own}");
     assert_eq!(own["website"], "https://ada.example.com");
     let public = public_profile(&app, &grace, ada.id, position.as_deref()).await;
@@ -80,13 +81,13 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
 
     // An unknown user.
     let response = app.get_as(&grace.token, &format!("/api/users/{}", Uuid::now_v7())).await;
-    assert_problem(response, 404, "user_not_found").await;
+    assert_problem(response, 404, "user_not_found");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn invalid_profile_fields_are_400_naming_the_field_and_change_nothing(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let ada = app.signup("ada@example.com", "ada").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
     let before = event_count(&pool).await;
     let cases = [
         (json!({"website": "javascript:x"}), "website"),
@@ -104,53 +105,52 @@ async fn invalid_profile_fields_are_400_naming_the_field_and_change_nothing(pool
     ];
     for (body, field) in cases {
         let response = patch_profile(&app, &ada, &body).await;
-        assert_invalid_field(response, field).await;
+        assert_invalid_field(response, field);
         assert_eq!(event_count(&pool).await, before, "{body}: nothing written");
     }
-    let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200).await;
+    let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200);
     assert_eq!(me["handle"], "ada");
     assert!(me["website"].is_null());
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_handle_change_frees_the_old_handle_and_claims_the_new_one(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let ada = app.signup("ada@example.com", "ada").await;
-    let grace = app.signup("grace@example.com", "grace").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
+    let grace = app.signup_named("grace@example.com", "grace").await;
 
-    expect_status(patch_profile(&app, &ada, &json!({"handle": "countess"})).await, 200).await;
+    expect_status(patch_profile(&app, &ada, &json!({"handle": "countess"})).await, 200);
     // The new handle is Ada's, in any case, for sign-ups and for changes.
-    assert_problem(patch_profile(&app, &grace, &json!({"handle": "Countess"})).await, 409, "handle_taken")
-        .await;
+    assert_problem(patch_profile(&app, &grace, &json!({"handle": "Countess"})).await, 409, "handle_taken");
     let response = app
         .post(
             "/api/auth/signup",
             &json!({"email": "eve@example.com", "password": "correct horse battery", "name": "Eve", "handle": "countess"}),
         )
         .await;
-    assert_problem(response, 409, "handle_taken").await;
+    assert_problem(response, 409, "handle_taken");
 
     // The old one is free: Grace takes it.
     let response = patch_profile(&app, &grace, &json!({"handle": "ada"})).await;
-    let position = header(&response, "loopync-position");
-    let body = expect_status(response, 200).await;
+    let position = response.header("loopync-position");
+    let body = expect_status(response, 200);
     assert_eq!(body["handle"], "ada");
     let public = public_profile(&app, &ada, grace.id, position.as_deref()).await;
     assert_eq!(public["handle"], "ada");
     let public = public_profile(&app, &grace, ada.id, position.as_deref()).await;
     assert_eq!(public["handle"], "countess");
     // Grace's old handle is free in turn.
-    app.signup("eve@example.com", "grace").await;
+    app.signup_named("eve@example.com", "grace").await;
     // Setting one's own handle again (any case) is no change, not a conflict.
-    expect_status(patch_profile(&app, &ada, &json!({"handle": "COUNTESS"})).await, 200).await;
+    expect_status(patch_profile(&app, &ada, &json!({"handle": "COUNTESS"})).await, 200);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn two_users_racing_for_one_free_handle_let_exactly_one_win(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let mut users = Vec::new();
     for i in 0..4 {
-        users.push(app.signup(&format!("racer{i}@example.com"), &format!("racer{i}")).await);
+        users.push(app.signup_named(&format!("racer{i}@example.com"), &format!("racer{i}")).await);
     }
     for round in 0..3 {
         let handle = format!("prize{round}");
@@ -161,10 +161,10 @@ async fn two_users_racing_for_one_free_handle_let_exactly_one_win(pool: PgPool) 
         });
         let mut winners = Vec::new();
         for (id, response) in join_all(patches).await {
-            if response.status().as_u16() == 200 {
+            if response.status == 200 {
                 winners.push(id);
             } else {
-                assert_problem(response, 409, "handle_taken").await;
+                assert_problem(response, 409, "handle_taken");
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
@@ -174,28 +174,28 @@ async fn two_users_racing_for_one_free_handle_let_exactly_one_win(pool: PgPool) 
         .bind(&handle)
         .fetch_one(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(owners, 1);
         // Let the losers get their handles back for the next round: only the winner moved.
-        let winner = users.iter().find(|u| u.id == winners[0]).cloned().unwrap_or_else(|| panic!("winner"));
-        expect_status(patch_profile(&app, &winner, &json!({"handle": winner.handle})).await, 200).await;
+        let winner = users.iter().find(|u| u.id == winners[0]).cloned().expect("winner");
+        expect_status(patch_profile(&app, &winner, &json!({"handle": winner.handle})).await, 200);
     }
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn own_settings_are_read_and_replaced(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let ada = app.signup("ada@example.com", "ada").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
     let path = format!("/api/users/{}/settings", ada.id);
-    let defaults = expect_status(app.get_as(&ada.token, &path).await, 200).await;
+    let defaults = expect_status(app.get_as(&ada.token, &path).await, 200);
     assert_eq!(defaults, json!({"privacy": "public", "notifications": true, "darkMode": false}));
 
     let wanted = json!({"privacy": "friends", "notifications": false, "darkMode": true});
     let response = app.put_as(&ada.token, &path, &wanted).await;
-    assert!(header(&response, "loopync-position").is_some());
-    assert_eq!(expect_status(response, 200).await, wanted);
-    assert_eq!(expect_status(app.get_as(&ada.token, &path).await, 200).await, wanted);
-    let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200).await;
+    assert!(response.header("loopync-position").is_some());
+    assert_eq!(expect_status(response, 200), wanted);
+    assert_eq!(expect_status(app.get_as(&ada.token, &path).await, 200), wanted);
+    let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200);
     assert_eq!(me["settings"], wanted);
 
     let before = event_count(&pool).await;
@@ -205,45 +205,35 @@ async fn own_settings_are_read_and_replaced(pool: PgPool) {
         (json!({"privacy": "public", "notifications": "yes", "darkMode": false}), "notifications"),
         (json!({"privacy": "public", "notifications": true, "darkMode": false, "extra": 1}), "extra"),
     ] {
-        assert_invalid_field(app.put_as(&ada.token, &path, &body).await, field).await;
+        assert_invalid_field(app.put_as(&ada.token, &path, &body).await, field);
     }
     assert_eq!(event_count(&pool).await, before);
-    assert_eq!(expect_status(app.get_as(&ada.token, &path).await, 200).await, wanted);
+    assert_eq!(expect_status(app.get_as(&ada.token, &path).await, 200), wanted);
 }
 
 /// Search results' ids and the page's next cursor.
 async fn search(app: &TestApp, user: &User, query: &str) -> (Vec<Uuid>, Option<String>, Value) {
     let response = app
-        .client
-        .get(app.url("/api/users/search"))
-        .query(&[("q", query)])
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let body = expect_status(response, 200).await;
-    let ids = body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).unwrap_or_default();
+        .execute(app.client.get(app.url("/api/users/search")).query(&[("q", query)]).bearer_auth(&user.token))
+        .await;
+    let body = expect_status(response, 200);
+    let ids =
+        body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).expect("a JSON array");
     let next = body["pagination"]["nextCursor"].as_str().map(str::to_owned);
     (ids, next, body)
 }
 
-async fn search_raw(app: &TestApp, user: &User, query: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .get(app.url("/api/users/search"))
-        .query(query)
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+async fn search_raw(app: &TestApp, user: &User, query: &[(&str, &str)]) -> Reply {
+    app.execute(app.client.get(app.url("/api/users/search")).query(query).bearer_auth(&user.token)).await
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn search_finds_by_handle_prefix_and_name_and_pages_without_duplicates(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let reader = app.signup("reader@example.com", "reader").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let reader = app.signup_named("reader@example.com", "reader").await;
     let mut pagers = BTreeSet::new();
     for i in 0..7 {
-        pagers.insert(app.signup(&format!("pager{i}@example.com"), &format!("pager{i}")).await.id);
+        pagers.insert(app.signup_named(&format!("pager{i}@example.com"), &format!("pager{i}")).await.id);
     }
     let grace = app
         .post(
@@ -251,8 +241,8 @@ async fn search_finds_by_handle_prefix_and_name_and_pages_without_duplicates(poo
             &json!({"email": "grace@example.com", "password": "correct horse battery", "name": "Grace Hopper", "handle": "gh_cobol"}),
         )
         .await;
-    let position = header(&grace, "loopync-position");
-    let grace = expect_status(grace, 201).await;
+    let position = grace.header("loopync-position");
+    let grace = expect_status(grace, 201);
     let grace_id = uuid(&grace["user"]["id"]);
     // Wait (once) for the read model to reach the last sign-up; search reads the same table.
     public_profile(&app, &reader, grace_id, position.as_deref()).await;
@@ -274,9 +264,11 @@ async fn search_finds_by_handle_prefix_and_name_and_pages_without_duplicates(poo
             query.push(("cursor", cursor.clone()));
         }
         let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let body = expect_status(search_raw(&app, &reader, &query).await, 200).await;
-        let page: Vec<Uuid> =
-            body["data"].as_array().map(|d| d.iter().map(|u| uuid(&u["id"])).collect()).unwrap_or_default();
+        let body = expect_status(search_raw(&app, &reader, &query).await, 200);
+        let page: Vec<Uuid> = body["data"]
+            .as_array()
+            .map(|d| d.iter().map(|u| uuid(&u["id"])).collect())
+            .expect("a JSON array");
         assert!(page.len() <= 3, "{body}");
         assert_eq!(body["pagination"]["limit"], 3);
         seen.extend(page);
@@ -293,8 +285,8 @@ async fn search_finds_by_handle_prefix_and_name_and_pages_without_duplicates(poo
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn malformed_searches_are_400_naming_the_parameter(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let reader = app.signup("reader@example.com", "reader").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let reader = app.signup_named("reader@example.com", "reader").await;
     // The read model exists once it reached the sign-up (the runner creates its tables).
     public_profile(&app, &reader, reader.id, reader.position.as_deref()).await;
     let long = "q".repeat(101);
@@ -312,11 +304,11 @@ async fn malformed_searches_are_400_naming_the_parameter(pool: PgPool) {
         (vec![("q", "ada"), ("cursor", "12.not-a-uuid")], "cursor"),
     ];
     for (query, field) in cases {
-        assert_invalid_field(search_raw(&app, &reader, &query).await, field).await;
+        assert_invalid_field(search_raw(&app, &reader, &query).await, field);
     }
     // The bounds themselves are fine.
     for limit in ["1", "100"] {
-        expect_status(search_raw(&app, &reader, &[("q", "ada"), ("limit", limit)]).await, 200).await;
+        expect_status(search_raw(&app, &reader, &[("q", "ada"), ("limit", limit)]).await, 200);
     }
 }
 
@@ -324,8 +316,8 @@ async fn malformed_searches_are_400_naming_the_parameter(pool: PgPool) {
 /// both land.
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn concurrent_patches_of_different_fields_both_land(pool: PgPool) {
-    let app = spawn(&pool).await;
-    let ada = app.signup("ada@example.com", "ada").await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
     for round in 0..5 {
         let bio = json!({"bio": format!("bio {round}")});
         let website = json!({"website": format!("https://ada.example.com/{round}")});
@@ -336,9 +328,9 @@ async fn concurrent_patches_of_different_fields_both_land(pool: PgPool) {
             patch_profile(&app, &ada, &location),
         );
         for response in [a, b, c] {
-            expect_status(response, 200).await;
+            expect_status(response, 200);
         }
-        let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200).await;
+        let me = expect_status(app.get_as(&ada.token, "/api/users/me").await, 200);
         assert_eq!(me["bio"], format!("bio {round}"), "round {round}: {me}");
         assert_eq!(me["website"], format!("https://ada.example.com/{round}"), "round {round}: {me}");
         assert_eq!(me["location"], format!("London {round}"), "round {round}: {me}");

@@ -1,8 +1,8 @@
 //! Nobody reads or moves another's money: anonymous callers, other users, payers, auditors,
 //! admins, and roles that changed under a token.
 
-use crate::support::{event_count, spawn, string, uuid};
 use loopync_domain::identity::Role;
+use loopync_testkit::{Options, event_count, spawn_app, string, uuid};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn every_endpoint_but_the_webhook_is_401_without_a_valid_token(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(1000).await;
     let bob = app.signup().await;
     let reply = app.pay(&ada, &bob.id.to_string(), 100, "order:1", None).await;
@@ -51,7 +51,7 @@ async fn every_endpoint_but_the_webhook_is_401_without_a_valid_token(pool: PgPoo
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn payments_are_read_by_their_parties_and_refunded_by_their_payee_only(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (payer, _) = app.funded(5000).await;
     let merchant = app.signup().await;
     let stranger = app.signup().await;
@@ -66,12 +66,12 @@ async fn payments_are_read_by_their_parties_and_refunded_by_their_payee_only(poo
     let path = format!("/api/looppay/payments/{payment_id}");
 
     // Reading: the parties and admins, nobody else (and strangers learn nothing).
-    app.get(&payer.token, &path, Some(&position)).await.fresh();
-    app.get(&merchant.token, &path, Some(&position)).await.fresh();
-    app.get(&admin.token, &path, Some(&position)).await.fresh();
-    app.get(&stranger.token, &path, Some(&position)).await.problem(404, "payment_not_found");
+    app.get_at(&payer.token, &path, Some(&position)).await.fresh();
+    app.get_at(&merchant.token, &path, Some(&position)).await.fresh();
+    app.get_at(&admin.token, &path, Some(&position)).await.fresh();
+    app.get_at(&stranger.token, &path, Some(&position)).await.problem(404, "payment_not_found");
     let escrow_path = format!("/api/looppay/payments/{escrow_payment}");
-    app.get(&merchant.token, &escrow_path, Some(&position)).await.problem(404, "payment_not_found");
+    app.get_at(&merchant.token, &escrow_path, Some(&position)).await.problem(404, "payment_not_found");
 
     // Refunding: the payer may not (403), a stranger learns nothing (404).
     let events = event_count(&pool).await;
@@ -94,17 +94,17 @@ async fn payments_are_read_by_their_parties_and_refunded_by_their_payee_only(poo
     let position = reply.pos();
     assert_eq!(app.balance(&payer, &position).await, (3800, 0));
     assert_eq!(app.balance(&admin, &position).await, (0, 0), "the admin's own wallet is not touched");
-    assert_eq!(crate::support::replay_wallet(&pool, "system.escrow").await.available, 300);
+    assert_eq!(loopync_testkit::replay_wallet(&pool, "system.escrow").await.available, 300);
 
     // A demoted admin refunds nothing more, whatever the token says.
     app.set_role(admin.id, Role::User).await;
     app.refund(&admin, escrow_payment, Some(100), None).await.problem(404, "payment_not_found");
-    assert_eq!(crate::support::replay_wallet(&pool, "system.escrow").await.available, 300);
+    assert_eq!(loopync_testkit::replay_wallet(&pool, "system.escrow").await.available, 300);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn ledger_history_is_for_its_owner_auditors_and_admins(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(1000).await;
     let bob = app.signup().await;
     let mut auditor = app.signup().await;
@@ -118,45 +118,45 @@ async fn ledger_history_is_for_its_owner_auditors_and_admins(pool: PgPool) {
     let escrow = "/api/looppay/ledger/system.escrow/history";
 
     for who in [&ada, &auditor, &admin] {
-        let reply = app.get(&who.token, &history, None).await;
+        let reply = app.get_at(&who.token, &history, None).await;
         let page = reply.expect(200);
         assert_eq!(page["walletId"], ada.id.to_string());
         assert_eq!(page["data"].as_array().map(Vec::len), Some(2), "{}", reply.text);
     }
-    let reply = app.get(&bob.token, &history, None).await;
+    let reply = app.get_at(&bob.token, &history, None).await;
     reply.problem(403, "forbidden");
-    let reply = app.get(&ada.token, escrow, None).await;
+    let reply = app.get_at(&ada.token, escrow, None).await;
     reply.problem(403, "forbidden");
     for who in [&auditor, &admin] {
-        let reply = app.get(&who.token, escrow, None).await;
+        let reply = app.get_at(&who.token, escrow, None).await;
         assert_eq!(reply.expect(200)["data"].as_array().map(Vec::len), Some(1), "{}", reply.text);
     }
     // Auditors read any payment too.
     let payment_path = format!("/api/looppay/payments/{payment_id}");
-    let reply = app.get(&auditor.token, &payment_path, Some(&position)).await;
+    let reply = app.get_at(&auditor.token, &payment_path, Some(&position)).await;
     assert_eq!(reply.fresh()["payer"], ada.id.to_string());
 
     // Not wallets.
     for wallet in ["system.funding", "nobody", "SYSTEM.ESCROW"] {
-        let reply = app.get(&auditor.token, &format!("/api/looppay/ledger/{wallet}/history"), None).await;
+        let reply = app.get_at(&auditor.token, &format!("/api/looppay/ledger/{wallet}/history"), None).await;
         reply.field_problem(400, "invalid_account", "walletId");
     }
 
     // An auditor demoted to user is refused at once, even with the auditor token.
     app.set_role(auditor.id, Role::User).await;
-    app.get(&auditor.token, &history, None).await.problem(403, "forbidden");
-    app.get(&auditor.token, escrow, None).await.problem(403, "forbidden");
-    app.get(&auditor.token, &payment_path, None).await.problem(404, "payment_not_found");
+    app.get_at(&auditor.token, &history, None).await.problem(403, "forbidden");
+    app.get_at(&auditor.token, escrow, None).await.problem(403, "forbidden");
+    app.get_at(&auditor.token, &payment_path, None).await.problem(404, "payment_not_found");
     // And a user promoted without a new token is not an auditor yet.
     app.set_role(bob.id, Role::Auditor).await;
-    app.get(&bob.token, &history, None).await.problem(403, "forbidden");
+    app.get_at(&bob.token, &history, None).await.problem(403, "forbidden");
     // The owner still reads their own.
-    app.get(&ada.token, &history, None).await.expect(200);
+    app.get_at(&ada.token, &history, None).await.expect(200);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn balances_and_statements_only_ever_show_the_callers_own_wallet(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(300).await;
     let (bob, _) = app.funded(5000).await;
     let carol = app.signup().await;
@@ -175,17 +175,17 @@ async fn balances_and_statements_only_ever_show_the_callers_own_wallet(pool: PgP
         ["", "limit=100", "type=transfer", &format!("account={}", bob.id), &format!("userId={}", bob.id)]
     {
         let reply = app.transactions(&ada, query, &position).await;
-        let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+        let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
         let ids: BTreeSet<String> = rows.iter().map(|r| string(&r["transactionId"])).collect();
         assert!(ids.is_disjoint(&bobs), "{query}: Bob's movements in Ada's statement: {}", reply.text);
         assert!(rows.iter().all(|r| r["type"] == "top_up"), "{query}: {}", reply.text);
     }
     for query in ["", &format!("?account={}", bob.id), &format!("?userId={}", bob.id)] {
-        let reply = app.get(&ada.token, &format!("/api/looppay/balance{query}"), Some(&position)).await;
+        let reply = app.get_at(&ada.token, &format!("/api/looppay/balance{query}"), Some(&position)).await;
         assert_eq!(reply.fresh()["available"], 300, "{query}: {}", reply.text);
     }
     let reply = app.transactions(&carol, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 3, "{}", reply.text);
     assert!(rows.iter().all(|r| r["type"] == "transfer_received" && r["counterparty"] == bob.id.to_string()));
     assert_eq!(app.balance(&carol, &position).await, (600, 0));

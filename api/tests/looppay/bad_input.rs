@@ -1,7 +1,7 @@
 //! Bad input: every refusal is a 4xx problem+json with its stable code, and nothing moves.
 
-use crate::support::{Options, Reply, TestApp, User, event_count, latest, spawn, spawn_with};
 use loopync_domain::given::credits;
+use loopync_testkit::{Options, Reply, TestApp, User, event_count, latest, spawn_app};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -39,21 +39,22 @@ fn transfer_with_amount(to: Uuid, raw: &str) -> String {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn amounts_that_are_not_positive_whole_minor_units_are_invalid_amount(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, position) = app.funded(1000).await;
     let bob = app.signup().await;
     let unmoved = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
 
     let bad = ["0", "-5", "1.5", "\"10\"", "1e30", "9223372036854775808", "true", "[1]", "{}", "-0.0"];
     for raw in bad {
-        let reply =
-            app.post_raw(Some(&ada.token), "/api/looppay/transfer", transfer_with_amount(bob.id, raw)).await;
+        let reply = app
+            .post_raw(Some(&ada.token), "/api/looppay/transfer", transfer_with_amount(bob.id, raw), None)
+            .await;
         reply.field_problem(400, "invalid_amount", "amount");
         let body = format!(r#"{{"amount":{raw}}}"#);
-        let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", body).await;
+        let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", body, None).await;
         reply.field_problem(400, "invalid_amount", "amount");
         let body = format!(r#"{{"to":"system.escrow","amount":{raw},"reference":"order:1"}}"#);
-        let reply = app.post_raw(Some(&ada.token), "/api/looppay/pay", body).await;
+        let reply = app.post_raw(Some(&ada.token), "/api/looppay/pay", body, None).await;
         reply.field_problem(400, "invalid_amount", "amount");
     }
     // The largest i64 is an amount: refused by the rules instead (nobody has that much).
@@ -63,19 +64,19 @@ async fn amounts_that_are_not_positive_whole_minor_units_are_invalid_amount(pool
     reply.problem(422, "top_up_limit_exceeded");
     // A missing amount (or null) is a missing field.
     let reply = app
-        .post_raw(Some(&ada.token), "/api/looppay/transfer", format!(r#"{{"toUserId":"{}"}}"#, bob.id))
+        .post_raw(Some(&ada.token), "/api/looppay/transfer", format!(r#"{{"toUserId":"{}"}}"#, bob.id), None)
         .await;
     reply.field_problem(400, "invalid_request", "amount");
-    let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", r#"{"amount":null}"#).await;
+    let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", r#"{"amount":null}"#, None).await;
     reply.field_problem(400, "invalid_request", "amount");
-    let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", "{}").await;
+    let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", "{}", None).await;
     reply.field_problem(400, "invalid_request", "amount");
     unmoved.check("amounts").await;
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, position) = app.funded(1000).await;
     let bob = app.signup().await;
     let unmoved = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
@@ -83,34 +84,43 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
 
     // Unknown fields.
     let body = format!(r#"{{"toUserId":"{}","amount":10,"currency":"USD"}}"#, bob.id);
-    app.post_raw(token, "/api/looppay/transfer", body).await.field_problem(
+    app.post_raw(token, "/api/looppay/transfer", body, None).await.field_problem(
         400,
         "invalid_request",
         "currency",
     );
     let body = r#"{"amount":10,"account":"someone-else"}"#;
-    app.post_raw(token, "/api/looppay/topup", body).await.field_problem(400, "invalid_request", "account");
+    app.post_raw(token, "/api/looppay/topup", body, None).await.field_problem(
+        400,
+        "invalid_request",
+        "account",
+    );
     let body = r#"{"to":"system.escrow","amount":10,"reference":"order:1","from":"x"}"#;
-    app.post_raw(token, "/api/looppay/pay", body).await.field_problem(400, "invalid_request", "from");
+    app.post_raw(token, "/api/looppay/pay", body, None).await.field_problem(400, "invalid_request", "from");
 
     // Wrong types for toUserId, and a missing one.
     for raw in ["42", "\"not-a-uuid\"", "null", "{}", "[]", "true"] {
         let body = format!(r#"{{"toUserId":{raw},"amount":10}}"#);
-        let reply = app.post_raw(token, "/api/looppay/transfer", body).await;
+        let reply = app.post_raw(token, "/api/looppay/transfer", body, None).await;
         reply.field_problem(400, "invalid_request", "toUserId");
     }
-    let reply = app.post_raw(token, "/api/looppay/transfer", r#"{"amount":10}"#).await;
+    let reply = app.post_raw(token, "/api/looppay/transfer", r#"{"amount":10}"#, None).await;
     reply.field_problem(400, "invalid_request", "toUserId");
     let reply = app
-        .post_raw(token, "/api/looppay/pay", r#"{"to":["system.escrow"],"amount":10,"reference":"order:1"}"#)
+        .post_raw(
+            token,
+            "/api/looppay/pay",
+            r#"{"to":["system.escrow"],"amount":10,"reference":"order:1"}"#,
+            None,
+        )
         .await;
     reply.field_problem(400, "invalid_request", "to");
-    let reply = app.post_raw(token, "/api/looppay/pay", r#"{"to":"system.escrow","amount":10}"#).await;
+    let reply = app.post_raw(token, "/api/looppay/pay", r#"{"to":"system.escrow","amount":10}"#, None).await;
     reply.field_problem(400, "invalid_request", "reference");
 
     // Not JSON at all, or not an object.
     for raw in [r#"{"toUserId":"#, "amount=10", "", "   ", "[1,2]", "\"transfer\"", "null"] {
-        let reply = app.post_raw(token, "/api/looppay/transfer", raw).await;
+        let reply = app.post_raw(token, "/api/looppay/transfer", raw, None).await;
         reply.problem(400, "invalid_request");
     }
     // Not declared as JSON.
@@ -124,7 +134,7 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
     reply.problem(415, "unsupported_media_type");
 
     // Larger than the body limit: 413 before anything is parsed.
-    let note = "x".repeat(crate::support::TEST_BODY_LIMIT + 1);
+    let note = "x".repeat(loopync_testkit::TEST_BODY_LIMIT + 1);
     let reply = app.transfer(&ada, bob.id, 10, Some(&note), None).await;
     reply.problem(413, "payload_too_large");
 
@@ -133,7 +143,7 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, position) = app.funded(1000).await;
     let bob = app.signup().await;
     let unmoved = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
@@ -142,7 +152,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     let long = "é".repeat(281);
     app.transfer(&ada, bob.id, 10, Some(&long), None).await.problem(400, "invalid_note");
     let body = json!({"to": bob.id, "amount": 10, "reference": "order:1", "note": long});
-    app.post(&ada.token, "/api/looppay/pay", &body, None).await.problem(400, "invalid_note");
+    app.command(&ada.token, "/api/looppay/pay", &body, None).await.problem(400, "invalid_note");
     unmoved.check("long notes").await;
 
     // Oneself, nobody, too much.
@@ -150,7 +160,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     app.transfer(&ada, Uuid::now_v7(), 10, None, None).await.problem(404, "recipient_not_found");
     let reply = app.transfer(&ada, bob.id, 1001, None, None).await;
     let problem = reply.problem(422, "insufficient_funds");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("1000"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("1000"), "{problem}");
     app.transfer(&bob, ada.id, 1, None, None).await.problem(422, "insufficient_funds");
     unmoved.check("transfers").await;
 
@@ -176,19 +186,20 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     let reply = app.refund(&ada, Uuid::now_v7(), Some(10), None).await;
     reply.problem(404, "payment_not_found");
     let reply = app.pay(&ada, &bob.id.to_string(), 100, "order:9", None).await;
-    let payment_id = crate::support::uuid(&reply.created()["paymentId"]);
+    let payment_id = loopync_testkit::uuid(&reply.created()["paymentId"]);
     let position = reply.pos();
     let after_payment = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
     for raw in ["0", "-1", "2.5", "\"50\""] {
         let body = format!(r#"{{"amount":{raw}}}"#);
-        let reply =
-            app.post_raw(Some(&bob.token), &format!("/api/looppay/payments/{payment_id}/refund"), body).await;
+        let reply = app
+            .post_raw(Some(&bob.token), &format!("/api/looppay/payments/{payment_id}/refund"), body, None)
+            .await;
         reply.field_problem(400, "invalid_amount", "amount");
     }
     app.refund(&bob, payment_id, Some(101), None).await.problem(422, "refund_exceeds_payment");
-    let reply = app.post_raw(Some(&bob.token), "/api/looppay/payments/not-a-uuid/refund", "{}").await;
+    let reply = app.post_raw(Some(&bob.token), "/api/looppay/payments/not-a-uuid/refund", "{}", None).await;
     reply.field_problem(400, "invalid_request", "paymentId");
-    let reply = app.get(&bob.token, "/api/looppay/payments/not-a-uuid", None).await;
+    let reply = app.get_at(&bob.token, "/api/looppay/payments/not-a-uuid", None).await;
     reply.field_problem(400, "invalid_request", "paymentId");
     after_payment.check("refunds").await;
 
@@ -213,8 +224,7 @@ async fn movements_the_rules_refuse_leave_every_wallet_as_it_was(pool: PgPool) {
     };
     let context = loopync_commands::CommandContext::actor("tests");
     let held = app.state.looppay.place_hold(hold, &context).await;
-    let position =
-        held.unwrap_or_else(|e| panic!("hold: {e}")).position.map(|p| p.to_string()).unwrap_or_default();
+    let position = held.expect("hold").position.map(|p| p.to_string()).expect("the hold's position");
     let holding = Unmoved::new(&app, &pool, position, &[&ada, &bob]).await;
     app.refund(&bob, hold_id, Some(50), None).await.problem(409, "payment_not_refundable");
     app.refund(&ada, hold_id, None, None).await.problem(403, "forbidden");
@@ -233,12 +243,12 @@ async fn top_up(app: &TestApp, user: &User, amount: i64) -> Reply {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn top_ups_over_the_single_or_daily_limit_are_refused(pool: PgPool) {
-    let app = spawn_with(&pool, Options::default().with_limits(1000, 2500)).await;
+    let app = spawn_app(&pool, Options::default().with_limits(1000, 2500)).await;
     let ada = app.signup().await;
 
     let reply = top_up(&app, &ada, 1001).await;
     let problem = reply.problem(422, "top_up_limit_exceeded");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("1000"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("1000"), "{problem}");
     let first = top_up(&app, &ada, 1000).await;
     first.created();
     let reply = top_up(&app, &ada, 1000).await;
@@ -247,7 +257,7 @@ async fn top_ups_over_the_single_or_daily_limit_are_refused(pool: PgPool) {
     let unmoved = Unmoved::new(&app, &pool, position, &[&ada]).await;
     let reply = top_up(&app, &ada, 600).await;
     let problem = reply.problem(422, "daily_limit_exceeded");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("500 left"), "{problem}");
+    assert!(problem["detail"].as_str().expect("a detail").contains("500 left"), "{problem}");
     unmoved.check("over the daily limit").await;
     let reply = top_up(&app, &ada, 500).await;
     reply.created();
@@ -272,5 +282,5 @@ async fn top_ups_over_the_single_or_daily_limit_are_refused(pool: PgPool) {
     let reply = top_up(&app, &bob, 1000).await;
     reply.created();
     assert_eq!(app.balance(&bob, &reply.pos()).await, (1000, 0));
-    assert_eq!(crate::support::events_of_type(&pool, "wallet.topped_up").await, 6);
+    assert_eq!(loopync_testkit::events_of_type(&pool, "wallet.topped_up").await, 6);
 }

@@ -1,7 +1,7 @@
 //! The everyday flows: top-ups, transfers, payments, refunds, and reading them back.
 
-use crate::support::{event_count, instant, int, replay_wallet, spawn, string, uuid};
 use chrono::Utc;
+use loopync_testkit::{Options, event_count, instant, int, replay_wallet, spawn_app, string, uuid};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let ada = app.signup().await;
     let bob = app.signup().await;
     let before_anything = Utc::now();
@@ -25,8 +25,9 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     assert_eq!(top_up["balance"], json!({"available": 5000, "held": 0, "currency": "LOOP"}));
     let after_top_up_position = reply.pos();
 
-    let status =
-        app.get(&ada.token, &format!("/api/looppay/topups/{top_up_id}"), Some(&after_top_up_position)).await;
+    let status = app
+        .get_at(&ada.token, &format!("/api/looppay/topups/{top_up_id}"), Some(&after_top_up_position))
+        .await;
     let status = status.fresh();
     assert_eq!(status["topUpId"], top_up_id.to_string());
     assert_eq!(status["status"], "confirmed");
@@ -52,7 +53,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     // The recipient's statement: the transfer, received, with who sent it and why.
     let reply = app.transactions(&bob, "", &position).await;
     let page = reply.fresh();
-    let rows = page["data"].as_array().cloned().unwrap_or_default();
+    let rows = page["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 1, "{page}");
     let row = &rows[0];
     assert_eq!(row["transactionId"], transaction_id.to_string());
@@ -68,7 +69,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
 
     // The sender's: newest first, the same entry id on both sides.
     let reply = app.transactions(&ada, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 2, "{}", reply.text);
     assert_eq!(rows[0]["type"], "transfer_sent");
     assert_eq!(rows[0]["transactionId"], transaction_id.to_string());
@@ -83,26 +84,27 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
 
     // Balances in the past.
     let path = format!("/api/looppay/balance?at={}", instant(after_top_up));
-    let then = app.get(&ada.token, &path, Some(&position)).await;
+    let then = app.get_at(&ada.token, &path, Some(&position)).await;
     let then = then.fresh();
     assert_eq!((int(&then["available"]), int(&then["held"])), (5000, 0), "{then}");
     assert!(then["at"].is_string(), "a point-in-time balance names its instant: {then}");
     let path = format!("/api/looppay/balance?at={}", instant(before_anything));
-    let reply = app.get(&ada.token, &path, Some(&position)).await;
+    let reply = app.get_at(&ada.token, &path, Some(&position)).await;
     assert_eq!(reply.fresh()["available"], 0, "{}", reply.text);
     let path = format!("/api/looppay/balance?at={}", instant(Utc::now()));
-    let reply = app.get(&ada.token, &path, Some(&position)).await;
+    let reply = app.get_at(&ada.token, &path, Some(&position)).await;
     assert_eq!(reply.fresh()["available"], 3800, "{}", reply.text);
-    let reply = app.get(&ada.token, "/api/looppay/balance", Some(&position)).await;
+    let reply = app.get_at(&ada.token, "/api/looppay/balance", Some(&position)).await;
     assert!(reply.fresh().get("at").is_none(), "{}", reply.text);
-    let reply = app.get(&ada.token, "/api/looppay/balance?at=yesterday", None).await;
+    let reply = app.get_at(&ada.token, "/api/looppay/balance?at=yesterday", None).await;
     reply.problem(400, "invalid_request");
 
     // A top-up of someone else's is unknown to this caller.
-    let reply =
-        app.get(&bob.token, &format!("/api/looppay/topups/{top_up_id}"), Some(&after_top_up_position)).await;
+    let reply = app
+        .get_at(&bob.token, &format!("/api/looppay/topups/{top_up_id}"), Some(&after_top_up_position))
+        .await;
     reply.problem(404, "top_up_not_found");
-    let reply = app.get(&ada.token, &format!("/api/looppay/topups/{}", Uuid::now_v7()), None).await;
+    let reply = app.get_at(&ada.token, &format!("/api/looppay/topups/{}", Uuid::now_v7()), None).await;
     reply.problem(404, "top_up_not_found");
 
     // The event store agrees with the read model.
@@ -112,7 +114,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (payer, _) = app.funded(5000).await;
     let merchant = app.signup().await;
 
@@ -139,7 +141,7 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
     // Both parties read the payment.
     for who in [&payer, &merchant] {
         let reply =
-            app.get(&who.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
+            app.get_at(&who.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
         let read = reply.fresh();
         assert_eq!(read["paymentId"], payment_id.to_string());
         assert_eq!(read["payer"], payer.id.to_string());
@@ -150,7 +152,7 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
         assert_eq!(read["reference"], "order:42");
         assert!(read.get("balance").is_none(), "{read}");
     }
-    let reply = app.get(&payer.token, &format!("/api/looppay/payments/{}", Uuid::now_v7()), None).await;
+    let reply = app.get_at(&payer.token, &format!("/api/looppay/payments/{}", Uuid::now_v7()), None).await;
     reply.problem(404, "payment_not_found");
 
     // A partial refund by the payee: a new entry from payee to payer.
@@ -164,7 +166,8 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
     assert_eq!(refund["balance"], json!({"available": 700, "held": 0, "currency": "LOOP"}));
     assert_eq!(app.balance(&payer, &position).await, (3600, 0));
     assert_eq!(app.balance(&merchant, &position).await, (700, 0));
-    let reply = app.get(&payer.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
+    let reply =
+        app.get_at(&payer.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
     assert_eq!(reply.fresh()["refunded"], 300, "{}", reply.text);
 
     // More than what is left is refused, and nothing moves.
@@ -184,18 +187,18 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
     assert_eq!(app.balance(&payer, &position).await, (4300, 0));
     assert_eq!(app.balance(&merchant, &position).await, (0, 0));
     let reply =
-        app.get(&merchant.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
+        app.get_at(&merchant.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
     let read = reply.fresh();
     assert_eq!((read["status"].clone(), read["refunded"].clone()), (json!("paid"), json!(1000)));
 
     // The statements.
     let reply = app.transactions(&merchant, "type=refund", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let kinds: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(kinds, ["refund_sent", "refund_sent"], "{}", reply.text);
     assert!(rows.iter().all(|r| r["paymentId"] == payment_id.to_string()), "{rows:?}");
     let reply = app.transactions(&payer, "", &position).await;
-    let rows = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let kinds: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(
         kinds,
@@ -216,7 +219,7 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn concurrent_refunds_never_give_back_more_than_was_paid(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (payer, _) = app.funded(1000).await;
     let (shop, _) = app.funded(5000).await;
     let reply = app.pay(&payer, &shop.id.to_string(), 1000, "order:1", None).await;
@@ -229,12 +232,13 @@ async fn concurrent_refunds_never_give_back_more_than_was_paid(pool: PgPool) {
     for reply in replies.iter().filter(|r| r.status != 201) {
         reply.problem(422, "refund_exceeds_payment");
     }
-    let position = crate::support::latest(&replies);
+    let position = loopync_testkit::latest(&replies);
     assert_eq!(app.balance(&payer, &position).await, (900, 0));
     assert_eq!(app.balance(&shop, &position).await, (5000 + 1000 - 900, 0));
-    let reply = app.get(&payer.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
+    let reply =
+        app.get_at(&payer.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
     assert_eq!(reply.fresh()["refunded"], 900);
-    assert_eq!(crate::support::events_of_type(&pool, "payment.refunded").await, 3);
+    assert_eq!(loopync_testkit::events_of_type(&pool, "payment.refunded").await, 3);
 }
 
 /// The `transactionId`s of a page.
@@ -242,12 +246,12 @@ fn ids(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
         .map(|rows| rows.iter().map(|r| string(&r["transactionId"])).collect())
-        .unwrap_or_default()
+        .expect("a JSON array")
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(10_000).await;
     let bob = app.signup().await;
 
@@ -270,7 +274,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     assert_eq!(everything.len(), 8, "{all}");
     assert_eq!(everything.iter().collect::<BTreeSet<_>>().len(), 8, "one row per movement: {all}");
     // Newest first, and each row's balance follows from the one before it.
-    let rows = all["data"].as_array().cloned().unwrap_or_default();
+    let rows = all["data"].as_array().cloned().expect("a JSON array");
     for pair in rows.windows(2) {
         let (newer, older) = (&pair[0], &pair[1]);
         assert_eq!(
@@ -283,7 +287,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     assert_eq!(rows[0]["balanceAfter"]["available"], 10_000 - 600 + 50 - 30 + 5);
 
     let kinds_of = |page: &Value| -> Vec<String> {
-        page["data"].as_array().map(|r| r.iter().map(|r| string(&r["type"])).collect()).unwrap_or_default()
+        page["data"].as_array().map(|r| r.iter().map(|r| string(&r["type"])).collect()).expect("a JSON array")
     };
     let reply = app.transactions(&ada, "type=transfer", &position).await;
     assert_eq!(
@@ -296,7 +300,7 @@ async fn statements_filter_by_type_and_period_and_page_without_gaps(pool: PgPool
     let page = reply.fresh();
     assert_eq!(kinds_of(page), ["top_up", "top_up"]);
     let amounts: Vec<i64> =
-        page["data"].as_array().map(|r| r.iter().map(|r| int(&r["amount"])).collect()).unwrap_or_default();
+        page["data"].as_array().map(|r| r.iter().map(|r| int(&r["amount"])).collect()).expect("a JSON array");
     assert_eq!(amounts, [50, 10_000]);
     let reply = app.transactions(&ada, "type=transfer_sent,payment_sent", &position).await;
     assert_eq!(kinds_of(reply.fresh()).len(), 5, "{}", reply.text);

@@ -1,12 +1,12 @@
 //! A wallet's ledger history: the events as stored, in order, each chained to the one before
 //! by its hash, and each hash recomputable from the payload returned.
 
-use crate::support::{TestApp, User, int, spawn, string, uuid};
 use chrono::{Duration, Utc};
 use loopync_commands::CommandContext;
 use loopync_domain::given::credits;
 use loopync_domain::identity::Role;
 use loopync_domain::looppay::{GENESIS_HASH, LedgerAccount, PlaceHold, Release, WalletEntry};
+use loopync_testkit::{Options, TestApp, User, int, spawn_app, string, uuid};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,11 +21,11 @@ async fn all_pages(app: &TestApp, reader: &User, wallet: &str, limit: i64) -> (V
         if let Some(cursor) = &cursor {
             path.push_str(&format!("&cursor={cursor}"));
         }
-        let reply = app.get(&reader.token, &path, None).await;
+        let reply = app.get_at(&reader.token, &path, None).await;
         let page = reply.expect(200).clone();
         assert_eq!(page["walletId"], wallet, "{page}");
         assert_eq!(page["pagination"]["limit"], limit);
-        let data = page["data"].as_array().cloned().unwrap_or_default();
+        let data = page["data"].as_array().cloned().expect("a JSON array");
         sizes.push(data.len());
         events.extend(data);
         match page["pagination"]["nextCursor"].as_str() {
@@ -73,7 +73,7 @@ fn verify(events: &[Value], account: &str) -> String {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(5000).await;
     let (bob, _) = app.funded(1000).await;
     let mut admin = app.signup().await;
@@ -102,16 +102,10 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
             expires_at: now + Duration::minutes(10),
             now,
         };
-        looppay.place_hold(hold, &context).await.unwrap_or_else(|e| panic!("hold: {e}"));
+        looppay.place_hold(hold, &context).await.expect("hold");
     }
-    looppay
-        .capture_hold(captured, Some(credits(200)), &context)
-        .await
-        .unwrap_or_else(|e| panic!("capture: {e}"));
-    looppay
-        .release_hold(voided, Release::Void, Utc::now(), &context)
-        .await
-        .unwrap_or_else(|e| panic!("void: {e}"));
+    looppay.capture_hold(captured, Some(credits(200)), &context).await.expect("capture");
+    looppay.release_hold(voided, Release::Void, Utc::now(), &context).await.expect("void");
 
     let (events, sizes) = all_pages(&app, &ada, &ada.id.to_string(), 100).await;
     assert_eq!(sizes, [10]);
@@ -146,16 +140,16 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
         assert_eq!(ids(&paged), ids(&events), "limit {limit}");
     }
     let path = format!("/api/looppay/ledger/{}/history?limit=3&cursor=7", ada.id);
-    let reply = app.get(&ada.token, &path, None).await;
+    let reply = app.get_at(&ada.token, &path, None).await;
     let page = reply.expect(200);
     let versions: Vec<i64> = page["data"]
         .as_array()
         .map(|d| d.iter().map(|e| int(&e["streamVersion"])).collect())
-        .unwrap_or_default();
+        .expect("a JSON array");
     assert_eq!(versions, [8, 9, 10], "the cursor is the last version seen");
     for query in ["cursor=abc", "cursor=0", "cursor=-1", "limit=0", "limit=101"] {
         let path = format!("/api/looppay/ledger/{}/history?{query}", ada.id);
-        app.get(&ada.token, &path, None).await.problem(400, "invalid_request");
+        app.get_at(&ada.token, &path, None).await.problem(400, "invalid_request");
     }
 
     // The read model's head of the chain is the history's.
@@ -165,7 +159,7 @@ async fn the_owners_history_is_a_verifiable_hash_chain_in_pages(pool: PgPool) {
             .bind(ada.id.to_string())
             .fetch_one(&pool)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     assert_eq!((sequence, last_hash), (10, head));
 
     // Escrow's history, for an admin: every payment and capture it received, chained too.

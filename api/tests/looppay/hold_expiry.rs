@@ -3,12 +3,14 @@
 //! again and again until nothing is due. Each uncaptured hold expires exactly once, captured
 //! ones stay captured, and every payer gets its credits back.
 
-use crate::support::{TestDb, caught_up, events_of_type, replay_wallets, spawn, standalone_pipeline};
 use chrono::{Duration as Span, Utc};
 use loopync_commands::CommandContext;
 use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, PlaceHold};
 use loopync_projections::looppay::due_holds;
+use loopync_testkit::{
+    Options, TestDb, caught_up, events_of_type, replay_wallets, spawn_app, standalone_pipeline,
+};
 use loopync_workers::looppay::hold_expiry::{Sweep, expire_due_holds};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,7 +25,7 @@ const FUNDS: i64 = 5_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     let db = TestDb::create(20).await;
-    let app = spawn(&db.pool).await;
+    let app = spawn_app(&db.pool, Options::default()).await;
     let mut payers = Vec::new();
     for _ in 0..PAYERS {
         let user = app.signup().await;
@@ -62,7 +64,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     // Before expiry, every fifth hold is captured in full.
     let mut captured: BTreeSet<Uuid> = BTreeSet::new();
     for (payment_id, _, _) in holds.iter().step_by(5) {
-        looppay.capture_hold(*payment_id, None, &context).await.unwrap_or_else(|e| panic!("capture: {e}"));
+        looppay.capture_hold(*payment_id, None, &context).await.expect("capture");
         captured.insert(*payment_id);
     }
     assert!(Utc::now() < expires_at, "the captures came after the expiry; the test is too slow");
@@ -72,7 +74,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     let after = (expires_at + Span::milliseconds(200) - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(after).await;
     app.caught_up().await;
-    assert_eq!(due_holds(&db.pool, Utc::now(), 1000).await.unwrap_or_else(|e| panic!("{e}")).len(), 40);
+    assert_eq!(due_holds(&db.pool, Utc::now(), 1000).await.unwrap().len(), 40);
 
     // Two workers, as two processes: pools, stores, pipelines and ledgers of their own.
     let barrier = Arc::new(Barrier::new(2));
@@ -80,6 +82,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     for worker in 0..2 {
         let pool = db.another_pool(5).await;
         let board = app.state.checkpoints.clone();
+        let projections = app.projection_names.clone();
         let barrier = barrier.clone();
         workers.push(tokio::spawn(async move {
             let pipeline = standalone_pipeline(&pool);
@@ -94,8 +97,8 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
                 total.expired += sweep.expired;
                 total.settled_elsewhere += sweep.settled_elsewhere;
                 total.failed += sweep.failed;
-                caught_up(&board, &pool).await;
-                let due = due_holds(&pool, Utc::now(), 1000).await.unwrap_or_else(|e| panic!("{e}"));
+                caught_up(&board, &pool, &projections).await;
+                let due = due_holds(&pool, Utc::now(), 1000).await.unwrap();
                 if due.is_empty() {
                     break;
                 }
@@ -109,8 +112,8 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     for worker in workers {
         let result = tokio::time::timeout(Duration::from_secs(60), worker)
             .await
-            .unwrap_or_else(|_| panic!("a worker hung"))
-            .unwrap_or_else(|e| panic!("a worker panicked: {e}"));
+            .expect("a worker hung")
+            .expect("a worker panicked");
         sweeps.push(result);
     }
     eprintln!("hold expiry sweeps: {sweeps:?}");
@@ -129,7 +132,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     )
     .fetch_all(&db.pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let mut settled: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for (stream, event_type) in rows {
         let id = Uuid::parse_str(stream.trim_start_matches("payment-"))
@@ -167,7 +170,7 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
     )
     .fetch_all(&db.pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(statuses, [("expired".to_owned(), 40), ("paid".to_owned(), 10)]);
     let position = app.top_up(&payers[0], 1, None).await.pos();
     for (p, payer) in payers.iter().enumerate() {

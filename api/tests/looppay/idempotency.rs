@@ -1,13 +1,13 @@
 //! `Idempotency-Key`: a retried request moves money once and answers like the original; the
 //! same key with another request is refused.
 
-use crate::support::{event_count, events_of_type, key, spawn, uuid};
 use futures::future::join_all;
+use loopync_testkit::{Options, event_count, events_of_type, key, spawn_app, uuid};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_retried_top_up_returns_the_original_and_credits_once(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let ada = app.signup().await;
     let key = key();
 
@@ -47,7 +47,7 @@ async fn a_retried_top_up_returns_the_original_and_credits_once(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_retried_transfer_moves_once_even_after_the_money_is_gone(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(1000).await;
     let bob = app.signup().await;
     let key = key();
@@ -79,7 +79,7 @@ async fn a_retried_transfer_moves_once_even_after_the_money_is_gone(pool: PgPool
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn retried_payments_and_refunds_move_once(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(3000).await;
     let shop = app.signup().await;
     let pay_key = key();
@@ -103,7 +103,7 @@ async fn retried_payments_and_refunds_move_once(pool: PgPool) {
     let position = again.pos();
     assert_eq!(app.balance(&ada, &position).await, (2000, 0));
     assert_eq!(app.balance(&shop, &position).await, (1000, 0));
-    let reply = app.get(&ada.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
+    let reply = app.get_at(&ada.token, &format!("/api/looppay/payments/{payment_id}"), Some(&position)).await;
     assert_eq!(reply.fresh()["refunded"], 200, "refunded once: {}", reply.text);
     let reply = app.refund(&shop, payment_id, Some(300), Some(&refund_key)).await;
     reply.problem(422, "idempotency_key_reused");
@@ -112,7 +112,7 @@ async fn retried_payments_and_refunds_move_once(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn concurrent_duplicates_of_one_request_move_once(pool: PgPool) {
-    let app = spawn(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(5000).await;
     let bob = app.signup().await;
     let key = key();
@@ -126,7 +126,7 @@ async fn concurrent_duplicates_of_one_request_move_once(pool: PgPool) {
     assert_eq!(app.balance(&bob, &position).await, (700, 0));
     assert_eq!(events_of_type(&pool, "wallet.transfer_received").await, 1);
 
-    let key = crate::support::key();
+    let key = loopync_testkit::key();
     let replies = join_all((0..10).map(|_| app.top_up(&bob, 300, Some(&key)))).await;
     let ids: Vec<_> = replies.iter().map(|reply| reply.created()["topUpId"].clone()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "one top-up: {ids:?}");

@@ -6,10 +6,10 @@
 //! Runs on a multi-threaded runtime (so clients, handlers, the group-commit writer and the
 //! projection really run in parallel), hence a database of its own rather than `sqlx::test`.
 
-use crate::support::{
-    Options, Reply, TestApp, TestDb, User, key, replay_wallets, spawn_with, wallet_streams,
-};
 use loopync_domain::looppay::{LedgerAccount, WalletEvent, WalletEventKind};
+use loopync_testkit::{
+    Options, Reply, TestApp, TestDb, User, key, replay_wallets, spawn_app, wallet_streams,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,7 +155,7 @@ async fn client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn money_is_conserved_and_every_key_moves_once_under_concurrent_load() {
     let db = TestDb::create(24).await;
-    let app = Arc::new(spawn_with(&db.pool, Options::default().with_limits(50_000, 1_000_000_000)).await);
+    let app = Arc::new(spawn_app(&db.pool, Options::default().with_limits(50_000, 1_000_000_000)).await);
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut users = Vec::new();
@@ -178,8 +178,8 @@ async fn money_is_conserved_and_every_key_moves_once_under_concurrent_load() {
     for client in clients {
         tokio::time::timeout(LOAD + Duration::from_secs(60), client)
             .await
-            .unwrap_or_else(|_| panic!("a client hung after the load"))
-            .unwrap_or_else(|e| panic!("a client panicked: {e}"));
+            .expect("a client hung after the load")
+            .expect("a client panicked");
     }
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
     eprintln!(
@@ -287,7 +287,7 @@ async fn money_is_conserved_and_every_key_moves_once_under_concurrent_load() {
     )
     .fetch_all(&db.pool)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let projected: BTreeMap<String, (i64, i64, i64, String)> = rows
         .into_iter()
         .map(|(a, available, held, sequence, hash)| (a, (available, held, sequence, hash)))

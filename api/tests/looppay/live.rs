@@ -2,9 +2,9 @@
 //! (`live.user.<id>.durable`, the frame the gateway forwards) after the batch that changed it
 //! commits.
 
-use crate::support::{Options, spawn_with};
 use futures::StreamExt;
 use loopync_projections::live;
+use loopync_testkit::{Options, spawn_app};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -20,9 +20,9 @@ struct Listener {
 
 impl Listener {
     async fn new(nats: &async_nats::Client, pool: &PgPool, user_id: uuid::Uuid) -> Self {
-        let after = live::head(pool, user_id).await.unwrap_or_else(|e| panic!("head: {e}"));
+        let after = live::head(pool, user_id).await.expect("head");
         let subject = live::durable_subject(user_id);
-        let subscriber = nats.subscribe(subject.clone()).await.unwrap_or_else(|e| panic!("subscribe: {e}"));
+        let subscriber = nats.subscribe(subject.clone()).await.expect("subscribe");
         Self { subscriber, subject, after }
     }
 
@@ -55,7 +55,7 @@ impl Listener {
 async fn a_transfer_publishes_the_recipients_new_balance(pool: PgPool) {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     let nats = async_nats::connect(&url).await.unwrap_or_else(|e| panic!("NATS at {url}: {e}"));
-    let app = spawn_with(&pool, Options { nats: Some(nats.clone()), ..Options::default() }).await;
+    let app = spawn_app(&pool, Options { nats: Some(nats.clone()), ..Options::default() }).await;
     let (ada, _) = app.funded(5000).await;
     let bob = app.signup().await;
     let carol = app.signup().await;
@@ -66,7 +66,7 @@ async fn a_transfer_publishes_the_recipients_new_balance(pool: PgPool) {
     let mut bobs = Listener::new(&nats, &pool, bob.id).await;
     let mut adas = Listener::new(&nats, &pool, ada.id).await;
     let mut carols = Listener::new(&nats, &pool, carol.id).await;
-    nats.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
+    nats.flush().await.expect("flush");
 
     let reply = app.transfer(&ada, bob.id, 1250, Some("tickets"), None).await;
     reply.created();

@@ -14,12 +14,12 @@
 //! the one window the platform leaves (see the README), which an in-process client, faster than
 //! any over a network, would otherwise hit now and then on a busy machine.
 
-use crate::support::{
-    Options, PASSWORD, Reply, TestApp, User, int, nats, send, spawn_with, string, unique, uuid,
-};
 use loopync_api::SessionConsistencyConfig;
 use loopync_domain::identity::Role;
 use loopync_schemas::Position;
+use loopync_testkit::{
+    Options, PASSWORD, Reply, TestApp, User, int, nats, send, spawn_app, string, unique, uuid,
+};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -40,13 +40,12 @@ struct Stall(PgConnection);
 
 impl Stall {
     async fn hold(pool: &PgPool) -> Self {
-        let mut connection = PgConnection::connect_with(&pool.connect_options())
-            .await
-            .unwrap_or_else(|e| panic!("stall: connect: {e}"));
+        let mut connection =
+            PgConnection::connect_with(&pool.connect_options()).await.expect("stall: connect");
         connection
             .execute("BEGIN; LOCK TABLE projection_checkpoints IN EXCLUSIVE MODE")
             .await
-            .unwrap_or_else(|e| panic!("stall: lock: {e}"));
+            .expect("stall: lock");
         Self(connection)
     }
 
@@ -69,7 +68,7 @@ impl Stall {
         self.release().await;
         let mut replies = Vec::new();
         for read in reads {
-            replies.push(read.await.unwrap_or_else(|e| panic!("read: {e}")));
+            replies.push(read.await.expect("read"));
         }
         assert_eq!(
             early, 0,
@@ -81,7 +80,7 @@ impl Stall {
 
     /// Lets the projections go.
     async fn release(mut self) {
-        self.0.execute("COMMIT").await.unwrap_or_else(|e| panic!("stall: release: {e}"));
+        self.0.execute("COMMIT").await.expect("stall: release");
     }
 }
 
@@ -104,8 +103,8 @@ fn read_at(node: &TestApp, token: &str, path: &str, position: Option<&str>) -> J
 /// answered with: at once on the node that ran it; over NATS on another. Panics after
 /// [`DELIVERY_TIMEOUT`].
 async fn heard(node: &TestApp, token: &str, command: &Reply) {
-    let position: Position = command.pos().parse().unwrap_or_else(|e| panic!("{e}"));
-    let claims = node.state.identity.tokens.verify_access(token).unwrap_or_else(|e| panic!("token: {e}"));
+    let position: Position = command.pos().parse().unwrap();
+    let claims = node.state.identity.tokens.verify_access(token).expect("token");
     let started = Instant::now();
     while node.state.session_positions.last(claims.sid) < Some(position) {
         assert!(
@@ -127,9 +126,9 @@ struct Nodes {
 
 impl Nodes {
     async fn start(pool: &PgPool) -> Self {
-        let a = spawn_with(pool, Options { nats: Some(nats().await), ..Options::default() }).await;
+        let a = spawn_app(pool, Options { nats: Some(nats().await), ..Options::default() }).await;
         let b =
-            spawn_with(pool, Options { nats: Some(nats().await), projections: false, ..Options::default() })
+            spawn_app(pool, Options { nats: Some(nats().await), projections: false, ..Options::default() })
                 .await;
         Self { a, b }
     }
@@ -158,13 +157,9 @@ async fn sign_up(node: &TestApp) -> SignedUp {
     let email = format!("{handle}@example.com");
     let body = json!({"email": email, "password": PASSWORD, "name": handle, "handle": handle});
     let reply = node.call(Method::POST, "/api/auth/signup", None, Some(&body), None).await;
-    let body = reply.created();
-    let user = User {
-        id: uuid(&body["user"]["id"]),
-        token: string(&body["token"]),
-        refresh: string(&body["refreshToken"]),
-    };
-    let session = uuid(&body["sessionId"]);
+    reply.created();
+    let user = User::from_reply(&reply, PASSWORD);
+    let session = user.session_id;
     SignedUp { user, email, session, reply }
 }
 
@@ -178,7 +173,7 @@ async fn log_in(node: &TestApp, email: &str) -> (String, Uuid, Reply) {
 
 /// The session ids `reply` (a sessions list) names, and the current one.
 fn sessions(reply: &Reply) -> (Vec<Uuid>, Option<Uuid>) {
-    let data = reply.fresh()["data"].as_array().cloned().unwrap_or_default();
+    let data = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     let ids = data.iter().map(|session| uuid(&session["id"])).collect();
     let current = data.iter().find(|session| session["current"] == true).map(|session| uuid(&session["id"]));
     (ids, current)
@@ -244,7 +239,7 @@ async fn identity_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layou
     assert_eq!(sessions(&replies[0]).0, vec![second_session], "{layout}: revoke → sessions");
 
     // A refresh continues the session: its reads see it used.
-    let before = reader.get(&token, "/api/auth/sessions", None).await;
+    let before = reader.get_at(&token, "/api/auth/sessions", None).await;
     let used_before = string(&before.expect(200)["data"][0]["lastUsedAt"]);
     let stall = Stall::hold(pool).await;
     let body = json!({"refreshToken": refresh});
@@ -279,7 +274,7 @@ async fn identity_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layou
     let phone = format!("+4477009{digits}");
     let body = json!({"phoneNumber": phone});
     writer.call(Method::POST, "/api/auth/send-code", None, Some(&body), None).await.expect(202);
-    let sms = writer.sms.wait_for(&phone, DELIVERY_TIMEOUT).await.unwrap_or_else(|| panic!("no SMS"));
+    let sms = writer.sms.wait_for(&phone, DELIVERY_TIMEOUT).await.expect("no SMS");
     let code: String = sms.text.chars().take(6).collect();
     let stall = Stall::hold(pool).await;
     let body = json!({"phoneNumber": phone, "code": code});
@@ -394,14 +389,15 @@ async fn looppay_commands_are_reflected_by_the_sessions_next_read_on_any_node(po
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn without_the_session_memory_the_read_right_after_a_write_is_stale(pool: PgPool) {
     let off = SessionConsistencyConfig { enabled: false, ..SessionConsistencyConfig::default() };
-    let options = Options { nats: Some(nats().await), session_consistency: off, ..Options::default() };
-    let app = spawn_with(&pool, options).await;
+    let mut options = Options::default().with_nats(nats().await);
+    options.config.session_consistency = off;
+    let app = spawn_app(&pool, options).await;
     let ada = app.signup().await;
     app.caught_up().await;
 
     let stall = Stall::hold(&pool).await;
     let position = app.top_up(&ada, 5000, None).await.pos();
-    let plain = app.get(&ada.token, "/api/looppay/balance", None).await;
+    let plain = app.get_at(&ada.token, "/api/looppay/balance", None).await;
     // The header still works, for the clients that send it.
     let named = read_at(&app, &ada.token, "/api/looppay/balance", Some(&position));
     let replies = stall.release_after("switched off, naming the position", vec![named]).await;
@@ -425,7 +421,7 @@ async fn another_session_of_the_same_user_waits_only_for_positions_it_names(pool
     // The laptop's session did not make the top-up: its reads do not wait for it (they are
     // fresh as to the laptop's own commands, its login here, if they say anything).
     for node in [&nodes.a, &nodes.b] {
-        let other = node.get(&laptop, "/api/looppay/balance", None).await;
+        let other = node.get_at(&laptop, "/api/looppay/balance", None).await;
         assert_eq!(other.expect(200)["available"], 0, "{}", other.what);
         assert_ne!(other.consistency.as_deref(), Some("stale"), "{}", other.what);
     }
@@ -482,7 +478,7 @@ async fn a_position_every_projection_passed_is_forgotten_on_every_node(pool: PgP
         }
     }
     // Nothing left to wait for: the next read answers at once, with the top-up in it.
-    let reply = nodes.b.get(&ada.token, "/api/looppay/balance", None).await;
+    let reply = nodes.b.get_at(&ada.token, "/api/looppay/balance", None).await;
     assert_eq!(int(&reply.expect(200)["available"]), 100);
     assert_eq!(reply.consistency, None);
 }

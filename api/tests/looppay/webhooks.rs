@@ -1,20 +1,20 @@
 //! A webhook provider: top-ups stay pending until a signed notice settles them, exactly once.
 
-use crate::support::{
-    CHECKOUT_URL, Options, Reply, TestApp, User, WEBHOOK_SECRET, event_count, events_of_type, key,
-    spawn_with, string, uuid,
-};
 use chrono::Utc;
 use futures::future::join_all;
 use loopync_api::looppay::{SIGNATURE_HEADER, WebhookProvider};
+use loopync_testkit::{
+    CHECKOUT_URL, Options, Reply, TestApp, User, WEBHOOK_SECRET, event_count, events_of_type, key, spawn_app,
+    string, uuid,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const WEBHOOK: &str = "/api/looppay/webhooks/webhook";
+pub(crate) const WEBHOOK: &str = "/api/looppay/webhooks/webhook";
 
 /// A notice body as the provider would send it.
-fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
+pub(crate) fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
     json!({
         "id": format!("evt_{}", Uuid::now_v7().simple()),
         "type": kind,
@@ -26,7 +26,7 @@ fn notice(kind: &str, top_up_id: Uuid, account: Uuid, amount: i64) -> String {
 }
 
 /// Delivers `body` to `path` with `signature` (none: no header).
-async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&str>) -> Reply {
+pub(crate) async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&str>) -> Reply {
     let mut request =
         app.client.post(app.url(path)).header("content-type", "application/json").body(body.to_owned());
     if let Some(signature) = signature {
@@ -36,7 +36,7 @@ async fn deliver_to(app: &TestApp, path: &str, body: &str, signature: Option<&st
 }
 
 /// The signature header for `body` at `offset` seconds from now, with the right secret.
-fn sign(body: &str, offset: i64) -> String {
+pub(crate) fn sign(body: &str, offset: i64) -> String {
     WebhookProvider::sign(WEBHOOK_SECRET.as_bytes(), Utc::now().timestamp() + offset, body.as_bytes())
 }
 
@@ -46,7 +46,7 @@ async fn deliver(app: &TestApp, body: &str) -> Reply {
 }
 
 /// Starts a top-up; asserts it is pending and moved nothing. Returns its id.
-async fn pending_top_up(app: &TestApp, user: &User, amount: i64) -> (Uuid, String) {
+pub(crate) async fn pending_top_up(app: &TestApp, user: &User, amount: i64) -> (Uuid, String) {
     let reply = app.top_up(user, amount, None).await;
     let body = reply.created();
     let top_up_id = uuid(&body["topUpId"]);
@@ -59,13 +59,13 @@ async fn pending_top_up(app: &TestApp, user: &User, amount: i64) -> (Uuid, Strin
 }
 
 async fn top_up_status(app: &TestApp, user: &User, top_up_id: Uuid, position: &str) -> String {
-    let reply = app.get(&user.token, &format!("/api/looppay/topups/{top_up_id}"), Some(position)).await;
+    let reply = app.get_at(&user.token, &format!("/api/looppay/topups/{top_up_id}"), Some(position)).await;
     string(&reply.fresh()["status"])
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_signed_confirmation_credits_a_pending_top_up_exactly_once(pool: PgPool) {
-    let app = spawn_with(&pool, Options::webhook()).await;
+    let app = spawn_app(&pool, Options::webhook()).await;
     let ada = app.signup().await;
     let (top_up_id, position) = pending_top_up(&app, &ada, 2500).await;
     assert_eq!(app.balance(&ada, &position).await, (0, 0), "pending moves nothing");
@@ -95,7 +95,7 @@ async fn a_signed_confirmation_credits_a_pending_top_up_exactly_once(pool: PgPoo
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn unsigned_forged_stale_or_mismatched_notices_move_nothing(pool: PgPool) {
-    let app = spawn_with(&pool, Options::webhook()).await;
+    let app = spawn_app(&pool, Options::webhook()).await;
     let ada = app.signup().await;
     let bob = app.signup().await;
     let (top_up_id, position) = pending_top_up(&app, &ada, 1000).await;
@@ -108,7 +108,7 @@ async fn unsigned_forged_stale_or_mismatched_notices_move_nothing(pool: PgPool) 
     let future = WebhookProvider::sign(WEBHOOK_SECRET.as_bytes(), now + 600, body.as_bytes());
     let other_body = WebhookProvider::sign(WEBHOOK_SECRET.as_bytes(), now, b"{}");
     let good = WebhookProvider::sign(WEBHOOK_SECRET.as_bytes(), now, body.as_bytes());
-    let v1 = good.split_once(",v1=").map(|(_, v1)| v1.to_owned()).unwrap_or_default();
+    let v1 = good.split_once(",v1=").map(|(_, v1)| v1.to_owned()).expect("a v1 signature");
     let signatures = [
         None,
         Some(String::new()),
@@ -159,7 +159,7 @@ async fn unsigned_forged_stale_or_mismatched_notices_move_nothing(pool: PgPool) 
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_failed_top_up_cannot_succeed_later_and_frees_the_daily_limit(pool: PgPool) {
-    let app = spawn_with(&pool, Options::webhook().with_limits(1000, 1000)).await;
+    let app = spawn_app(&pool, Options::webhook().with_limits(1000, 1000)).await;
     let ada = app.signup().await;
     let (top_up_id, _) = pending_top_up(&app, &ada, 1000).await;
     // Pending top-ups count against the day.
@@ -189,7 +189,7 @@ async fn a_failed_top_up_cannot_succeed_later_and_frees_the_daily_limit(pool: Pg
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn twenty_concurrent_confirmations_credit_once(pool: PgPool) {
-    let app = spawn_with(&pool, Options::webhook()).await;
+    let app = spawn_app(&pool, Options::webhook()).await;
     let ada = app.signup().await;
     let (top_up_id, _) = pending_top_up(&app, &ada, 777).await;
     let body = notice("top_up.succeeded", top_up_id, ada.id, 777);
@@ -211,7 +211,7 @@ async fn twenty_concurrent_confirmations_credit_once(pool: PgPool) {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_retried_pending_top_up_points_to_the_original_checkout(pool: PgPool) {
-    let app = spawn_with(&pool, Options::webhook()).await;
+    let app = spawn_app(&pool, Options::webhook()).await;
     let ada = app.signup().await;
     let key = key();
     let first = app.top_up(&ada, 500, Some(&key)).await;

@@ -3,7 +3,7 @@
 //! off; the AsyncAPI document is served; a plain GET of `/api/ws` is a 4xx problem, not a 500.
 
 use crate::client::{Client, Ended, node_with, test_config};
-use crate::support::TestApp;
+use loopync_testkit::TestApp;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
@@ -42,9 +42,9 @@ async fn bad_frames_get_error_frames_and_the_connection_carries_on(pool: PgPool)
     ];
     for frame in wrong {
         client.send_json(&frame).await;
-        let kind = frame["type"].as_str().unwrap_or_default();
+        let kind = frame["type"].as_str().expect("a frame type");
         let error = client.expect_error("invalid_field", Some(kind)).await;
-        assert!(!error["data"]["message"].as_str().unwrap_or_default().is_empty(), "{error}");
+        assert!(!error["data"]["message"].as_str().expect("a message").is_empty(), "{error}");
     }
     client.ping_pong().await;
 }

@@ -4,7 +4,7 @@
 //! is honoured even after older rows were pruned.
 
 use crate::client::{Client, QUIET, cursor, head, node};
-use crate::support::{TestApp, User};
+use loopync_testkit::{TestApp, User};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -86,9 +86,8 @@ async fn a_cursor_before_pruned_updates_has_expired(pool: PgPool) {
     assert!(at >= 3, "{at}");
 
     // Retention zero: everything stored so far goes.
-    let pruned = loopync_workers::housekeeping::expire_live_updates(&pool, Duration::ZERO)
-        .await
-        .unwrap_or_else(|e| panic!("prune: {e}"));
+    let pruned =
+        loopync_workers::housekeeping::expire_live_updates(&pool, Duration::ZERO).await.expect("prune");
     assert!(pruned >= at as u64, "pruned {pruned}");
     for since in ["0", "1", &(at - 1).to_string()] {
         refused(&app, &bob, since, "cursor_expired").await;
@@ -115,7 +114,7 @@ async fn a_cursor_still_covered_after_a_partial_prune_is_honoured(pool: PgPool) 
         .bind(cut)
         .execute(&pool)
         .await
-        .unwrap_or_else(|e| panic!("delete: {e}"));
+        .expect("delete");
 
     // Before the cut: the update after it is gone.
     refused(&app, &bob, &(cut - 1).to_string(), "cursor_expired").await;

@@ -26,10 +26,9 @@ async fn a_lost_message_is_filled_from_the_store_when_the_next_one_arrives(pool:
         kind: "balance_updated",
         data: json!({"available": available, "held": 0, "currency": "LOOP", "sequence": available}),
     };
-    let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
-    let stored =
-        live::append(&mut tx, vec![update(1), update(2)]).await.unwrap_or_else(|e| panic!("append: {e}"));
-    tx.commit().await.unwrap_or_else(|e| panic!("commit: {e}"));
+    let mut tx = pool.begin().await.expect("begin");
+    let stored = live::append(&mut tx, vec![update(1), update(2)]).await.expect("append");
+    tx.commit().await.expect("commit");
     assert_eq!(stored.iter().map(|u| u.seq).collect::<Vec<_>>(), [start + 1, start + 2]);
 
     // Nothing published yet: nothing arrives (the gateway does not poll).
@@ -40,8 +39,8 @@ async fn a_lost_message_is_filled_from_the_store_when_the_next_one_arrives(pool:
     headers.insert(CURSOR_HEADER, stored[1].seq.to_string().as_str());
     nats.publish_with_headers(live::durable_subject(bob.id), headers, stored[1].frame().into())
         .await
-        .unwrap_or_else(|e| panic!("publish: {e}"));
-    nats.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
+        .expect("publish");
+    nats.flush().await.expect("flush");
 
     let first = bobs.expect("balance_updated").await;
     let second = bobs.expect("balance_updated").await;
@@ -56,6 +55,6 @@ async fn a_lost_message_is_filled_from_the_store_when_the_next_one_arrives(pool:
     headers.insert(CURSOR_HEADER, stored[0].seq.to_string().as_str());
     nats.publish_with_headers(live::durable_subject(bob.id), headers, stored[0].frame().into())
         .await
-        .unwrap_or_else(|e| panic!("publish: {e}"));
+        .expect("publish");
     bobs.silent(Duration::from_millis(500), "after a late duplicate").await;
 }

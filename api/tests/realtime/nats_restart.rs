@@ -5,7 +5,7 @@
 //! delivery carries on.
 
 use crate::client::{Client, FRAME_TIMEOUT, cursor, head, stored, test_config};
-use crate::support::{Options, spawn_with};
+use loopync_testkit::{Options, spawn_app};
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -38,7 +38,7 @@ impl NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map(|addr| addr.port())
-            .unwrap_or_else(|e| panic!("free port: {e}"));
+            .expect("free port");
         let mut server = Self { binary: Self::binary(), port, child: None };
         server.restart().await;
         server
@@ -93,8 +93,8 @@ async fn a_client_gets_every_update_made_while_nats_was_down(pool: PgPool) {
         .connect(server.url())
         .await
         .unwrap_or_else(|e| panic!("NATS at {}: {e}", server.url()));
-    let options = Options { nats: Some(nats.clone()), realtime: Some(test_config()), ..Options::default() };
-    let app = spawn_with(&pool, options).await;
+    let options = Options::default().with_nats(nats.clone()).with_realtime(test_config());
+    let app = spawn_app(&pool, options).await;
     let (ada, _) = app.funded(100_000).await;
     let bob = app.signup().await;
     app.caught_up().await;

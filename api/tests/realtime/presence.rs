@@ -6,9 +6,9 @@
 //! either node. `signal` frames reach every device of the target, naming the sender.
 
 use crate::client::{Client, QUIET, node_with, test_config};
-use crate::support::TestApp;
 use chrono::{DateTime, Utc};
 use loopync_api::realtime::RealtimeConfig;
+use loopync_testkit::TestApp;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -39,7 +39,7 @@ fn instant(value: &Value) -> DateTime<Utc> {
 }
 
 async fn presence_over_http(app: &TestApp, token: &str, user_id: uuid::Uuid) -> Value {
-    let reply = app.get(token, &format!("/api/users/{user_id}/presence"), None).await;
+    let reply = app.get_at(token, &format!("/api/users/{user_id}/presence"), None).await;
     reply.expect(200).clone()
 }
 

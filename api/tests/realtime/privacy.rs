@@ -4,7 +4,7 @@
 //! addressed to oneself are refused (`self_target`).
 
 use crate::client::{Client, QUIET, node};
-use crate::support::{TestApp, User};
+use loopync_testkit::{TestApp, User};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -39,7 +39,7 @@ fn ids(value: &Value) -> Vec<String> {
     value
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+        .expect("a JSON array")
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -102,16 +102,16 @@ async fn presence_of_private_and_friends_only_users_is_refused(pool: PgPool) {
 
     // Over HTTP: 403 for them, 404 for nobody, 200 for Eve and for Ada herself.
     for user in [&ada, &dan] {
-        app.get(&carol.token, &format!("/api/users/{}/presence", user.id), None)
+        app.get_at(&carol.token, &format!("/api/users/{}/presence", user.id), None)
             .await
             .problem(403, "presence_forbidden");
     }
-    app.get(&carol.token, &format!("/api/users/{nobody}/presence"), None)
+    app.get_at(&carol.token, &format!("/api/users/{nobody}/presence"), None)
         .await
         .problem(404, "user_not_found");
-    let view = app.get(&carol.token, &format!("/api/users/{}/presence", eve.id), None).await;
+    let view = app.get_at(&carol.token, &format!("/api/users/{}/presence", eve.id), None).await;
     assert_eq!(view.expect(200)["status"], "online", "{}", view.text);
-    let own = app.get(&ada.token, &format!("/api/users/{}/presence", ada.id), None).await;
+    let own = app.get_at(&ada.token, &format!("/api/users/{}/presence", ada.id), None).await;
     assert_eq!(own.expect(200)["status"], "online", "{}", own.text);
     let anonymous = app.call(Method::GET, &format!("/api/users/{}/presence", eve.id), None, None, None).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.text);
@@ -147,7 +147,7 @@ async fn a_user_who_turns_private_stops_being_announced_to_existing_watchers(poo
     assert_eq!(ids(&refused["data"]["userIds"]), [ada.id.to_string()], "{refused}");
     let (_adas_again, _) = Client::ready(&app, &ada.token, None).await;
     carols.silent(QUIET, "Carol no longer watches Ada").await;
-    app.get(&carol.token, &format!("/api/users/{}/presence", ada.id), None)
+    app.get_at(&carol.token, &format!("/api/users/{}/presence", ada.id), None)
         .await
         .problem(403, "presence_forbidden");
 }

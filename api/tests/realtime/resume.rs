@@ -64,7 +64,7 @@ async fn a_client_that_drops_mid_stream_resumes_with_exactly_what_it_missed(pool
         replayed += head(&pool, bob.id).await - last;
     }
 
-    sender.await.unwrap_or_else(|e| panic!("the transfers failed: {e}"));
+    sender.await.expect("the transfers failed");
     app.caught_up().await;
     let end = head(&pool, bob.id).await;
     let mut final_frame = Value::Null;

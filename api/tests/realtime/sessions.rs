@@ -3,7 +3,7 @@
 //! ones made with its still-unexpired access token.
 
 use crate::client::{Client, Ended, node};
-use crate::support::{PASSWORD, unique};
+use loopync_testkit::{PASSWORD, unique};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
@@ -19,7 +19,7 @@ async fn signing_out_closes_that_sessions_sockets_and_tells_the_other_devices(po
     let login = json!({"email": email, "password": PASSWORD});
     let laptop =
         app.call(Method::POST, "/api/auth/login", None, Some(&login), None).await.expect(200).clone();
-    let token = |tokens: &serde_json::Value| tokens["token"].as_str().unwrap_or_default().to_owned();
+    let token = |tokens: &serde_json::Value| tokens["token"].as_str().expect("a token").to_owned();
     app.caught_up().await;
 
     let (mut phones, _) = Client::ready(&app, &token(&phone), None).await;
@@ -49,7 +49,7 @@ async fn a_session_revoked_while_away_closes_the_socket_that_resumes_past_it(poo
     let ada = app.signup().await;
     app.caught_up().await;
     let (client, ready) = Client::ready(&app, &ada.token, None).await;
-    let since = ready["cursor"].as_str().unwrap_or_default().to_owned();
+    let since = ready["cursor"].as_str().expect("a cursor").to_owned();
     client.close().await;
 
     app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);

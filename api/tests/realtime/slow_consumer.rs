@@ -45,7 +45,7 @@ async fn drain(client: &mut Client) -> (usize, Ended) {
 async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
     let config = RealtimeConfig { outbound_queue: 16, ..test_config() };
     let app = node_with(&pool, config, false).await;
-    let hub = app.state.realtime.clone().unwrap_or_else(|| panic!("the node has no gateway"));
+    let hub = app.state.realtime.clone().expect("the node has no gateway");
     let bob = app.signup().await;
     let carol = app.signup().await;
 
@@ -75,16 +75,15 @@ async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
                 publisher
                     .publish(format!("live.user.{user}.ephemeral"), frame.to_string().into())
                     .await
-                    .unwrap_or_else(|e| panic!("publish: {e}"));
+                    .expect("publish");
             }
         }
-        publisher.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
+        publisher.flush().await.expect("flush");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
     // Carol got every frame, in order, and is still connected.
-    let (mut carols, numbers) =
-        reader.await.unwrap_or_else(|e| panic!("Carol, who reads, did not get every frame: {e}"));
+    let (mut carols, numbers) = reader.await.expect("Carol, who reads, did not get every frame");
     assert_eq!(numbers, (0..FLOOD as u64).collect::<Vec<_>>());
     // The node gave up on Bob (who read nothing)...
     let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
@@ -107,7 +106,7 @@ async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
     publisher
         .publish(format!("live.user.{}.ephemeral", carol.id), hello.to_string().into())
         .await
-        .unwrap_or_else(|e| panic!("publish: {e}"));
+        .expect("publish");
     assert_eq!(carols.next_frame().await, hello);
     assert_eq!(hub.connections(), 1);
 
@@ -132,7 +131,7 @@ async fn a_client_that_stalls_during_catch_up_is_closed(pool: PgPool) {
     // A backlog far larger than every buffer between the server and a client that reads
     // nothing: 20,000 stored updates of about 1 KiB.
     let padding = "x".repeat(1000);
-    let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
+    let mut tx = pool.begin().await.expect("begin");
     let backlog = (0..20_000)
         .map(|n| loopync_projections::live::LiveUpdate {
             user_id: bob.id,
@@ -140,10 +139,10 @@ async fn a_client_that_stalls_during_catch_up_is_closed(pool: PgPool) {
             data: json!({ "n": n, "padding": padding }),
         })
         .collect();
-    loopync_projections::live::append(&mut tx, backlog).await.unwrap_or_else(|e| panic!("append: {e}"));
-    tx.commit().await.unwrap_or_else(|e| panic!("commit: {e}"));
+    loopync_projections::live::append(&mut tx, backlog).await.expect("append");
+    tx.commit().await.expect("commit");
 
-    let hub = app.state.realtime.clone().unwrap_or_else(|| panic!("no gateway"));
+    let hub = app.state.realtime.clone().expect("no gateway");
     let _stalled = Client::connect_small_buffer(&app, &format!("token={}&since={since}", bob.token)).await;
     let wait_for = |connections: usize, what: &'static str| {
         let hub = hub.clone();

@@ -8,9 +8,9 @@
 //! keys, backdated so they expire a few seconds from now.
 
 use crate::client::{Client, Ended, node_with, test_config};
-use crate::support::{TestApp, User};
 use chrono::{DateTime, SecondsFormat, Utc};
 use loopync_api::realtime::RealtimeConfig;
+use loopync_testkit::{TestApp, User};
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -28,12 +28,11 @@ fn config() -> RealtimeConfig {
 /// expiries are, so it is `seconds - 1` to `seconds` away). Returns the token and its expiry.
 fn token_expiring_in(app: &TestApp, user: &User, seconds: i64) -> (String, DateTime<Utc>) {
     let tokens = &app.state.identity.tokens;
-    let claims = tokens.verify_access(&user.token).unwrap_or_else(|e| panic!("{e}"));
-    let ttl = chrono::Duration::from_std(tokens.access_ttl()).unwrap_or_else(|e| panic!("{e}"));
+    let claims = tokens.verify_access(&user.token).unwrap();
+    let ttl = chrono::Duration::from_std(tokens.access_ttl()).unwrap();
     let backdated = Utc::now() - ttl + chrono::Duration::seconds(seconds);
-    let (token, expires_at) = tokens
-        .issue_access(user.id, claims.sid, claims.role, backdated)
-        .unwrap_or_else(|e| panic!("issue: {e}"));
+    let (token, expires_at) =
+        tokens.issue_access(user.id, claims.sid, claims.role, backdated).expect("issue");
     // The token's `exp` is in whole seconds.
     let exp = DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or_else(|| panic!("{expires_at}"));
     (token, exp)

@@ -29,8 +29,7 @@ impl Drop for TempDir {
 /// The files in `dir`, sorted by name.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> =
-        entries.map(|entry| entry.unwrap_or_else(|e| panic!("entry: {e}")).path()).collect();
+    let mut files: Vec<PathBuf> = entries.map(|entry| entry.expect("entry").path()).collect();
     files.sort();
     files
 }
@@ -52,7 +51,7 @@ async fn a_mail_becomes_one_file_in_a_created_directory() {
         text: "Open https://loopync.example/reset?token=rst-4f9a2c to choose a new password.".into(),
     };
 
-    OutboxMailer::new(temp.outbox()).send(mail).await.unwrap_or_else(|e| panic!("send: {e}"));
+    OutboxMailer::new(temp.outbox()).send(mail).await.expect("send");
 
     let files = files(&temp.outbox());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -70,7 +69,7 @@ async fn an_sms_becomes_one_file_in_a_created_directory() {
     let temp = TempDir::new();
     let sms = Sms { to: "+15551234567".into(), text: "Your Loopync code is 264019".into() };
 
-    OutboxSmsSender::new(temp.outbox()).send(sms).await.unwrap_or_else(|e| panic!("send: {e}"));
+    OutboxSmsSender::new(temp.outbox()).send(sms).await.expect("send");
 
     let files = files(&temp.outbox());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -89,8 +88,8 @@ async fn the_log_names_the_recipient_and_the_file_but_never_the_code() {
     };
     let sms = Sms { to: "+15550001111".into(), text: "Your Loopync code is 493817".into() };
 
-    OutboxMailer::new(temp.outbox()).send(mail).await.unwrap_or_else(|e| panic!("send mail: {e}"));
-    OutboxSmsSender::new(temp.outbox()).send(sms).await.unwrap_or_else(|e| panic!("send sms: {e}"));
+    OutboxMailer::new(temp.outbox()).send(mail).await.expect("send mail");
+    OutboxSmsSender::new(temp.outbox()).send(sms).await.expect("send sms");
 
     let text = logs.text();
     for file in files(&temp.outbox()) {
@@ -113,7 +112,7 @@ async fn files_sort_in_sending_order_and_none_is_left_half_written() {
 
     for n in 0..5 {
         let sms = Sms { to: "+15551234567".into(), text: format!("message {n}") };
-        outbox.send(sms).await.unwrap_or_else(|e| panic!("send: {e}"));
+        outbox.send(sms).await.expect("send");
     }
 
     let texts: Vec<String> = files(&temp.outbox()).iter().map(|file| read(file)).collect();
@@ -124,9 +123,9 @@ async fn files_sort_in_sending_order_and_none_is_left_half_written() {
 #[tokio::test]
 async fn an_outbox_that_cannot_be_created_is_an_io_error() {
     let temp = TempDir::new();
-    std::fs::create_dir_all(&temp.0).unwrap_or_else(|e| panic!("create: {e}"));
+    std::fs::create_dir_all(&temp.0).expect("create");
     let blocker = temp.0.join("a-file");
-    std::fs::write(&blocker, "not a directory").unwrap_or_else(|e| panic!("write: {e}"));
+    std::fs::write(&blocker, "not a directory").expect("write");
     let mail = Mail { to: "ada@example.com".into(), subject: "Hi".into(), text: "code 118822".into() };
 
     let result = OutboxMailer::new(blocker.join("outbox")).send(mail).await;

@@ -30,10 +30,7 @@ async fn wait_for_returns_a_mail_sent_after_the_wait_started() {
 #[tokio::test]
 async fn wait_for_gives_up_at_its_timeout() {
     let recorder = RecordingMailer::new();
-    recorder
-        .send(mail("someone-else@example.com", "not yours"))
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    recorder.send(mail("someone-else@example.com", "not yours")).await.expect("send");
 
     let started = tokio::time::Instant::now();
     let received = recorder.wait_for("ada@example.com", Duration::from_millis(200)).await;
@@ -46,7 +43,7 @@ async fn wait_for_gives_up_at_its_timeout() {
 async fn wait_for_hands_out_each_message_once_oldest_first() {
     let recorder = RecordingMailer::new();
     for text in ["first code 111111", "second code 222222"] {
-        recorder.send(mail("ada@example.com", text)).await.unwrap_or_else(|e| panic!("send: {e}"));
+        recorder.send(mail("ada@example.com", text)).await.expect("send");
     }
 
     let wait = || recorder.wait_for("ada@example.com", Duration::from_millis(100));
@@ -87,11 +84,11 @@ async fn many_waiters_each_get_their_own_message() {
 
     for n in (0..8).rev() {
         let sms = Sms { to: format!("+1555000000{n}"), text: format!("code {n}") };
-        recorder.send(sms).await.unwrap_or_else(|e| panic!("send: {e}"));
+        recorder.send(sms).await.expect("send");
     }
 
     for (n, waiter) in waiters.into_iter().enumerate() {
-        let received = waiter.await.unwrap_or_else(|e| panic!("waiter: {e}"));
+        let received = waiter.await.expect("waiter");
         assert_eq!(received.map(|sms| sms.text), Some(format!("code {n}")));
     }
 }

@@ -19,7 +19,7 @@ fn config(port: u16) -> SmtpConfig {
 }
 
 fn mailer(config: SmtpConfig) -> SmtpMailer {
-    SmtpMailer::new(config).unwrap_or_else(|e| panic!("smtp mailer: {e}"))
+    SmtpMailer::new(config).expect("smtp mailer")
 }
 
 fn code_mail(to: &str, code: &str) -> Mail {
@@ -44,7 +44,7 @@ async fn a_mail_arrives_with_its_recipient_subject_and_text() {
     let mut sink = SmtpSink::start(Script::default()).await;
     let mail = code_mail("Ada Lovelace <ada@example.com>", "702915");
 
-    mailer(config(sink.port())).send(mail.clone()).await.unwrap_or_else(|e| panic!("send: {e}"));
+    mailer(config(sink.port())).send(mail.clone()).await.expect("send");
 
     let received = sink.next().await;
     assert_eq!(received.mail_from, "no-reply@loopync.example");
@@ -66,7 +66,7 @@ async fn non_ascii_text_arrives_encoded_for_relays_without_8bitmime() {
         text: "Hallo Jürgen, dein Code für Loopync ist 318264. Schöne Grüße!".into(),
     };
 
-    mailer(config(sink.port())).send(mail.clone()).await.unwrap_or_else(|e| panic!("send: {e}"));
+    mailer(config(sink.port())).send(mail.clone()).await.expect("send");
 
     let received = sink.next().await;
     assert!(received.data.is_ascii(), "the relay offered no 8BITMIME: {}", received.data);
@@ -83,7 +83,7 @@ async fn a_subject_with_line_breaks_cannot_add_headers_or_recipients() {
         text: "Join Mallory on Loopync.".into(),
     };
 
-    mailer(config(sink.port())).send(mail).await.unwrap_or_else(|e| panic!("send: {e}"));
+    mailer(config(sink.port())).send(mail).await.expect("send");
 
     let received = sink.next().await;
     assert_eq!(received.rcpt_to, ["ada@example.com"]);
@@ -100,7 +100,7 @@ async fn credentials_are_sent_with_auth_plain() {
         ..config(sink.port())
     };
 
-    mailer(config).send(code_mail("ada@example.com", "550231")).await.unwrap_or_else(|e| panic!("send: {e}"));
+    mailer(config).send(code_mail("ada@example.com", "550231")).await.expect("send");
 
     // The sink answers MAIL with 530 until AUTH succeeded, so a mail means we authenticated.
     assert_eq!(sink.next().await.rcpt_to, ["ada@example.com"]);

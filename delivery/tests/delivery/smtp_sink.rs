@@ -70,8 +70,8 @@ impl Drop for SmtpSink {
 
 impl SmtpSink {
     pub async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
         let (sender, received) = mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -107,15 +107,15 @@ impl SmtpSink {
 
 /// A port on 127.0.0.1 where nothing listens: bound, then released.
 pub async fn dead_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}")).port()
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("local address").port()
 }
 
 /// A server that accepts connections and never says a word. Returns its port and the task
 /// holding the connections; abort the task to close them.
 pub async fn silent_server() -> (u16, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}")).port();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("local address").port();
     let server = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
@@ -244,5 +244,5 @@ fn decode_quoted_printable(body: &str) -> String {
         let decoded = std::str::from_utf8(&hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok());
         bytes.push(decoded.unwrap_or_else(|| panic!("bad quoted-printable escape in {body:?}")));
     }
-    String::from_utf8(bytes).unwrap_or_else(|e| panic!("quoted-printable text is not UTF-8: {e}"))
+    String::from_utf8(bytes).expect("quoted-printable text is not UTF-8")
 }

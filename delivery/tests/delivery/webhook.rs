@@ -51,13 +51,12 @@ impl Gateway {
                 Response::builder().status(status).body(format!("echo: {}", String::from_utf8_lossy(&bytes)))
             }
         });
-        let acceptor =
-            TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.expect("bind");
         let addr = acceptor
             .local_addr()
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
-            .unwrap_or_else(|| panic!("no local address"));
+            .expect("no local address");
         let server = tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(endpoint).await;
         });
@@ -73,8 +72,7 @@ impl Gateway {
 }
 
 fn sender(url: &str, bearer_token: Option<&str>, timeout: Duration) -> WebhookSmsSender {
-    WebhookSmsSender::new(url, bearer_token.map(str::to_owned), timeout)
-        .unwrap_or_else(|e| panic!("webhook sender: {e}"))
+    WebhookSmsSender::new(url, bearer_token.map(str::to_owned), timeout).expect("webhook sender")
 }
 
 fn code_sms(code: &str) -> Sms {
@@ -94,7 +92,7 @@ async fn an_sms_is_posted_as_json_with_the_bearer_token() {
     let mut gateway = Gateway::start(StatusCode::ACCEPTED, Duration::ZERO).await;
     let sender = sender(&gateway.url, Some("gateway-token-123"), Duration::from_secs(5));
 
-    sender.send(code_sms("493817")).await.unwrap_or_else(|e| panic!("send: {e}"));
+    sender.send(code_sms("493817")).await.expect("send");
 
     let posted = gateway.next().await;
     assert_eq!(posted.path, "/sms/send");
@@ -109,10 +107,7 @@ async fn an_sms_is_posted_as_json_with_the_bearer_token() {
 async fn without_a_token_no_authorization_header_is_sent() {
     let mut gateway = Gateway::start(StatusCode::OK, Duration::ZERO).await;
 
-    sender(&gateway.url, None, Duration::from_secs(5))
-        .send(code_sms("220145"))
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    sender(&gateway.url, None, Duration::from_secs(5)).send(code_sms("220145")).await.expect("send");
 
     assert_eq!(gateway.next().await.authorization, None);
 }

@@ -11,6 +11,9 @@
 //! - `tampering`: edited, deleted and forged events, found by the ledger's own checks.
 //! - `read_models`: read-model rows that differ, are missing or extra, or lag.
 //! - `options`: waiting for the projection, capping mismatches, skipping the read models.
+// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
+// allows them in `#[test]` functions; this also covers the helpers beside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod clean;
 mod options;

@@ -105,7 +105,7 @@ async fn a_deleted_event_breaks_the_sequence(pool: PgPool) {
 async fn a_deleted_leg_of_a_transfer_unbalances_its_entry(pool: PgPool) {
     let w = world(&pool).await;
     build_balances(&pool, None).await;
-    let sent = wallet_events(&pool, w.ada).await.pop().unwrap_or_else(|| panic!("Ada has events"));
+    let sent = wallet_events(&pool, w.ada).await.pop().expect("Ada has events");
     assert_eq!(sent.entry.entry_id, w.to_dave);
     let deleted = ok(sqlx::query("DELETE FROM events WHERE stream_name = $1")
         .bind(format!("wallet-{}", w.dave))
