@@ -1,10 +1,11 @@
 //! The PostgreSQL event store.
 //!
 //! Every append — one command's, or a whole group-commit batch's — is a single call of the
-//! `append_events` function ([`append_statement`], migration 0002) in its own implicit transaction:
-//! it checks each stream's expected version, inserts the events, and records idempotency keys.
+//! `append_events` function (`append_statement`, migration 0002) in its own implicit
+//! transaction: it checks each stream's expected version, inserts the events, and records
+//! idempotency keys.
 //! One round trip, one commit, and nothing half-written: a failure anywhere rolls all of it
-//! back. A lone single-event append without a key takes [`append_single_event`], a guarded
+//! back. A lone single-event append without a key takes `append_single_event`, a guarded
 //! `INSERT` doing the same for less.
 //!
 //! Optimistic concurrency is enforced twice: the expected versions are compared with the
