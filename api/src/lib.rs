@@ -54,31 +54,40 @@
 pub mod app;
 pub mod auth;
 mod body_limit;
+pub mod command_request;
 pub mod consistency;
+pub mod contract;
 pub mod identity;
 pub mod json;
 pub mod looppay;
 pub mod metrics;
+pub mod pagination;
 pub mod problem;
 mod problem_layer;
 pub mod rate_limit;
 pub mod realtime;
+pub mod refusals;
 pub mod request_id;
 mod routes;
 pub mod serve;
 pub mod state;
 mod system;
 mod telemetry;
+pub mod timestamp;
 
 pub use app::{FeatureApis, app, feature_apis, openapi_service};
 pub use auth::{BearerAuth, Caller};
+pub use command_request::{CommandRequest, WithoutKey};
 pub use consistency::{
-    CommandResponse, Freshness, ReadResponse, SessionConsistencyConfig, SessionPositions, command_context,
-    parse_position,
+    Answer, Applied, CommandResponse, Created, Done, Freshness, ReadResponse, SessionConsistencyConfig,
+    SessionPositions, command_context, parse_position,
 };
 pub use json::JsonBody;
-pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
+pub use pagination::{PageCursor, PageLimit, Pagination};
+pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes, field_codes};
 pub use rate_limit::RateLimitConfig;
+pub use refusals::{RefusalSet, Refusals, Refused};
 pub use request_id::RequestId;
 pub use serve::{bind, local_addr, serve};
 pub use state::{ApiConfig, AppState, Delivery};
+pub use timestamp::Timestamp;

@@ -52,7 +52,7 @@ pub async fn page(
                     transaction_id,
                     event_type,
                     schema_version,
-                    recorded_at,
+                    recorded_at: recorded_at.into(),
                     prev_hash: field("prevHash"),
                     hash: field("hash"),
                     payload,

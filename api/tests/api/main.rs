@@ -2,6 +2,7 @@
 //! (`DATABASE_URL`, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) and NATS (`NATS_URL`,
 //! default `nats://127.0.0.1:4222`). One test binary, so the app is compiled and linked once.
 
+mod contract;
 mod errors;
 mod operations;
 mod read_your_writes;

@@ -100,7 +100,7 @@ async fn a_code_signs_up_a_new_number_then_signs_the_same_user_in(pool: PgPool) 
     let response =
         verify(&app, json!({"phoneNumber": phone, "code": code, "name": "Ada", "handle": "Ada_Phone"})).await;
     assert!(header(&response, "loopync-position").is_some());
-    let first = expect_status(response, 201).await;
+    let first = expect_status(response, 200).await;
     assert_eq!(first["isNewUser"], true);
     assert_eq!(first["tokenType"], "Bearer");
     let user_id = uuid(&first["user"]["id"]);
@@ -131,7 +131,7 @@ async fn a_code_signs_up_a_new_number_then_signs_the_same_user_in(pool: PgPool) 
     let other = phone_number();
     expect_status(send_code(&app, &other).await, 202).await;
     let code = sms_code(&app.sms_to(&other).await);
-    let body = expect_status(verify(&app, json!({"phoneNumber": other, "code": code})).await, 201).await;
+    let body = expect_status(verify(&app, json!({"phoneNumber": other, "code": code})).await, 200).await;
     let handle = string(&body["user"]["handle"]);
     assert!(handle.starts_with("user_") && handle.len() == 17, "{handle}");
 }
@@ -165,7 +165,7 @@ async fn a_taken_handle_does_not_use_the_code_up(pool: PgPool) {
     let response = verify(&app, json!({"phoneNumber": phone, "code": code, "handle": "ada"})).await;
     assert_problem(response, 409, "handle_taken").await;
     let response = verify(&app, json!({"phoneNumber": phone, "code": code, "handle": "ada_phone"})).await;
-    let body = expect_status(response, 201).await;
+    let body = expect_status(response, 200).await;
     assert_eq!(body["isNewUser"], true);
 }
 
@@ -216,7 +216,7 @@ async fn a_code_used_twice_at_once_creates_one_account(pool: PgPool) {
     let (a, b) = tokio::join!(verify(&app, body.clone()), verify(&app, body.clone()));
     let mut created = 0;
     for response in [a, b] {
-        if response.status().as_u16() == 201 {
+        if response.status().as_u16() == 200 {
             created += 1;
         } else {
             assert_problem(response, 400, "no_code_pending").await;
@@ -250,7 +250,7 @@ async fn a_phone_account_has_no_password_to_change(pool: PgPool) {
     let phone = phone_number();
     expect_status(send_code(&app, &phone).await, 202).await;
     let code = sms_code(&app.sms_to(&phone).await);
-    let body = expect_status(verify(&app, json!({"phoneNumber": phone, "code": code})).await, 201).await;
+    let body = expect_status(verify(&app, json!({"phoneNumber": phone, "code": code})).await, 200).await;
     let token = string(&body["token"]);
     let response = app
         .post_as(
