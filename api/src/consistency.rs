@@ -4,8 +4,8 @@
 //! so a read right after a write could miss it. The protocol that closes the gap:
 //!
 //! 1. Every command response carries the position its events reached in the global log, as the
-//!    `Loopync-Position: <transaction>-<position>` header ([`CommandResponse`]) and, where a
-//!    body has room for it, as a `position` field.
+//!    `Loopync-Position: <transaction>-<position>` header ([`Created`], [`Applied`], [`Done`]);
+//!    bodies carry no position.
 //! 2. The platform remembers, per session, the last position the session's commands reached,
 //!    on every node ([`sessions`], shared through NATS by `sharing`). A client may also send
 //!    a token back in its read's own `Loopync-Position` header (to see another session's
