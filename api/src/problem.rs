@@ -446,8 +446,9 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Documents every operation that can fail: any 4xx and 5xx comes as a `Problem`, and a 503
-/// carries `Retry-After`.
+/// Documents an operation that can fail with any 4xx or 5xx as a `Problem` (a 503 with
+/// `Retry-After`). The product's operations declare their codes instead
+/// ([`crate::refusals::Refused`]); this is for APIs that do not, such as the tests' samples.
 impl ApiResponse for Problem {
     fn meta() -> MetaResponses {
         let content =

@@ -256,11 +256,10 @@ fn example(status: u16, code: &str) -> Value {
         "status": status,
         "detail": description(status),
         "code": code,
-        "instance": "/api/looppay/transfer",
         "requestId": "0193a0c4-6c1e-7d2a-9b1f-3f5e8d2c4a10",
     });
     if status == 400 {
-        example["errors"] = json!([{"field": "amount", "code": "invalid_amount", "message": "must be a positive whole number of minor units"}]);
+        example["errors"] = json!([{"field": "name", "code": "required", "message": "is required"}]);
     }
     example
 }
