@@ -18,6 +18,7 @@
 use crate::auth::Authenticate;
 use crate::body_limit::BodyLimit;
 use crate::consistency::sessions::RememberPositions;
+use crate::contract::Documented;
 use crate::identity::{AdminApi, AuthApi, UsersApi};
 use crate::looppay::LoopPayApi;
 use crate::problem_layer::ProblemLayer;
@@ -49,9 +50,10 @@ pub fn feature_apis(state: &AppState) -> FeatureApis {
     )
 }
 
-/// The OpenAPI service for `feature_apis`, as mounted under `/api`.
-pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<T, ()> {
-    OpenApiService::new(feature_apis, "Loopync API", env!("CARGO_PKG_VERSION"))
+/// The OpenAPI service for `feature_apis`, as mounted under `/api`, with the parameters every
+/// operation shares documented once ([`Documented`]).
+pub fn openapi_service<T: OpenApi>(feature_apis: T) -> OpenApiService<Documented<T>, ()> {
+    OpenApiService::new(Documented(feature_apis), "Loopync API", env!("CARGO_PKG_VERSION"))
         .description(
             "Loopync's HTTP API. Errors are `application/problem+json` (RFC 9457) with a stable \
              `code`. Commands accept an `Idempotency-Key` header and answer with the position \

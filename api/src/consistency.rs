@@ -4,8 +4,8 @@
 //! so a read right after a write could miss it. The protocol that closes the gap:
 //!
 //! 1. Every command response carries the position its events reached in the global log, as the
-//!    `Loopync-Position: <transaction>-<position>` header ([`CommandResponse`]) and, where a
-//!    body has room for it, as a `position` field.
+//!    `Loopync-Position: <transaction>-<position>` header ([`Created`], [`Applied`], [`Done`]);
+//!    bodies carry no position.
 //! 2. The platform remembers, per session, the last position the session's commands reached,
 //!    on every node ([`sessions`], shared through NATS by `sharing`). A client may also send
 //!    a token back in its read's own `Loopync-Position` header (to see another session's
@@ -31,7 +31,7 @@ pub use sessions::{SessionConsistencyConfig, SessionPositions};
 pub use sharing::SUBJECT as POSITIONS_SUBJECT;
 
 use crate::auth::Caller;
-use crate::problem::{FieldProblem, POSITION_HEADER, Problem, codes};
+use crate::problem::{FieldProblem, POSITION_HEADER, Problem, codes, field_codes};
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use loopync_commands::CommandContext;
@@ -69,7 +69,7 @@ pub fn parse_position(token: &str) -> Result<Position, Problem> {
             codes::INVALID_POSITION,
             "the Loopync-Position header is invalid",
         )
-        .with_errors([FieldProblem::new(POSITION_HEADER, error.to_string())])
+        .with_errors([FieldProblem::new(POSITION_HEADER, field_codes::INVALID, error.to_string())])
     })
 }
 
@@ -113,8 +113,89 @@ pub fn position_token(position: Option<Position>) -> Option<String> {
     position.map(|position| position.to_string())
 }
 
-/// The success answer of a command: its resource, and the position reached in the
-/// `Loopync-Position` header (absent when the command changed nothing).
+/// 201: a command created something (a top-up, a transfer, an account). The position its events
+/// reached is in `Loopync-Position`.
+#[derive(Debug, ApiResponse)]
+pub enum Created<T: ToJSON> {
+    /// Created. The session's next reads reflect it; another session sends `Loopync-Position`
+    /// on its read to see it.
+    #[oai(status = 201)]
+    Created(
+        Json<T>,
+        /// The position the command's events reached in the global log,
+        /// `<transaction>-<position>`; absent when the command changed nothing. Send it as
+        /// `Loopync-Position` on a read to make that read reflect the command.
+        #[oai(header = "Loopync-Position")]
+        Option<String>,
+    ),
+}
+
+impl<T: ToJSON> Created<T> {
+    pub fn new(body: T, position: Option<Position>) -> Self {
+        Self::Created(Json(body), position_token(position))
+    }
+}
+
+/// 200: a command changed (or confirmed) something that already existed. The position its
+/// events reached is in `Loopync-Position`.
+#[derive(Debug, ApiResponse)]
+pub enum Applied<T: ToJSON> {
+    /// Applied. The session's next reads reflect it; another session sends `Loopync-Position`
+    /// on its read to see it.
+    #[oai(status = 200)]
+    Applied(
+        Json<T>,
+        /// The position the command's events reached in the global log,
+        /// `<transaction>-<position>`; absent when the command changed nothing. Send it as
+        /// `Loopync-Position` on a read to make that read reflect the command.
+        #[oai(header = "Loopync-Position")]
+        Option<String>,
+    ),
+}
+
+impl<T: ToJSON> Applied<T> {
+    pub fn new(body: T, position: Option<Position>) -> Self {
+        Self::Applied(Json(body), position_token(position))
+    }
+}
+
+/// 204: a command with nothing to answer (sign-out, say).
+#[derive(Debug, ApiResponse)]
+pub enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent(
+        /// The position the command's events reached in the global log,
+        /// `<transaction>-<position>`; absent when the command changed nothing.
+        #[oai(header = "Loopync-Position")]
+        Option<String>,
+    ),
+}
+
+impl Done {
+    pub fn at(position: Option<Position>) -> Self {
+        Self::NoContent(position_token(position))
+    }
+}
+
+/// 200: a read that does not wait for positions (its data is not a read model), or an
+/// answer that is not a command's.
+#[derive(Debug, ApiResponse)]
+pub enum Answer<T: ToJSON> {
+    /// The answer.
+    #[oai(status = 200)]
+    Ok(Json<T>),
+}
+
+impl<T: ToJSON> Answer<T> {
+    pub fn ok(body: T) -> Self {
+        Self::Ok(Json(body))
+    }
+}
+
+/// The success answer of a command that may create or apply: both statuses. Kept for sample
+/// APIs in tests; the product's operations answer with exactly one status ([`Created`],
+/// [`Applied`] or [`Done`]).
 #[derive(Debug, ApiResponse)]
 pub enum CommandResponse<T: ToJSON> {
     /// The command created something. The session's next reads reflect it; another session
@@ -146,7 +227,14 @@ pub enum ReadResponse<T: ToJSON> {
     /// The resource. `Loopync-Consistency` is `fresh` when it reflects the session's own
     /// commands and the requested `Loopync-Position`, `stale` when waiting for them timed out.
     #[oai(status = 200)]
-    Ok(Json<T>, #[oai(header = "Loopync-Consistency")] Option<String>),
+    Ok(
+        Json<T>,
+        /// `fresh`: the answer reflects the session's own commands and the requested
+        /// `Loopync-Position`; `stale`: waiting for them timed out and it may not yet. Absent
+        /// when there was nothing to wait for.
+        #[oai(header = "Loopync-Consistency")]
+        Option<String>,
+    ),
 }
 
 impl<T: ToJSON> ReadResponse<T> {

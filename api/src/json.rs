@@ -4,15 +4,16 @@
 //! \"integer(int64)\" expects an input value"), without saying which field. `JsonBody<T>` is
 //! the same payload for OpenAPI (same schema, same content types) but, when parsing fails, it
 //! walks `T`'s schema against the JSON it received and answers 400 `invalid_request` with one
-//! `{field, message}` per problem it finds: missing required fields, wrong JSON types, numbers
-//! out of range, strings of the wrong length, values outside an enum, unknown fields (for
-//! objects declared with `deny_unknown_fields`). When the walk finds nothing specific (a
-//! custom validator refused the value), the answer still has poem-openapi's reason as
-//! `detail`. The walk mirrors what poem-openapi accepts (a number is a fine string to it), so
+//! `{field, code, message}` per problem it finds — every one, not the first: missing required
+//! fields (`required`), wrong JSON types (`invalid_type`), numbers out of range
+//! (`out_of_range`), strings of the wrong length (`invalid_length`), values outside an enum
+//! (`not_allowed`), unknown fields (`unknown_field`, for objects declared with
+//! `deny_unknown_fields`). poem-openapi's own reason is never shown: it names Rust-side types.
+//! When the walk finds nothing specific, the answer names the `body`. The walk mirrors what poem-openapi accepts (a number is a fine string to it), so
 //! it never names a field the parser would have taken. It runs only on failure: valid bodies
 //! cost what `Json<T>` costs.
 
-use crate::problem::{FieldProblem, Problem};
+use crate::problem::{FieldProblem, Problem, field_codes as codes};
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -62,10 +63,17 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
             Err(error) => {
                 // Parse again rather than clone every body up front: this is the cold path.
                 let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let errors = field_problems::<T>(&value, error.message());
-                Err(Problem::invalid_request(format!("the request body is invalid: {}", error.message()))
-                    .with_errors(errors)
-                    .into())
+                let mut errors = field_problems::<T>(&value, error.message());
+                // The framework's own reason names its Rust-side types ("Expected input type
+                // ..."), so it is never shown; the walk above says it in plain words.
+                if errors.is_empty() {
+                    errors.push(FieldProblem::new("body", codes::INVALID, "is not valid for this operation"));
+                }
+                let detail = match errors.len() {
+                    1 => "the request body has an invalid field".to_owned(),
+                    n => format!("the request body has {n} invalid fields"),
+                };
+                Err(Problem::invalid_request(detail).with_errors(errors).into())
             }
         }
     }
@@ -84,7 +92,7 @@ pub fn field_problems<T: Type>(value: &Value, reason: &str) -> Vec<FieldProblem>
     check(&registry, &T::schema_ref(), value, "", 0, &mut problems);
     // Unknown fields are not in the schema; poem-openapi names the first one it meets.
     if let Some(field) = unknown_field(reason) {
-        problems.push(FieldProblem::new(field, "is not a known field"));
+        problems.push(FieldProblem::new(field, codes::UNKNOWN_FIELD, "is not a known field"));
     }
     problems
 }
@@ -115,19 +123,19 @@ fn check(
     let field = || if path.is_empty() { "body".to_owned() } else { path.to_owned() };
     if value.is_null() {
         if !schema.nullable && !path.is_empty() {
-            problems.push(FieldProblem::new(field(), "must not be null"));
+            problems.push(FieldProblem::new(field(), codes::REQUIRED, "must not be null"));
         }
         return;
     }
     match schema.ty {
         "object" if !schema.properties.is_empty() => {
             let Some(object) = value.as_object() else {
-                problems.push(FieldProblem::new(field(), "must be an object"));
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be an object"));
                 return;
             };
             for required in &schema.required {
                 if object.get(*required).is_none_or(Value::is_null) {
-                    problems.push(FieldProblem::new(join(path, required), "is required"));
+                    problems.push(FieldProblem::new(join(path, required), codes::REQUIRED, "is required"));
                 }
             }
             for (name, property) in &schema.properties {
@@ -140,18 +148,26 @@ fn check(
         }
         "array" => {
             let Some(items) = value.as_array() else {
-                problems.push(FieldProblem::new(field(), "must be an array"));
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be an array"));
                 return;
             };
             if let Some(min) = schema.min_items
                 && items.len() < min
             {
-                problems.push(FieldProblem::new(field(), format!("must have at least {min} items")));
+                problems.push(FieldProblem::new(
+                    field(),
+                    codes::INVALID_LENGTH,
+                    format!("must have at least {min} items"),
+                ));
             }
             if let Some(max) = schema.max_items
                 && items.len() > max
             {
-                problems.push(FieldProblem::new(field(), format!("must have at most {max} items")));
+                problems.push(FieldProblem::new(
+                    field(),
+                    codes::INVALID_LENGTH,
+                    format!("must have at most {max} items"),
+                ));
             }
             if let Some(item_schema) = &schema.items {
                 for (index, item) in items.iter().enumerate() {
@@ -162,26 +178,30 @@ fn check(
         "integer" => {
             // As poem-openapi parses them: JSON integers that fit an i64, then the Rust type.
             let Some(integer) = value.as_i64() else {
-                problems.push(FieldProblem::new(field(), "must be an integer"));
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be an integer"));
                 return;
             };
             if let Some((min, max)) = schema.format.and_then(integer_bounds)
                 && !(min..=max).contains(&integer)
             {
-                problems.push(FieldProblem::new(field(), format!("must be from {min} to {max}")));
+                problems.push(FieldProblem::new(
+                    field(),
+                    codes::OUT_OF_RANGE,
+                    format!("must be from {min} to {max}"),
+                ));
                 return;
             }
             check_range(schema, value, &field(), problems);
         }
         "number" => {
             if !value.is_number() {
-                problems.push(FieldProblem::new(field(), "must be a number"));
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a number"));
                 return;
             }
             check_range(schema, value, &field(), problems);
         }
         "boolean" if !value.is_boolean() => {
-            problems.push(FieldProblem::new(field(), "must be true or false"));
+            problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be true or false"));
         }
         "string" => {
             // poem-openapi takes numbers and booleans for strings too (as their JSON text).
@@ -189,7 +209,7 @@ fn check(
                 Value::String(text) => text.clone(),
                 Value::Number(_) | Value::Bool(_) => value.to_string(),
                 _ => {
-                    problems.push(FieldProblem::new(field(), "must be a string"));
+                    problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a string"));
                     return;
                 }
             };
@@ -197,22 +217,34 @@ fn check(
             if let Some(min) = schema.min_length
                 && length < min
             {
-                problems.push(FieldProblem::new(field(), format!("must be at least {min} characters long")));
+                problems.push(FieldProblem::new(
+                    field(),
+                    codes::INVALID_LENGTH,
+                    format!("must be at least {min} characters long"),
+                ));
             }
             if let Some(max) = schema.max_length
                 && length > max
             {
-                problems.push(FieldProblem::new(field(), format!("must be at most {max} characters long")));
+                problems.push(FieldProblem::new(
+                    field(),
+                    codes::INVALID_LENGTH,
+                    format!("must be at most {max} characters long"),
+                ));
             }
             if schema.format == Some("uuid") && uuid::Uuid::parse_str(&text).is_err() {
-                problems.push(FieldProblem::new(field(), "must be a UUID"));
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a UUID"));
             }
         }
         _ => {}
     }
     if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
         let allowed: Vec<String> = schema.enum_items.iter().map(Value::to_string).collect();
-        problems.push(FieldProblem::new(field(), format!("must be one of {}", allowed.join(", "))));
+        problems.push(FieldProblem::new(
+            field(),
+            codes::NOT_ALLOWED,
+            format!("must be one of {}", allowed.join(", ")),
+        ));
     }
 }
 
@@ -222,14 +254,14 @@ fn check_range(schema: &MetaSchema, value: &Value, field: &str, problems: &mut V
         let exclusive = schema.exclusive_minimum.unwrap_or(false);
         if number < min || (exclusive && number <= min) {
             let bound = if exclusive { "greater than" } else { "at least" };
-            problems.push(FieldProblem::new(field, format!("must be {bound} {min}")));
+            problems.push(FieldProblem::new(field, codes::OUT_OF_RANGE, format!("must be {bound} {min}")));
         }
     }
     if let Some(max) = schema.maximum {
         let exclusive = schema.exclusive_maximum.unwrap_or(false);
         if number > max || (exclusive && number >= max) {
             let bound = if exclusive { "less than" } else { "at most" };
-            problems.push(FieldProblem::new(field, format!("must be {bound} {max}")));
+            problems.push(FieldProblem::new(field, codes::OUT_OF_RANGE, format!("must be {bound} {max}")));
         }
     }
 }

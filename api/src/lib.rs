@@ -17,30 +17,38 @@
 //!   refunds, balances, transactions and ledger history.
 //! - [`request_id`], [`metrics`], [`serve`]: request ids, the Prometheus recorder, serving
 //!   with graceful shutdown.
+//! - The API contract, written once ([`contract`]): [`timestamp`] (one format for instants),
+//!   [`refusals`] (each operation's error codes as enums), one success status per operation
+//!   ([`Created`], [`Applied`], [`Done`], [`Answer`], [`ReadResponse`]), and the request
+//!   extractors [`command_request`] (caller, `Idempotency-Key`, request id) and [`pagination`]
+//!   (`limit`, `cursor`).
 //!
 //! A feature endpoint, end to end:
 //!
 //! ```ignore
+//! refusals!(TopUpRefusals, "TopUp", |set| set.signed_in().body().idempotent()
+//!     .with(400, &[INVALID_AMOUNT]));
+//!
 //! #[oai(path = "/wallets/:id/top-ups", method = "post")]
 //! async fn top_up(
 //!     &self,
+//!     #[oai(name = "Idempotency-Key")] command: CommandRequest,
+//!     /// The wallet.
 //!     id: Path<Uuid>,
 //!     body: JsonBody<TopUp>,
-//!     #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-//!     request_id: RequestId,
-//! ) -> Result<CommandResponse<Balance>, Problem> {
-//!     let context = command_context(&request_id, idempotency_key.0);
-//!     let outcome = self.state.pipeline.execute::<Wallet>(id.0, body.0.into(), &context).await?;
-//!     Ok(CommandResponse::created(Balance::from(&outcome.events), outcome.position))
+//! ) -> Result<Created<Balance>, Refused<TopUpRefusals>> {
+//!     let outcome = self.state.pipeline.execute::<Wallet>(id.0, body.0.into(), &command.context()).await?;
+//!     Ok(Created::new(Balance::from(&outcome.events), outcome.position))
 //! }
 //!
 //! #[oai(path = "/wallets/:id", method = "get")]
 //! async fn wallet(
 //!     &self,
 //!     auth: BearerAuth,
+//!     /// The wallet.
 //!     id: Path<Uuid>,
 //!     #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-//! ) -> Result<ReadResponse<Wallet>, Problem> {
+//! ) -> Result<ReadResponse<Wallet>, Refused<WalletRefusals>> {
 //!     let freshness = self
 //!         .state
 //!         .wait_for_position(Some(&auth.0), position.0.as_deref(), &[WalletBalances::NAME])
@@ -54,35 +62,44 @@
 pub mod app;
 pub mod auth;
 mod body_limit;
+pub mod command_request;
 pub mod consistency;
+pub mod contract;
 pub mod feature;
 pub mod features;
 pub mod identity;
 pub mod json;
 pub mod looppay;
 pub mod metrics;
+pub mod pagination;
 pub mod problem;
 mod problem_layer;
 pub mod rate_limit;
 pub mod realtime;
+pub mod refusals;
 pub mod request_id;
 mod routes;
 pub mod serve;
 pub mod state;
 mod system;
 mod telemetry;
+pub mod timestamp;
 
 pub use app::{FeatureApis, app, feature_apis, openapi_service};
 pub use auth::{BearerAuth, Caller};
+pub use command_request::{CommandRequest, WithoutKey};
 pub use consistency::{
-    CommandResponse, Freshness, ReadResponse, SessionConsistencyConfig, SessionPositions, command_context,
-    parse_position,
+    Answer, Applied, CommandResponse, Created, Done, Freshness, ReadResponse, SessionConsistencyConfig,
+    SessionPositions, command_context, parse_position,
 };
 pub use feature::{Feature, Job, JobContext};
 pub use features::FeatureSettings;
 pub use json::JsonBody;
-pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes};
+pub use pagination::{PageCursor, PageLimit, Pagination};
+pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes, field_codes};
 pub use rate_limit::{RateLimitClass, RateLimitConfig};
+pub use refusals::{RefusalSet, Refusals, Refused};
 pub use request_id::RequestId;
 pub use serve::{bind, local_addr, serve};
 pub use state::{ApiConfig, AppState, Delivery};
+pub use timestamp::Timestamp;

@@ -79,6 +79,25 @@ pub trait DomainProblem: std::fmt::Display {
     fn code(&self) -> &'static str;
 }
 
+/// The codes of one offending field that any request can get; feature modules add their own
+/// (`invalid_email`, `invalid_amount`, ...).
+pub mod field_codes {
+    /// A required field is absent or `null`.
+    pub const REQUIRED: &str = "required";
+    /// The value has the wrong JSON type, or a parameter does not parse as its type.
+    pub const INVALID_TYPE: &str = "invalid_type";
+    /// A string is too short or too long, an array has too few or too many items.
+    pub const INVALID_LENGTH: &str = "invalid_length";
+    /// A number is outside its range.
+    pub const OUT_OF_RANGE: &str = "out_of_range";
+    /// A value is not one of those allowed.
+    pub const NOT_ALLOWED: &str = "not_allowed";
+    /// A field the request type does not have.
+    pub const UNKNOWN_FIELD: &str = "unknown_field";
+    /// A value that is the right type but not valid (a cursor of another list, say).
+    pub const INVALID: &str = "invalid";
+}
+
 /// One offending field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(rename = "ProblemField")]
@@ -86,12 +105,17 @@ pub struct FieldProblem {
     /// Where the problem is: a JSON path in the body (`amount`, `items[0].id`) or a parameter
     /// or header name (`id`, `Idempotency-Key`).
     pub field: String,
+    /// What is wrong, machine-readable: `required`, `invalid_type`, `invalid_length`,
+    /// `out_of_range`, `not_allowed`, `unknown_field`, `invalid`, or a feature's own
+    /// (`invalid_email`, `invalid_handle`, `weak_password`, `invalid_amount`, ...).
+    pub code: String,
+    /// What is wrong, in plain words.
     pub message: String,
 }
 
 impl FieldProblem {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.to_owned(), message: message.into() }
     }
 }
 
@@ -271,8 +295,10 @@ impl Problem {
         if let Some(e) = error.downcast_ref::<poem_openapi::error::ParsePathError>() {
             return Self::from_param_error(e.name, &e.reason);
         }
-        if let Some(e) = error.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
-            return Self::invalid_request(format!("the request body is invalid: {}", e.reason));
+        if error.is::<poem_openapi::error::ParseRequestPayloadError>() {
+            // The framework's reason names its own types; the body extractor says which
+            // fields are wrong, this only happens for bodies it does not parse.
+            return Self::invalid_request("the request body is not valid for this operation");
         }
         if error.is::<poem::error::NotFoundError>() {
             return Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "there is nothing at this path");
@@ -299,6 +325,7 @@ impl Problem {
     }
 
     /// 400 for a parameter that does not parse; the two headers with codes of their own get them.
+    /// The framework's reason names Rust-side types, so the message is said again in plain words.
     pub(crate) fn from_param_error(name: &str, reason: &str) -> Self {
         let (code, detail) = match name {
             IDEMPOTENCY_KEY_HEADER => {
@@ -307,8 +334,30 @@ impl Problem {
             POSITION_HEADER => (codes::INVALID_POSITION, "the Loopync-Position header is invalid".to_owned()),
             _ => (codes::INVALID_REQUEST, format!("the parameter `{name}` is invalid")),
         };
-        Self::new(StatusCode::BAD_REQUEST, code, detail).with_errors([FieldProblem::new(name, reason)])
+        let (field_code, message) = plain_param_reason(reason);
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+            .with_errors([FieldProblem::new(name, field_code, message)])
     }
+}
+
+/// A parameter's parse error in plain words, from the type the framework names in it.
+fn plain_param_reason(reason: &str) -> (&'static str, &'static str) {
+    use field_codes::*;
+    let types = [
+        ("uuid", "must be a UUID"),
+        ("date-time", "must be an RFC 3339 timestamp"),
+        ("integer", "must be an integer"),
+        ("boolean", "must be true or false"),
+    ];
+    if reason.contains("expects an input value") || reason.contains("Expected input") {
+        return (REQUIRED, "is required");
+    }
+    for (ty, message) in types {
+        if reason.contains(ty) {
+            return (INVALID_TYPE, message);
+        }
+    }
+    (INVALID, "is not valid")
 }
 
 /// The code of a 4xx that no more specific rule named.
@@ -348,7 +397,11 @@ impl<E: DomainProblem> From<CommandError<E>> for Problem {
                 codes::INVALID_IDEMPOTENCY_KEY,
                 "the Idempotency-Key header is invalid",
             )
-            .with_errors([FieldProblem::new(IDEMPOTENCY_KEY_HEADER, reason)]),
+            .with_errors([FieldProblem::new(
+                IDEMPOTENCY_KEY_HEADER,
+                field_codes::INVALID,
+                reason,
+            )]),
             CommandError::Store(error) => error.into(),
         }
     }
@@ -393,8 +446,9 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Documents every operation that can fail: any 4xx and 5xx comes as a `Problem`, and a 503
-/// carries `Retry-After`.
+/// Documents an operation that can fail with any 4xx or 5xx as a `Problem` (a 503 with
+/// `Retry-After`). The product's operations declare their codes instead
+/// ([`crate::refusals::Refused`]); this is for APIs that do not, such as the tests' samples.
 impl ApiResponse for Problem {
     fn meta() -> MetaResponses {
         let content =
@@ -481,7 +535,7 @@ mod tests {
     #[test]
     fn the_body_is_rfc_9457_with_a_stable_code() {
         let problem = Problem::invalid_request("bad")
-            .with_errors([FieldProblem::new("amount", "is required")])
+            .with_errors([FieldProblem::new("amount", field_codes::REQUIRED, "is required")])
             .with_instance("/api/x");
         let response = problem.into_response();
         assert_eq!(
@@ -512,7 +566,7 @@ mod tests {
             poem_openapi::error::ParsePathError { name: "id", reason: "not a uuid".into() }.into(),
         );
         assert_eq!(param.code(), codes::INVALID_REQUEST);
-        assert_eq!(param.errors(), &[FieldProblem::new("id", "not a uuid")]);
+        assert_eq!(param.errors(), &[FieldProblem::new("id", field_codes::INVALID_TYPE, "must be a UUID")]);
         let key = Problem::from_poem_error(
             poem_openapi::error::ParseParamError { name: IDEMPOTENCY_KEY_HEADER, reason: "x".into() }.into(),
         );

@@ -32,7 +32,7 @@ pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_jso
     let failing: Vec<FieldProblem> = checks
         .iter()
         .filter_map(|(name, check)| {
-            check.as_ref().err().map(|message| FieldProblem::new(*name, message.clone()))
+            check.as_ref().err().map(|message| FieldProblem::new(*name, "unavailable", message.clone()))
         })
         .collect();
     if !failing.is_empty() {

@@ -6,10 +6,13 @@
 //!   upcasters that bring older versions up to date.
 //! - [`recorded`]: an event as stored ([`RecordedEvent`]), its metadata and its position in the
 //!   global log.
+//! - [`timestamp`]: how instants are written wherever a client reads one (RFC 3339, UTC,
+//!   milliseconds, `Z`).
 //! - `events/`: the JSON Schemas, exported by `just schemas` and checked for staleness by a test.
 
 pub mod recorded;
 pub mod registry;
+pub mod timestamp;
 
 pub use recorded::{
     DecodeError, EVENTS_CHANNEL, EventMetadata, EventRow, Position, PositionParseError,

@@ -20,7 +20,7 @@ impl TestApp {
         note: Option<&str>,
         key: Option<&str>,
     ) -> Reply {
-        let mut body = json!({"toUserId": to, "amount": amount});
+        let mut body = json!({"to": to, "amount": amount});
         if let Some(note) = note {
             body["note"] = json!(note);
         }

@@ -4,7 +4,7 @@
 //! email and a wrong password are both `invalid_credentials`, and a password reset is
 //! accepted whether or not the address has an account.
 
-use crate::problem::{DomainProblem, FieldProblem, Problem, codes};
+use crate::problem::{DomainProblem, FieldProblem, Problem, codes, field_codes};
 use loopync_commands::{CommandError, StoreError};
 use loopync_domain::identity::IdentityError;
 use loopync_domain::identity::account::AccountError;
@@ -92,9 +92,9 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// A single malformed field.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldProblem::new(field, message)])
+    /// A single malformed field, with its field code.
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldProblem::new(field, code, message)])
     }
 
     /// A malformed identity value in `field`, its stable code in the message.
@@ -109,9 +109,10 @@ impl AuthError {
     }
 }
 
-/// One field's problem for a malformed identity value.
+/// One field's problem for a malformed identity value: its stable code in `code`, the
+/// domain's plain-words reason as the message.
 pub fn identity_problem(field: &str, error: &IdentityError) -> FieldProblem {
-    FieldProblem::new(field, format!("{error} ({})", identity_code(error)))
+    FieldProblem::new(field, identity_code(error), error.to_string())
 }
 
 /// The stable code of a malformed identity value.
@@ -204,13 +205,17 @@ pub fn account_refusal(error: AccountError) -> AuthError {
     match error {
         AccountError::NotFound => AuthError::UserNotFound,
         AccountError::AlreadyRegistered => AuthError::internal("an account id was reused"),
-        AccountError::NoEmail => AuthError::field("email", "the account has no email address"),
+        AccountError::NoEmail => {
+            AuthError::field("email", field_codes::INVALID, "the account has no email address")
+        }
         AccountError::NoPassword => AuthError::NoPassword,
         AccountError::InvalidToken => AuthError::InvalidToken,
         AccountError::TokenExpired => AuthError::TokenExpired,
         AccountError::CredentialsChanged => AuthError::CredentialsChanged,
         AccountError::RoleChangeNotAllowed => AuthError::RoleChangeNotAllowed,
-        AccountError::InvalidProfile(error) => AuthError::field(error.field, error.reason),
+        AccountError::InvalidProfile(error) => {
+            AuthError::field(error.field, field_codes::INVALID, error.reason)
+        }
     }
 }
 

@@ -7,28 +7,37 @@
 //! | signup, login, refresh, send-code, verify-phone, verify-email, forgot/reset-password | yes | yes |
 //! | logout, me, sessions, change-password, resend-verification | 401 | own only |
 //! | `GET /users/{id}`, `/users/search`     | 401       | anyone (public view) |
-//! | `PATCH /users/{id}/profile`, `GET/PUT /users/{id}/settings` | 401 | owner only (403) |
+//! | `PATCH /users/{id}/profile`, `GET/PATCH/PUT /users/{id}/settings` | 401 | owner only (403) |
 //! | `PUT /admin/users/{id}/role`           | 401       | admins only (403)  |
 
 use super::auth::BearerAuth;
-use super::errors::AuthError;
+use super::errors::{AuthError, auth_codes as c};
 use super::service::{Device, Identity, ProfileChange, SignUp, SignedIn};
 use super::views::*;
-use crate::consistency::{CommandResponse, ReadResponse, command_context, position_token};
+use crate::command_request::{CommandRequest, WithoutKey};
+use crate::consistency::{Answer, Applied, Created, Done, ReadResponse};
 use crate::json::JsonBody;
-use crate::problem::Problem;
+use crate::pagination::{PageCursor, PageLimit, Pagination};
+use crate::problem::{codes, field_codes};
+use crate::refusals;
+use crate::refusals::Refused;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use chrono::Utc;
 use loopync_domain::identity::session::RevocationReason;
 use loopync_projections::identity::{self as read, SearchCursor, UserProfiles, UserSessions};
-use loopync_schemas::Position;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// A signed-in identity command: the caller and the request id. Identity commands take no
+/// `Idempotency-Key`: signing in twice is two sessions, and the other commands are
+/// idempotent by what they set.
+type SignedInCommand = CommandRequest<WithoutKey>;
 
 #[derive(Tags)]
 enum Tag {
@@ -40,26 +49,91 @@ enum Tag {
     Admin,
 }
 
-/// An answer with no body.
-#[derive(Debug, ApiResponse)]
-pub enum Done {
-    /// Done. `Loopync-Position` names the position reached, when something changed.
-    #[oai(status = 204)]
-    NoContent(#[oai(header = "Loopync-Position")] Option<String>),
-}
-
-impl Done {
-    fn at(position: Option<Position>) -> Self {
-        Self::NoContent(position_token(position))
-    }
-}
-
 /// Accepted: the work continues in the background.
 #[derive(Debug, ApiResponse)]
 pub enum Later<T: poem_openapi::types::ToJSON> {
+    /// Accepted; the work continues in the background.
     #[oai(status = 202)]
     Accepted(Json<T>),
 }
+
+// Each operation's refusals, as the OpenAPI document shows them (see `crate::refusals`).
+refusals!(SignupRefusals, "Signup", |set| set.body().command().with(409, &[c::EMAIL_TAKEN, c::HANDLE_TAKEN]));
+refusals!(LoginRefusals, "Login", |set| set
+    .body()
+    .command()
+    .with(401, &[c::INVALID_CREDENTIALS])
+    .with(409, &[c::NO_PASSWORD, c::CREDENTIALS_CHANGED]));
+refusals!(RefreshRefusals, "Refresh", |set| set
+    .body()
+    .command()
+    .with(401, &[c::INVALID_TOKEN, c::TOKEN_EXPIRED, c::TOKEN_REUSED, c::SESSION_ENDED])
+    .with(409, &[c::CREDENTIALS_CHANGED]));
+refusals!(LogoutRefusals, "Logout", |set| set.signed_in().command().with(404, &[c::SESSION_NOT_FOUND]));
+refusals!(MeRefusals, "Me", |set| set.signed_in().with(404, &[c::USER_NOT_FOUND]));
+refusals!(SessionsRefusals, "Sessions", |set| set.signed_in().reads_position());
+refusals!(RevokeSessionRefusals, "RevokeSession", |set| set
+    .signed_in()
+    .command()
+    .with(404, &[c::SESSION_NOT_FOUND]));
+refusals!(VerifyEmailRefusals, "VerifyEmail", |set| set
+    .body()
+    .command()
+    .with(401, &[c::INVALID_TOKEN, c::TOKEN_EXPIRED]));
+refusals!(ResendVerificationRefusals, "ResendVerification", |set| set
+    .signed_in()
+    .command()
+    .with(404, &[c::USER_NOT_FOUND])
+    .with(503, &[c::DELIVERY_UNAVAILABLE]));
+refusals!(ForgotPasswordRefusals, "ForgotPassword", |set| set.body());
+refusals!(ResetPasswordRefusals, "ResetPassword", |set| set
+    .body()
+    .command()
+    .with(401, &[c::INVALID_TOKEN, c::TOKEN_EXPIRED])
+    .with(409, &[c::NO_PASSWORD, c::CREDENTIALS_CHANGED]));
+refusals!(ChangePasswordRefusals, "ChangePassword", |set| set
+    .signed_in()
+    .body()
+    .command()
+    .with(401, &[c::INVALID_CREDENTIALS])
+    .with(404, &[c::USER_NOT_FOUND])
+    .with(409, &[c::NO_PASSWORD, c::CREDENTIALS_CHANGED])
+    .with(429, &[c::RATE_LIMITED]));
+refusals!(SendCodeRefusals, "SendCode", |set| set
+    .body()
+    .command()
+    .with(429, &[c::CODE_COOLDOWN])
+    .with(503, &[c::DELIVERY_UNAVAILABLE]));
+refusals!(VerifyPhoneRefusals, "VerifyPhone", |set| set
+    .body()
+    .command()
+    .with(400, &[c::INVALID_CODE, c::CODE_EXPIRED, c::NO_CODE_PENDING, c::TOO_MANY_ATTEMPTS])
+    .with(409, &[c::HANDLE_TAKEN, c::PHONE_TAKEN]));
+refusals!(SearchRefusals, "SearchUsers", |set| set.signed_in());
+refusals!(UserRefusals, "User", |set| set.signed_in().reads_position().with(404, &[c::USER_NOT_FOUND]));
+refusals!(UpdateProfileRefusals, "UpdateProfile", |set| set
+    .signed_in()
+    .body()
+    .command()
+    .with(403, &[codes::FORBIDDEN])
+    .with(404, &[c::USER_NOT_FOUND])
+    .with(409, &[c::HANDLE_TAKEN]));
+refusals!(SettingsRefusals, "Settings", |set| set
+    .signed_in()
+    .with(403, &[codes::FORBIDDEN])
+    .with(404, &[c::USER_NOT_FOUND]));
+refusals!(UpdateSettingsRefusals, "UpdateSettings", |set| set
+    .signed_in()
+    .body()
+    .command()
+    .with(403, &[codes::FORBIDDEN])
+    .with(404, &[c::USER_NOT_FOUND]));
+refusals!(SetRoleRefusals, "SetRole", |set| set
+    .signed_in()
+    .body()
+    .command()
+    .with(403, &[codes::FORBIDDEN, c::ROLE_CHANGE_NOT_ALLOWED])
+    .with(404, &[c::USER_NOT_FOUND]));
 
 fn device(request: &Request) -> Device {
     Device {
@@ -109,24 +183,23 @@ impl AuthApi {
     /// Create an account with email and password; signs it in.
     ///
     /// Sends a verification mail. `email_taken` / `handle_taken` (409) when either is in use,
-    /// including by a sign-up racing this one.
+    /// including by a sign-up racing this one. Every invalid field is named at once.
     #[oai(path = "/signup", method = "post")]
     async fn signup(
         &self,
         body: JsonBody<SignupRequest>,
         request: &Request,
         request_id: RequestId,
-    ) -> Result<CommandResponse<AuthTokens>, Problem> {
+    ) -> Result<Created<AuthTokens>, Refused<SignupRefusals>> {
         let form = SignUp {
             email: body.0.email,
             password: body.0.password,
             name: body.0.name,
             handle: body.0.handle,
         };
-        let signed_in =
-            self.identity.sign_up(form, &device(request), &command_context(&request_id, None)).await?;
+        let signed_in = self.identity.sign_up(form, &device(request), &request_id.command_context()).await?;
         self.remember_for_session(&signed_in).await;
-        Ok(CommandResponse::created(tokens(&signed_in), signed_in.position))
+        Ok(Created::new(tokens(&signed_in), signed_in.position))
     }
 
     /// Sign in with email and password.
@@ -139,13 +212,13 @@ impl AuthApi {
         body: JsonBody<LoginRequest>,
         request: &Request,
         request_id: RequestId,
-    ) -> Result<CommandResponse<AuthTokens>, Problem> {
+    ) -> Result<Applied<AuthTokens>, Refused<LoginRefusals>> {
         let signed_in = self
             .identity
-            .log_in(&body.0.email, body.0.password, &device(request), &command_context(&request_id, None))
+            .log_in(&body.0.email, body.0.password, &device(request), &request_id.command_context())
             .await?;
         self.remember_for_session(&signed_in).await;
-        Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
+        Ok(Applied::new(tokens(&signed_in), signed_in.position))
     }
 
     /// Trade a refresh token for new tokens. The refresh token is single use: presenting it
@@ -155,35 +228,29 @@ impl AuthApi {
         &self,
         body: JsonBody<RefreshRequest>,
         request_id: RequestId,
-    ) -> Result<CommandResponse<AuthTokens>, Problem> {
-        let signed_in =
-            self.identity.refresh(&body.0.refresh_token, &command_context(&request_id, None)).await?;
+    ) -> Result<Applied<AuthTokens>, Refused<RefreshRefusals>> {
+        let signed_in = self.identity.refresh(&body.0.refresh_token, &request_id.command_context()).await?;
         self.remember_for_session(&signed_in).await;
-        Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
+        Ok(Applied::new(tokens(&signed_in), signed_in.position))
     }
 
     /// End the session of the access token. Its refresh token stops working at once; the
     /// access token itself expires on its own (15 minutes at most).
     #[oai(path = "/logout", method = "post")]
-    async fn logout(&self, auth: BearerAuth, request_id: RequestId) -> Result<Done, Problem> {
-        let caller = auth.0;
+    async fn logout(&self, command: SignedInCommand) -> Result<Done, Refused<LogoutRefusals>> {
+        let caller = command.caller();
         let position = self
             .identity
-            .revoke_session(
-                caller.user_id,
-                caller.session_id,
-                RevocationReason::Logout,
-                &command_context(&request_id, None),
-            )
+            .revoke_session(caller.user_id, caller.session_id, RevocationReason::Logout, &command.context())
             .await?;
         Ok(Done::at(position))
     }
 
     /// The signed-in user's own account.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: BearerAuth) -> Result<Json<UserView>, Problem> {
+    async fn me(&self, auth: BearerAuth) -> Result<Answer<UserView>, Refused<MeRefusals>> {
         let account = self.identity.account(auth.0.user_id).await?;
-        Ok(Json(UserView::of(auth.0.user_id, &account)))
+        Ok(Answer::ok(UserView::of(auth.0.user_id, &account)))
     }
 
     /// The signed-in user's live sessions (devices), newest first.
@@ -192,7 +259,7 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<SessionList>, Problem> {
+    ) -> Result<ReadResponse<SessionList>, Refused<SessionsRefusals>> {
         let freshness =
             self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserSessions::NAME]).await?;
         let rows = read::sessions::active_sessions(&self.state.pool, auth.0.user_id, Utc::now()).await?;
@@ -202,17 +269,14 @@ impl AuthApi {
                 id: row.session_id,
                 device: row.device,
                 ip: row.ip,
-                started_at: row.started_at,
-                last_used_at: row.last_used_at,
-                expires_at: row.expires_at,
+                started_at: row.started_at.into(),
+                last_used_at: row.last_used_at.into(),
+                expires_at: row.expires_at.into(),
                 current: row.session_id == auth.0.session_id,
             })
             .collect();
-        let limit = data.len() as i64;
-        Ok(ReadResponse::ok(
-            SessionList { data, pagination: Pagination { limit, next_cursor: None } },
-            freshness,
-        ))
+        let pagination = Pagination::whole(data.len());
+        Ok(ReadResponse::ok(SessionList { data, pagination }, freshness))
     }
 
     /// End one of the signed-in user's sessions (sign a device out). Another user's session
@@ -220,17 +284,18 @@ impl AuthApi {
     #[oai(path = "/sessions/:sessionId", method = "delete")]
     async fn revoke_session(
         &self,
-        auth: BearerAuth,
-        #[oai(name = "sessionId")] session_id: Path<Uuid>,
-        request_id: RequestId,
-    ) -> Result<Done, Problem> {
+        command: SignedInCommand,
+        /// The session to end (an `id` of `GET /api/auth/sessions`).
+        #[oai(name = "sessionId")]
+        session_id: Path<Uuid>,
+    ) -> Result<Done, Refused<RevokeSessionRefusals>> {
         let position = self
             .identity
             .revoke_session(
-                auth.0.user_id,
+                command.caller().user_id,
                 session_id.0,
                 RevocationReason::Revoked,
-                &command_context(&request_id, None),
+                &command.context(),
             )
             .await?;
         Ok(Done::at(position))
@@ -242,8 +307,8 @@ impl AuthApi {
         &self,
         body: JsonBody<TokenRequest>,
         request_id: RequestId,
-    ) -> Result<Done, Problem> {
-        let change = self.identity.verify_email(&body.0.token, &command_context(&request_id, None)).await?;
+    ) -> Result<Done, Refused<VerifyEmailRefusals>> {
+        let change = self.identity.verify_email(&body.0.token, &request_id.command_context()).await?;
         Ok(Done::at(change.position))
     }
 
@@ -251,10 +316,9 @@ impl AuthApi {
     #[oai(path = "/resend-verification", method = "post")]
     async fn resend_verification(
         &self,
-        auth: BearerAuth,
-        request_id: RequestId,
-    ) -> Result<Later<Accepted>, Problem> {
-        self.identity.resend_verification(auth.0.user_id, &command_context(&request_id, None)).await?;
+        command: SignedInCommand,
+    ) -> Result<Later<Accepted>, Refused<ResendVerificationRefusals>> {
+        self.identity.resend_verification(command.caller().user_id, &command.context()).await?;
         Ok(Later::Accepted(Json(Accepted {
             message: "if the address is unverified, a mail is on its way".into(),
         })))
@@ -266,8 +330,8 @@ impl AuthApi {
         &self,
         body: JsonBody<EmailRequest>,
         request_id: RequestId,
-    ) -> Result<Later<Accepted>, Problem> {
-        self.identity.forgot_password(&body.0.email, &command_context(&request_id, None));
+    ) -> Result<Later<Accepted>, Refused<ForgotPasswordRefusals>> {
+        self.identity.forgot_password(&body.0.email, &request_id.command_context());
         Ok(Later::Accepted(Json(Accepted {
             message: "if the address has an account, a reset mail is on its way".into(),
         })))
@@ -280,10 +344,10 @@ impl AuthApi {
         &self,
         body: JsonBody<ResetPasswordRequest>,
         request_id: RequestId,
-    ) -> Result<Done, Problem> {
+    ) -> Result<Done, Refused<ResetPasswordRefusals>> {
         let change = self
             .identity
-            .reset_password(&body.0.token, body.0.password, &command_context(&request_id, None))
+            .reset_password(&body.0.token, body.0.password, &request_id.command_context())
             .await?;
         Ok(Done::at(change.position))
     }
@@ -293,23 +357,22 @@ impl AuthApi {
     #[oai(path = "/change-password", method = "post")]
     async fn change_password(
         &self,
-        auth: BearerAuth,
+        command: SignedInCommand,
         body: JsonBody<ChangePasswordRequest>,
         request: &Request,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<AuthTokens>, Problem> {
+    ) -> Result<Applied<AuthTokens>, Refused<ChangePasswordRefusals>> {
         let signed_in = self
             .identity
             .change_password(
-                auth.0.user_id,
+                command.caller().user_id,
                 body.0.current_password,
                 body.0.new_password,
                 &device(request),
-                &command_context(&request_id, None),
+                &command.context(),
             )
             .await?;
         self.remember_for_session(&signed_in).await;
-        Ok(CommandResponse::applied(tokens(&signed_in), signed_in.position))
+        Ok(Applied::new(tokens(&signed_in), signed_in.position))
     }
 
     /// Text a six-digit sign-in code to a phone number. The code lives 5 minutes; another
@@ -319,23 +382,26 @@ impl AuthApi {
         &self,
         body: JsonBody<SendCodeRequest>,
         request_id: RequestId,
-    ) -> Result<Later<CodeSentView>, Problem> {
-        let sent = self.identity.send_code(&body.0.phone_number, &command_context(&request_id, None)).await?;
+    ) -> Result<Later<CodeSentView>, Refused<SendCodeRefusals>> {
+        let sent = self.identity.send_code(&body.0.phone_number, &request_id.command_context()).await?;
         Ok(Later::Accepted(Json(CodeSentView {
             expires_in: sent.expires_in_seconds,
             resend_after: sent.resend_after_seconds,
         })))
     }
 
-    /// Sign in with a phone number and its code; creates the account on first use. 5 wrong
-    /// codes end the code (`too_many_attempts`).
+    /// Sign in with a phone number and its code; creates the account on first use.
+    ///
+    /// 200 either way; `isNewUser` says whether the account was just made. 5 wrong codes end
+    /// the code (`too_many_attempts`). Every invalid field is named at once, before the code
+    /// is tried.
     #[oai(path = "/verify-phone", method = "post")]
     async fn verify_phone(
         &self,
         body: JsonBody<VerifyPhoneRequest>,
         request: &Request,
         request_id: RequestId,
-    ) -> Result<CommandResponse<PhoneAuthTokens>, Problem> {
+    ) -> Result<Applied<PhoneAuthTokens>, Refused<VerifyPhoneRefusals>> {
         let body = body.0;
         let result = self
             .identity
@@ -345,16 +411,12 @@ impl AuthApi {
                 body.name,
                 body.handle,
                 &device(request),
-                &command_context(&request_id, None),
+                &request_id.command_context(),
             )
             .await?;
         self.remember_for_session(&result.signed_in).await;
         let answer = PhoneAuthTokens { tokens: tokens(&result.signed_in), is_new_user: result.new_account };
-        Ok(if result.new_account {
-            CommandResponse::created(answer, result.signed_in.position)
-        } else {
-            CommandResponse::applied(answer, result.signed_in.position)
-        })
+        Ok(Applied::new(answer, result.signed_in.position))
     }
 }
 
@@ -370,17 +432,13 @@ impl UsersApi {
     }
 }
 
-/// Search page size: default and cap.
-const DEFAULT_LIMIT: i64 = 20;
-const MAX_LIMIT: i64 = 100;
-
 #[OpenApi(prefix_path = "/users", tag = "Tag::Users")]
 impl UsersApi {
     /// The signed-in user's own account (same as `/api/auth/me`).
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: BearerAuth) -> Result<Json<UserView>, Problem> {
+    async fn me(&self, auth: BearerAuth) -> Result<Answer<UserView>, Refused<MeRefusals>> {
         let account = self.identity.account(auth.0.user_id).await?;
-        Ok(Json(UserView::of(auth.0.user_id, &account)))
+        Ok(Answer::ok(UserView::of(auth.0.user_id, &account)))
     }
 
     /// Find users by handle or name: prefix matches first, then similar spellings.
@@ -390,31 +448,20 @@ impl UsersApi {
         _auth: BearerAuth,
         /// What to look for (1 to 100 characters; a leading `@` is ignored).
         q: Query<String>,
-        /// Page size, 1 to 100 (default 20).
-        limit: Query<Option<i64>>,
-        /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, Problem> {
+        limit: PageLimit,
+        cursor: PageCursor,
+    ) -> Result<Answer<UserPage>, Refused<SearchRefusals>> {
         let query = q.0.trim().trim_start_matches('@').trim().to_owned();
         if query.is_empty() || query.chars().count() > 100 {
-            return Err(AuthError::field("q", "1 to 100 characters").into());
+            return Err(
+                AuthError::field("q", field_codes::INVALID_LENGTH, "must be 1 to 100 characters").into()
+            );
         }
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(AuthError::field("limit", "1 to 100").into());
-        }
-        let after = match cursor.0 {
-            Some(cursor) => Some(
-                SearchCursor::decode(&cursor)
-                    .ok_or_else(|| AuthError::field("cursor", "not a cursor of this search"))?,
-            ),
-            None => None,
-        };
-        let rows = read::profiles::search(&self.state.pool, &query, after, limit).await?;
-        let next_cursor =
-            (rows.len() as i64 == limit).then(|| rows.last().map(|(_, cursor)| cursor.encode())).flatten();
+        let after = cursor.decode(SearchCursor::decode)?;
+        let rows = read::profiles::search(&self.state.pool, &query, after, limit.get()).await?;
+        let pagination = Pagination::of(limit, &rows, |(_, cursor)| cursor.encode());
         let data = rows.iter().map(|(row, _)| PublicUser::from(row)).collect();
-        Ok(Json(UserPage { data, pagination: Pagination { limit, next_cursor } }))
+        Ok(Answer::ok(UserPage { data, pagination }))
     }
 
     /// A user's public profile.
@@ -422,9 +469,11 @@ impl UsersApi {
     async fn user(
         &self,
         auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
+        /// The user's id.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<PublicUser>, Problem> {
+    ) -> Result<ReadResponse<PublicUser>, Refused<UserRefusals>> {
         let freshness =
             self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserProfiles::NAME]).await?;
         let row =
@@ -432,16 +481,18 @@ impl UsersApi {
         Ok(ReadResponse::ok(PublicUser::from(&row), freshness))
     }
 
-    /// Change one's own profile. A new handle must be free (`handle_taken`, 409).
+    /// Change one's own profile. A new handle must be free (`handle_taken`, 409). Every
+    /// invalid field is named at once.
     #[oai(path = "/:userId/profile", method = "patch")]
     async fn update_profile(
         &self,
-        auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
+        command: SignedInCommand,
+        /// The user's id: one's own.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
         body: JsonBody<ProfilePatch>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<UserView>, Problem> {
-        auth.0.require_self(user_id.0)?;
+    ) -> Result<Applied<UserView>, Refused<UpdateProfileRefusals>> {
+        command.caller().require_self(user_id.0)?;
         let body = body.0;
         let change = ProfileChange {
             name: body.name,
@@ -452,9 +503,8 @@ impl UsersApi {
             location: patch(body.location),
             website: patch(body.website),
         };
-        let changed =
-            self.identity.update_profile(user_id.0, change, &command_context(&request_id, None)).await?;
-        Ok(CommandResponse::applied(UserView::of(user_id.0, &changed.account), changed.position))
+        let changed = self.identity.update_profile(user_id.0, change, &command.context()).await?;
+        Ok(Applied::new(UserView::of(user_id.0, &changed.account), changed.position))
     }
 
     /// One's own settings.
@@ -462,28 +512,47 @@ impl UsersApi {
     async fn settings(
         &self,
         auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
-    ) -> Result<Json<SettingsView>, Problem> {
+        /// The user's id: one's own.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
+    ) -> Result<Answer<SettingsView>, Refused<SettingsRefusals>> {
         auth.0.require_self(user_id.0)?;
         let account = self.identity.account(user_id.0).await?;
-        Ok(Json((&account.settings).into()))
+        Ok(Answer::ok((&account.settings).into()))
     }
 
-    /// Replace one's own settings.
-    #[oai(path = "/:userId/settings", method = "put")]
-    async fn update_settings(
+    /// Change some of one's own settings: absent ones stay as they are.
+    ///
+    /// Merged onto the settings as they are when the change is decided, so two devices that
+    /// change different settings at the same time both keep their change.
+    #[oai(path = "/:userId/settings", method = "patch")]
+    async fn patch_settings(
         &self,
-        auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
+        command: SignedInCommand,
+        /// The user's id: one's own.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
+        body: JsonBody<SettingsPatchRequest>,
+    ) -> Result<Applied<SettingsView>, Refused<UpdateSettingsRefusals>> {
+        command.caller().require_self(user_id.0)?;
+        let changed = self.identity.patch_settings(user_id.0, body.0.into(), &command.context()).await?;
+        Ok(Applied::new((&changed.account.settings).into(), changed.position))
+    }
+
+    /// Replace all of one's own settings (kept for older clients; prefer `PATCH`, which does
+    /// not undo another device's change).
+    #[oai(path = "/:userId/settings", method = "put")]
+    async fn replace_settings(
+        &self,
+        command: SignedInCommand,
+        /// The user's id: one's own.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
         body: JsonBody<SettingsView>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<SettingsView>, Problem> {
-        auth.0.require_self(user_id.0)?;
-        let changed = self
-            .identity
-            .update_settings(user_id.0, body.0.into(), &command_context(&request_id, None))
-            .await?;
-        Ok(CommandResponse::applied((&changed.account.settings).into(), changed.position))
+    ) -> Result<Applied<SettingsView>, Refused<UpdateSettingsRefusals>> {
+        command.caller().require_self(user_id.0)?;
+        let changed = self.identity.update_settings(user_id.0, body.0.into(), &command.context()).await?;
+        Ok(Applied::new((&changed.account.settings).into(), changed.position))
     }
 }
 
@@ -500,10 +569,16 @@ impl AdminApi {
 
 /// A role as changed.
 #[derive(Debug, Clone, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct UserRole {
     pub user_id: Uuid,
     pub role: RoleName,
+}
+
+impl Example for UserRole {
+    fn example() -> Self {
+        Self { user_id: Uuid::from_u128(0x0193_a0c4_6c1e_7d2a_9b1f_3f5e_8d2c_4a10), role: RoleName::Auditor }
+    }
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "Tag::Admin")]
@@ -513,25 +588,18 @@ impl AdminApi {
     #[oai(path = "/users/:userId/role", method = "put")]
     async fn set_role(
         &self,
-        auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
+        command: SignedInCommand,
+        /// The user whose role changes.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
         body: JsonBody<RoleChangeRequest>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<UserRole>, Problem> {
-        let admin_role = self.identity.require_admin(&auth.0).await?;
+    ) -> Result<Applied<UserRole>, Refused<SetRoleRefusals>> {
+        let admin = command.caller();
+        let admin_role = self.identity.require_admin(admin).await?;
         let changed = self
             .identity
-            .change_role(
-                auth.0.user_id,
-                admin_role,
-                user_id.0,
-                body.0.role.into(),
-                &command_context(&request_id, None),
-            )
+            .change_role(admin.user_id, admin_role, user_id.0, body.0.role.into(), &command.context())
             .await?;
-        Ok(CommandResponse::applied(
-            UserRole { user_id: user_id.0, role: changed.account.role.into() },
-            changed.position,
-        ))
+        Ok(Applied::new(UserRole { user_id: user_id.0, role: changed.account.role.into() }, changed.position))
     }
 }

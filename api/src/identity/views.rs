@@ -4,11 +4,12 @@
 //! [`PublicUser`] is what everyone else sees. No endpoint answers another user's email, phone
 //! or settings.
 
-use chrono::{DateTime, Utc};
+pub use crate::pagination::Pagination;
+use crate::timestamp::Timestamp;
 use loopync_domain::identity::Role;
-use loopync_domain::identity::account::{Account, Privacy, Settings};
+use loopync_domain::identity::account::{Account, Privacy, Settings, SettingsPatch};
 use loopync_projections::identity::ProfileRow;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
@@ -70,12 +71,43 @@ pub enum PrivacyName {
 
 /// A user's private settings.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "UserSettings", rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename = "UserSettings", rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct SettingsView {
     pub privacy: PrivacyName,
     /// Whether notifications are delivered.
     pub notifications: bool,
     pub dark_mode: bool,
+}
+
+/// A change of some settings: absent (or `null`) settings stay as they are, so two devices
+/// changing different settings both keep their change.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "UserSettingsPatch", rename_all = "camelCase", deny_unknown_fields, example)]
+pub struct SettingsPatchRequest {
+    pub privacy: Option<PrivacyName>,
+    /// Whether notifications are delivered.
+    pub notifications: Option<bool>,
+    pub dark_mode: Option<bool>,
+}
+
+impl From<SettingsPatchRequest> for SettingsPatch {
+    fn from(request: SettingsPatchRequest) -> Self {
+        Self {
+            privacy: request.privacy.map(Privacy::from),
+            notifications: request.notifications,
+            dark_mode: request.dark_mode,
+        }
+    }
+}
+
+impl From<PrivacyName> for Privacy {
+    fn from(privacy: PrivacyName) -> Self {
+        match privacy {
+            PrivacyName::Public => Self::Public,
+            PrivacyName::Friends => Self::Friends,
+            PrivacyName::Private => Self::Private,
+        }
+    }
 }
 
 impl From<&Settings> for SettingsView {
@@ -94,21 +126,13 @@ impl From<&Settings> for SettingsView {
 
 impl From<SettingsView> for Settings {
     fn from(view: SettingsView) -> Self {
-        Self {
-            privacy: match view.privacy {
-                PrivacyName::Public => Privacy::Public,
-                PrivacyName::Friends => Privacy::Friends,
-                PrivacyName::Private => Privacy::Private,
-            },
-            notifications: view.notifications,
-            dark_mode: view.dark_mode,
-        }
+        Self { privacy: view.privacy.into(), notifications: view.notifications, dark_mode: view.dark_mode }
     }
 }
 
 /// The signed-in user's own account.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "User", rename_all = "camelCase")]
+#[oai(rename = "User", rename_all = "camelCase", example)]
 pub struct UserView {
     pub id: Uuid,
     pub handle: String,
@@ -147,7 +171,7 @@ impl UserView {
 
 /// A user as everyone sees them: no email, phone number or settings.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct PublicUser {
     pub id: Uuid,
     pub handle: String,
@@ -158,7 +182,7 @@ pub struct PublicUser {
     pub location: Option<String>,
     pub website: Option<String>,
     pub role: RoleName,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<&ProfileRow> for PublicUser {
@@ -173,14 +197,14 @@ impl From<&ProfileRow> for PublicUser {
             location: row.location.clone(),
             website: row.website.clone(),
             role: RoleName::parse(&row.role),
-            created_at: row.registered_at,
+            created_at: row.registered_at.into(),
         }
     }
 }
 
 /// Email sign-up.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct SignupRequest {
     /// Matched case-insensitively; at most 254 characters.
     #[oai(validator(max_length = 254))]
@@ -197,7 +221,7 @@ pub struct SignupRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
@@ -207,7 +231,7 @@ pub struct LoginRequest {
 
 /// A signed-in session's credentials.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct AuthTokens {
     /// The access token (JWT): `Authorization: Bearer <token>`.
     pub token: String,
@@ -224,7 +248,7 @@ pub struct AuthTokens {
 
 /// `verify-phone`'s answer: the tokens, and whether the number was new.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct PhoneAuthTokens {
     #[oai(flatten)]
     pub tokens: AuthTokens,
@@ -232,14 +256,14 @@ pub struct PhoneAuthTokens {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct RefreshRequest {
     #[oai(validator(max_length = 200))]
     pub refresh_token: String,
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct TokenRequest {
     /// The token from the mail.
     #[oai(validator(max_length = 200))]
@@ -247,14 +271,14 @@ pub struct TokenRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct EmailRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct ResetPasswordRequest {
     #[oai(validator(max_length = 200))]
     pub token: String,
@@ -263,7 +287,7 @@ pub struct ResetPasswordRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct ChangePasswordRequest {
     #[oai(validator(max_length = 128))]
     pub current_password: String,
@@ -272,7 +296,7 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct SendCodeRequest {
     /// E.164, e.g. `+442079460958`; spaces, dashes, dots and parentheses are ignored.
     #[oai(validator(max_length = 32))]
@@ -280,7 +304,7 @@ pub struct SendCodeRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CodeSentView {
     /// Seconds the code stays valid.
     pub expires_in: u64,
@@ -289,7 +313,7 @@ pub struct CodeSentView {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct VerifyPhoneRequest {
     #[oai(validator(max_length = 32))]
     pub phone_number: String,
@@ -306,7 +330,7 @@ pub struct VerifyPhoneRequest {
 
 /// A profile change: absent fields stay as they are, `null` clears an optional one.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct ProfilePatch {
     #[oai(validator(max_length = 80))]
     pub name: Option<String>,
@@ -338,52 +362,242 @@ pub fn patch(value: MaybeUndefined<String>) -> Option<Option<String>> {
 
 /// A signed-in device.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Session", rename_all = "camelCase")]
+#[oai(rename = "Session", rename_all = "camelCase", example)]
 pub struct SessionView {
     pub id: Uuid,
     /// The client's `User-Agent` when it signed in.
     pub device: Option<String>,
     pub ip: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
+    pub started_at: Timestamp,
+    pub last_used_at: Timestamp,
     /// When the session's refresh token expires unless used.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     /// Whether this is the session of the token making the request.
     pub current: bool,
 }
 
-/// Keyset pagination of a list.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct Pagination {
-    pub limit: i64,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct SessionList {
     pub data: Vec<SessionView>,
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct UserPage {
     pub data: Vec<PublicUser>,
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, example)]
 pub struct RoleChangeRequest {
     pub role: RoleName,
 }
 
 /// Accepted; nothing to show (`forgot-password`, `resend-verification`).
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct Accepted {
     pub message: String,
+}
+
+// Examples of every request and answer, shown in the OpenAPI document and Swagger UI.
+
+/// The id of the examples' user.
+const USER_ID: Uuid = Uuid::from_u128(0x0193_a0c4_6c1e_7d2a_9b1f_3f5e_8d2c_4a10);
+/// The id of the examples' session.
+const SESSION_ID: Uuid = Uuid::from_u128(0x0193_a0c4_7a02_7c11_8e3d_5b6a_1f0e_9d21);
+const PASSWORD: &str = "correct horse battery";
+const OPAQUE_TOKEN: &str = "0193a0c4-6c1e-7d2a-9b1f-3f5e8d2c4a10.kq3V0Zb8n6lq2Jx9T1cS4mWfYp7uHdRe5GaNv0iLtEo";
+
+impl Example for SettingsView {
+    fn example() -> Self {
+        Self { privacy: PrivacyName::Friends, notifications: true, dark_mode: true }
+    }
+}
+
+impl Example for SettingsPatchRequest {
+    fn example() -> Self {
+        Self { privacy: None, notifications: None, dark_mode: Some(true) }
+    }
+}
+
+impl Example for UserView {
+    fn example() -> Self {
+        Self {
+            id: USER_ID,
+            handle: "ada".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+            email: Some("ada@example.com".to_owned()),
+            email_verified: true,
+            phone_number: Some("+442079460958".to_owned()),
+            bio: Some("Poet of numbers.".to_owned()),
+            avatar: Some("/api/media/0193a0c4-8b11-7e4f-a2c3-6d7e8f901234".to_owned()),
+            cover_photo: None,
+            location: Some("London".to_owned()),
+            website: Some("https://ada.example.com".to_owned()),
+            role: RoleName::User,
+            settings: SettingsView::example(),
+        }
+    }
+}
+
+impl Example for PublicUser {
+    fn example() -> Self {
+        Self {
+            id: USER_ID,
+            handle: "ada".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+            bio: Some("Poet of numbers.".to_owned()),
+            avatar: Some("/api/media/0193a0c4-8b11-7e4f-a2c3-6d7e8f901234".to_owned()),
+            cover_photo: None,
+            location: Some("London".to_owned()),
+            website: Some("https://ada.example.com".to_owned()),
+            role: RoleName::Verified,
+            created_at: Timestamp::example(),
+        }
+    }
+}
+
+impl Example for SignupRequest {
+    fn example() -> Self {
+        Self {
+            email: "ada@example.com".to_owned(),
+            password: PASSWORD.to_owned(),
+            name: "Ada Lovelace".to_owned(),
+            handle: "ada".to_owned(),
+        }
+    }
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self { email: "ada@example.com".to_owned(), password: PASSWORD.to_owned() }
+    }
+}
+
+impl Example for AuthTokens {
+    fn example() -> Self {
+        Self {
+            token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzYTBjNCJ9.c2lnbmF0dXJl".to_owned(),
+            refresh_token: OPAQUE_TOKEN.to_owned(),
+            token_type: "Bearer".to_owned(),
+            expires_in: 900,
+            session_id: SESSION_ID,
+            user: UserView::example(),
+        }
+    }
+}
+
+impl Example for PhoneAuthTokens {
+    fn example() -> Self {
+        Self { tokens: AuthTokens::example(), is_new_user: false }
+    }
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        Self { refresh_token: OPAQUE_TOKEN.to_owned() }
+    }
+}
+
+impl Example for TokenRequest {
+    fn example() -> Self {
+        Self { token: OPAQUE_TOKEN.to_owned() }
+    }
+}
+
+impl Example for EmailRequest {
+    fn example() -> Self {
+        Self { email: "ada@example.com".to_owned() }
+    }
+}
+
+impl Example for ResetPasswordRequest {
+    fn example() -> Self {
+        Self { token: OPAQUE_TOKEN.to_owned(), password: "a new horse battery".to_owned() }
+    }
+}
+
+impl Example for ChangePasswordRequest {
+    fn example() -> Self {
+        Self { current_password: PASSWORD.to_owned(), new_password: "a new horse battery".to_owned() }
+    }
+}
+
+impl Example for SendCodeRequest {
+    fn example() -> Self {
+        Self { phone_number: "+442079460958".to_owned() }
+    }
+}
+
+impl Example for CodeSentView {
+    fn example() -> Self {
+        Self { expires_in: 300, resend_after: 60 }
+    }
+}
+
+impl Example for VerifyPhoneRequest {
+    fn example() -> Self {
+        Self {
+            phone_number: "+442079460958".to_owned(),
+            code: "482913".to_owned(),
+            name: Some("Ada Lovelace".to_owned()),
+            handle: Some("ada".to_owned()),
+        }
+    }
+}
+
+impl Example for ProfilePatch {
+    fn example() -> Self {
+        Self {
+            name: None,
+            handle: Some("ada.l".to_owned()),
+            bio: MaybeUndefined::Value("Poet of numbers.".to_owned()),
+            avatar: MaybeUndefined::Undefined,
+            cover_photo: MaybeUndefined::Null,
+            location: MaybeUndefined::Undefined,
+            website: MaybeUndefined::Value("https://ada.example.com".to_owned()),
+        }
+    }
+}
+
+impl Example for SessionView {
+    fn example() -> Self {
+        Self {
+            id: SESSION_ID,
+            device: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)".to_owned()),
+            ip: Some("203.0.113.7".to_owned()),
+            started_at: Timestamp::example(),
+            last_used_at: Timestamp::example(),
+            expires_at: Timestamp::example(),
+            current: true,
+        }
+    }
+}
+
+impl Example for SessionList {
+    fn example() -> Self {
+        Self { data: vec![SessionView::example()], pagination: Pagination::whole(1) }
+    }
+}
+
+impl Example for UserPage {
+    fn example() -> Self {
+        Self { data: vec![PublicUser::example()], pagination: Pagination::example() }
+    }
+}
+
+impl Example for RoleChangeRequest {
+    fn example() -> Self {
+        Self { role: RoleName::Auditor }
+    }
+}
+
+impl Example for Accepted {
+    fn example() -> Self {
+        Self { message: "if the address has an account, a reset mail is on its way".to_owned() }
+    }
 }

@@ -20,16 +20,14 @@ impl AmountInput {
     pub fn credits(&self, field: &str) -> Result<Credits, Problem> {
         let invalid = |why: &str| bad_field(pay_codes::INVALID_AMOUNT, field, why.to_owned());
         let Value::Number(number) = &self.0 else {
-            return Err(invalid("amounts are JSON integers of minor units (100 = 1.00 LOOP)"));
+            return Err(invalid("must be a JSON integer of minor units (100 = 1.00 LOOP)"));
         };
         match number.as_i64() {
-            Some(amount) => Credits::new(amount).map_err(|_| invalid("amounts are positive")),
-            None if number.is_u64() => Err(invalid("the amount is too large")),
+            Some(amount) => Credits::new(amount).map_err(|_| invalid("must be positive")),
+            None if number.is_u64() => Err(invalid("is too large")),
             None => match number.as_f64() {
-                Some(value) if value.fract() == 0.0 && value.abs() >= 9.2e18 => {
-                    Err(invalid("the amount is too large"))
-                }
-                _ => Err(invalid("amounts are whole numbers of minor units, not fractions")),
+                Some(value) if value.fract() == 0.0 && value.abs() >= 9.2e18 => Err(invalid("is too large")),
+                _ => Err(invalid("must be a whole number of minor units, not a fraction")),
             },
         }
     }

@@ -160,11 +160,11 @@ impl DomainProblem for LedgerError {
     }
 }
 
-/// 400 `code` naming one offending field.
+/// 400 `code` naming one offending field, with the same code for the field.
 pub fn bad_field(code: &'static str, field: &str, message: impl Into<String>) -> Problem {
     let message = message.into();
-    Problem::new(StatusCode::BAD_REQUEST, code, message.clone())
-        .with_errors([FieldProblem::new(field, message)])
+    Problem::new(StatusCode::BAD_REQUEST, code, format!("`{field}` {message}"))
+        .with_errors([FieldProblem::new(field, code, message)])
 }
 
 pub fn forbidden(detail: &str) -> Problem {

@@ -33,7 +33,7 @@ pub async fn page(
                 hash: field("hash"),
                 event_type: event.event_type,
                 schema_version: event.schema_version,
-                recorded_at: event.recorded_at,
+                recorded_at: event.recorded_at.into(),
                 payload: event.payload,
             }
         })

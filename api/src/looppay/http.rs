@@ -13,22 +13,24 @@
 //! caller's own, except the recipient of a transfer or payment, who is only credited.
 
 use super::amount::AmountInput;
-use super::errors::{bad_field, forbidden, pay_codes};
+use super::errors::{bad_field, forbidden, pay_codes as c};
 use super::provider::SIGNATURE_HEADER;
 use super::service::{LoopPay, NoticeApplied};
 use super::views::*;
-use crate::consistency::{CommandResponse, ReadResponse, command_context};
-use crate::identity::views::Pagination;
+use crate::command_request::CommandRequest;
+use crate::consistency::{Answer, Created, ReadResponse};
 use crate::identity::{BearerAuth, Caller, Identity};
-use crate::problem::Problem;
+use crate::pagination::{PageCursor, PageLimit, Pagination};
+use crate::problem::{FieldProblem, Problem, codes, field_codes};
+use crate::refusals;
+use crate::refusals::Refused;
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use chrono::{DateTime, Utc};
+use crate::timestamp::Timestamp;
 use loopync_domain::looppay::{CURRENCY, LedgerAccount, LedgerError, WalletEvent};
 use loopync_projections::looppay::{self as read, LedgerReadModel, TRANSACTION_KINDS, TransactionFilter};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -40,8 +42,59 @@ enum Tag {
     LoopPay,
 }
 
-const DEFAULT_LIMIT: i64 = 20;
-const MAX_LIMIT: i64 = 100;
+// Each operation's refusals, as the OpenAPI document shows them (see `crate::refusals`).
+refusals!(TopUpRefusals, "TopUp", |set| set
+    .signed_in()
+    .body()
+    .idempotent()
+    .with(400, &[c::INVALID_AMOUNT])
+    .with(422, &[c::TOP_UP_LIMIT_EXCEEDED, c::DAILY_LIMIT_EXCEEDED, c::BALANCE_OVERFLOW])
+    .with(503, &[c::PROVIDER_UNAVAILABLE]));
+refusals!(TopUpStatusRefusals, "TopUpStatus", |set| set
+    .signed_in()
+    .reads_position()
+    .with(404, &[c::TOP_UP_NOT_FOUND]));
+refusals!(WebhookRefusals, "Webhook", |set| set
+    .body()
+    .command()
+    .with(401, &[c::INVALID_SIGNATURE])
+    .with(404, &[c::PROVIDER_NOT_FOUND, c::TOP_UP_NOT_FOUND])
+    .with(409, &[c::WEBHOOK_REPLAYED, c::TOP_UP_ALREADY_SETTLED])
+    .with(422, &[c::AMOUNT_MISMATCH, c::BALANCE_OVERFLOW]));
+refusals!(TransferRefusals, "Transfer", |set| set
+    .signed_in()
+    .body()
+    .idempotent()
+    .with(400, &[c::INVALID_AMOUNT, c::INVALID_NOTE])
+    .with(404, &[c::RECIPIENT_NOT_FOUND])
+    .with(422, &[c::INSUFFICIENT_FUNDS, c::SELF_TRANSFER, c::BALANCE_OVERFLOW]));
+refusals!(PayRefusals, "Pay", |set| set
+    .signed_in()
+    .body()
+    .idempotent()
+    .with(400, &[c::INVALID_AMOUNT, c::INVALID_ACCOUNT, c::INVALID_REFERENCE, c::INVALID_NOTE])
+    .with(404, &[c::RECIPIENT_NOT_FOUND])
+    .with(409, &[c::PAYMENT_EXISTS])
+    .with(422, &[c::INSUFFICIENT_FUNDS, c::SELF_TRANSFER, c::BALANCE_OVERFLOW]));
+refusals!(PaymentRefusals, "Payment", |set| set
+    .signed_in()
+    .reads_position()
+    .with(404, &[c::PAYMENT_NOT_FOUND]));
+refusals!(RefundRefusals, "Refund", |set| set
+    .signed_in()
+    .body()
+    .idempotent()
+    .with(400, &[c::INVALID_AMOUNT, c::INVALID_NOTE])
+    .with(403, &[codes::FORBIDDEN])
+    .with(404, &[c::PAYMENT_NOT_FOUND])
+    .with(409, &[c::PAYMENT_NOT_REFUNDABLE])
+    .with(422, &[c::REFUND_EXCEEDS_PAYMENT, c::INSUFFICIENT_FUNDS, c::BALANCE_OVERFLOW]));
+refusals!(BalanceRefusals, "Balance", |set| set.signed_in().reads_position());
+refusals!(TransactionsRefusals, "Transactions", |set| set.signed_in().reads_position());
+refusals!(HistoryRefusals, "LedgerHistory", |set| set
+    .signed_in()
+    .with(400, &[c::INVALID_ACCOUNT])
+    .with(403, &[codes::FORBIDDEN]));
 
 /// `/api/looppay/*`.
 pub struct LoopPayApi {
@@ -70,25 +123,9 @@ impl LoopPayApi {
     }
 }
 
-fn limit_of(limit: Option<i64>) -> Result<i64, Problem> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if (1..=MAX_LIMIT).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(Problem::invalid_request("limit is 1 to 100")
-            .with_errors([crate::problem::FieldProblem::new("limit", "1 to 100")]))
-    }
-}
-
-fn cursor_of(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
-    cursor
-        .map(|cursor| {
-            cursor.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Problem::invalid_request("not a cursor of this list")
-                    .with_errors([crate::problem::FieldProblem::new("cursor", "not a cursor of this list")])
-            })
-        })
-        .transpose()
+/// The sequence cursors of the ledger's lists: positive integers.
+fn sequence_cursor(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|n| *n > 0)
 }
 
 fn note_of(note: Option<String>) -> Option<String> {
@@ -111,14 +148,11 @@ impl LoopPayApi {
     #[oai(path = "/topup", method = "post")]
     async fn top_up(
         &self,
-        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] command: CommandRequest,
         body: JsonBody<TopUpRequest>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<TopUpView>, Problem> {
+    ) -> Result<Created<TopUpView>, Refused<TopUpRefusals>> {
         let amount = body.0.amount.credits("amount")?;
-        let context = command_context(&request_id, idempotency_key.0);
-        let started = self.looppay.top_up(&auth.0, amount, context).await?;
+        let started = self.looppay.top_up(command.caller(), amount, command.context()).await?;
         let view = TopUpView {
             top_up_id: started.top_up_id,
             status: if started.confirmed { "confirmed" } else { "pending" }.to_owned(),
@@ -128,7 +162,7 @@ impl LoopPayApi {
             checkout_url: started.checkout_url,
             balance: own_balance(&started.outcome.events),
         };
-        Ok(CommandResponse::created(view, started.outcome.position))
+        Ok(Created::new(view, started.outcome.position))
     }
 
     /// A top-up of yours and where it stands.
@@ -136,9 +170,11 @@ impl LoopPayApi {
     async fn top_up_status(
         &self,
         auth: BearerAuth,
-        #[oai(name = "topUpId")] top_up_id: Path<Uuid>,
+        /// The `topUpId` the top-up was answered with.
+        #[oai(name = "topUpId")]
+        top_up_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<TopUpStatusView>, Problem> {
+    ) -> Result<ReadResponse<TopUpStatusView>, Refused<TopUpStatusRefusals>> {
         let freshness = self
             .state
             .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
@@ -146,17 +182,16 @@ impl LoopPayApi {
         let row = read::top_up(&self.state.pool, top_up_id.0)
             .await?
             .filter(|row| row.account == auth.0.user_id.to_string())
-            .ok_or_else(|| {
-                Problem::from(loopync_commands::CommandError::Domain(LedgerError::TopUpNotFound))
-            })?;
+            .ok_or(LedgerError::TopUpNotFound)
+            .map_err(|refusal| Problem::from(loopync_commands::CommandError::Domain(refusal)))?;
         Ok(ReadResponse::ok(
             TopUpStatusView {
                 top_up_id: row.top_up_id,
                 status: row.status,
                 amount: row.amount,
                 currency: CURRENCY.to_owned(),
-                requested_at: row.requested_at,
-                settled_at: row.settled_at,
+                requested_at: row.requested_at.into(),
+                settled_at: row.settled_at.map(Timestamp),
             },
             freshness,
         ))
@@ -170,11 +205,12 @@ impl LoopPayApi {
     #[oai(path = "/webhooks/:provider", method = "post")]
     async fn webhook(
         &self,
+        /// The provider's name, as configured (`LOOPYNC_PAYMENT_PROVIDER`).
         provider: Path<String>,
         request: &Request,
         body: super::raw_body::RawJson,
         request_id: RequestId,
-    ) -> Result<Json<WebhookAnswer>, Problem> {
+    ) -> Result<Answer<WebhookAnswer>, Refused<WebhookRefusals>> {
         let signature = request.headers().get(SIGNATURE_HEADER).and_then(|value| value.to_str().ok());
         let applied = self
             .looppay
@@ -184,7 +220,7 @@ impl LoopPayApi {
             NoticeApplied::Applied => "applied",
             NoticeApplied::AlreadyApplied => "already_applied",
         };
-        Ok(Json(WebhookAnswer { status: status.to_owned() }))
+        Ok(Answer::ok(WebhookAnswer { status: status.to_owned() }))
     }
 
     /// Send credits to another user.
@@ -195,27 +231,25 @@ impl LoopPayApi {
     #[oai(path = "/transfer", method = "post")]
     async fn transfer(
         &self,
-        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] command: CommandRequest,
         body: JsonBody<TransferRequest>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<TransferView>, Problem> {
+    ) -> Result<Created<TransferView>, Refused<TransferRefusals>> {
         let body = body.0;
         let amount = body.amount.credits("amount")?;
         let note = note_of(body.note);
-        let context = command_context(&request_id, idempotency_key.0);
-        let outcome = self.looppay.transfer(&auth.0, body.to_user_id, amount, note, context).await?;
+        let outcome =
+            self.looppay.transfer(command.caller(), body.to, amount, note, command.context()).await?;
         let (sent, _) = &outcome.events;
         let entry = sent.first().map(WalletEvent::entry);
         let view = TransferView {
-            transaction_id: entry.map_or_else(Uuid::nil, |e| e.entry_id),
-            to_user_id: body.to_user_id,
+            entry_id: entry.map_or_else(Uuid::nil, |e| e.entry_id),
+            to: body.to,
             amount: entry.map_or(amount.minor_units(), |e| e.amount),
             currency: CURRENCY.to_owned(),
             note: entry.and_then(|e| e.note.clone()),
             balance: own_balance(sent),
         };
-        Ok(CommandResponse::created(view, outcome.position))
+        Ok(Created::new(view, outcome.position))
     }
 
     /// Pay a user or the platform for something (`reference`: `event:<id>`, `order:<id>`).
@@ -226,23 +260,22 @@ impl LoopPayApi {
     #[oai(path = "/pay", method = "post")]
     async fn pay(
         &self,
-        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] command: CommandRequest,
         body: JsonBody<PayRequest>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<PaymentView>, Problem> {
+    ) -> Result<Created<PaymentView>, Refused<PayRefusals>> {
         let body = body.0;
         let amount = body.amount.credits("amount")?;
         let payee = LedgerAccount::parse(body.to.trim())
-            .ok_or_else(|| bad_field(pay_codes::INVALID_ACCOUNT, "to", "a user id or `system.escrow`"))?;
-        let context = command_context(&request_id, idempotency_key.0);
-        let outcome =
-            self.looppay.pay(&auth.0, payee, amount, body.reference, note_of(body.note), context).await?;
+            .ok_or_else(|| bad_field(c::INVALID_ACCOUNT, "to", "must be a user id or `system.escrow`"))?;
+        let outcome = self
+            .looppay
+            .pay(command.caller(), payee, amount, body.reference, note_of(body.note), command.context())
+            .await?;
         let (sent, _, _) = &outcome.events;
         let entry = sent.first().map(WalletEvent::entry);
         let view = PaymentView {
             payment_id: entry.and_then(|e| e.payment_id).unwrap_or_else(Uuid::nil),
-            payer: auth.0.user_id.to_string(),
+            payer: command.caller().user_id.to_string(),
             payee: payee.to_string(),
             status: "paid".to_owned(),
             amount: entry.map_or(amount.minor_units(), |e| e.amount),
@@ -252,7 +285,7 @@ impl LoopPayApi {
             expires_at: None,
             balance: Some(own_balance(sent)),
         };
-        Ok(CommandResponse::created(view, outcome.position))
+        Ok(Created::new(view, outcome.position))
     }
 
     /// A payment you made or received (auditors and admins: any).
@@ -260,9 +293,11 @@ impl LoopPayApi {
     async fn payment(
         &self,
         auth: BearerAuth,
-        #[oai(name = "paymentId")] payment_id: Path<Uuid>,
+        /// The payment's id.
+        #[oai(name = "paymentId")]
+        payment_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<PaymentView>, Problem> {
+    ) -> Result<ReadResponse<PaymentView>, Refused<PaymentRefusals>> {
         let freshness = self
             .state
             .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
@@ -272,7 +307,7 @@ impl LoopPayApi {
         let row = read::payment(&self.state.pool, payment_id.0).await?.ok_or_else(not_found)?;
         let me = auth.0.user_id.to_string();
         if row.payer != me && row.payee != me && !self.may_audit(&auth.0).await? {
-            return Err(not_found());
+            return Err(not_found().into());
         }
         Ok(ReadResponse::ok(
             PaymentView {
@@ -284,7 +319,7 @@ impl LoopPayApi {
                 refunded: row.refunded,
                 currency: CURRENCY.to_owned(),
                 reference: row.reference,
-                expires_at: row.expires_at,
+                expires_at: row.expires_at.map(Timestamp),
                 balance: None,
             },
             freshness,
@@ -299,20 +334,20 @@ impl LoopPayApi {
     #[oai(path = "/payments/:paymentId/refund", method = "post")]
     async fn refund(
         &self,
-        auth: BearerAuth,
-        #[oai(name = "paymentId")] payment_id: Path<Uuid>,
+        #[oai(name = "Idempotency-Key")] command: CommandRequest,
+        /// The payment to refund.
+        #[oai(name = "paymentId")]
+        payment_id: Path<Uuid>,
         body: JsonBody<RefundRequest>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        request_id: RequestId,
-    ) -> Result<CommandResponse<RefundView>, Problem> {
+    ) -> Result<Created<RefundView>, Refused<RefundRefusals>> {
         let body = body.0;
         let amount = body.amount.as_ref().map(|a: &AmountInput| a.credits("amount")).transpose()?;
-        let is_admin = auth.0.role.is_admin()
-            && self.identity.current_role(auth.0.user_id).await.map(|r| r.is_admin()).unwrap_or(false);
-        let context = command_context(&request_id, idempotency_key.0);
+        let caller = command.caller();
+        let is_admin = caller.role.is_admin()
+            && self.identity.current_role(caller.user_id).await.map(|r| r.is_admin()).unwrap_or(false);
         let outcome = self
             .looppay
-            .refund(&auth.0, is_admin, payment_id.0, amount, note_of(body.reason), context)
+            .refund(caller, is_admin, payment_id.0, amount, note_of(body.reason), command.context())
             .await?;
         let (sent, _, _) = &outcome.events;
         let entry = sent.first().map(WalletEvent::entry);
@@ -323,7 +358,7 @@ impl LoopPayApi {
             currency: CURRENCY.to_owned(),
             balance: own_balance(sent),
         };
-        Ok(CommandResponse::created(view, outcome.position))
+        Ok(Created::new(view, outcome.position))
     }
 
     /// Your wallet's balances: now, or at a past instant with `at` (RFC 3339).
@@ -331,9 +366,10 @@ impl LoopPayApi {
     async fn balance(
         &self,
         auth: BearerAuth,
-        at: Query<Option<DateTime<Utc>>>,
+        /// A past instant (RFC 3339) to read the balances at; now when absent.
+        at: Query<Option<Timestamp>>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<BalanceView>, Problem> {
+    ) -> Result<ReadResponse<BalanceView>, Refused<BalanceRefusals>> {
         let freshness = self
             .state
             .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
@@ -341,7 +377,7 @@ impl LoopPayApi {
         let account = auth.0.user_id.to_string();
         let view = match at.0 {
             Some(at) => {
-                let (available, held) = read::balance_at(&self.state.pool, &account, at).await?;
+                let (available, held) = read::balance_at(&self.state.pool, &account, at.0).await?;
                 BalanceView { at: Some(at), ..BalanceView::new(available, held) }
             }
             None => read::balance(&self.state.pool, &account)
@@ -352,38 +388,40 @@ impl LoopPayApi {
     }
 
     /// Your wallet's movements, newest first.
-    ///
-    /// Filters: `type` (comma-separated: `top_up`, `transfer`, `transfer_sent`, ..., see
-    /// the schema), `from` (inclusive) and `to` (exclusive) as RFC 3339 instants.
     #[oai(path = "/transactions", method = "get")]
     #[allow(clippy::too_many_arguments)] // one per query parameter and header
     async fn transactions(
         &self,
         auth: BearerAuth,
-        #[oai(name = "type")] kinds: Query<Option<String>>,
-        from: Query<Option<DateTime<Utc>>>,
-        to: Query<Option<DateTime<Utc>>>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
+        /// Comma-separated movement types: `top_up`, `transfer_sent`, `transfer_received`,
+        /// `payment_sent`, `payment_received`, `hold_placed`, `hold_captured`,
+        /// `hold_released`, `refund_sent`, `refund_received`, or a group (`transfer`,
+        /// `payment`, `hold`, `refund`). All when absent or empty.
+        #[oai(name = "type")]
+        kinds: Query<Option<String>>,
+        /// The earliest instant (inclusive, RFC 3339).
+        from: Query<Option<Timestamp>>,
+        /// The latest instant (exclusive, RFC 3339).
+        to: Query<Option<Timestamp>>,
+        limit: PageLimit,
+        cursor: PageCursor,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
-    ) -> Result<ReadResponse<TransactionPage>, Problem> {
-        let limit = limit_of(limit.0)?;
-        let before = cursor_of(cursor.0.as_deref())?;
+    ) -> Result<ReadResponse<TransactionPage>, Refused<TransactionsRefusals>> {
+        let before = cursor.decode(sequence_cursor)?;
         // `type=` with nothing in it filters nothing.
         let kinds = kinds.0.as_deref().map(parse_kinds).transpose()?.filter(|kinds| !kinds.is_empty());
         let freshness = self
             .state
             .wait_for_position(Some(&auth.0), position.0.as_deref(), &[LedgerReadModel::NAME])
             .await?;
-        let filter = TransactionFilter { kinds, from: from.0, to: to.0 };
+        let filter = TransactionFilter { kinds, from: from.0.map(|at| at.0), to: to.0.map(|at| at.0) };
         let account = auth.0.user_id.to_string();
-        let rows = read::transactions(&self.state.pool, &account, &filter, before, limit).await?;
-        let next_cursor =
-            (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.sequence.to_string())).flatten();
+        let rows = read::transactions(&self.state.pool, &account, &filter, before, limit.get()).await?;
+        let pagination = Pagination::of(limit, &rows, |row| row.sequence.to_string());
         let data = rows
             .into_iter()
             .map(|row| TransactionView {
-                transaction_id: row.entry_id,
+                entry_id: row.entry_id,
                 kind: row.kind,
                 amount: row.amount,
                 change: row.available_delta + row.held_delta,
@@ -393,45 +431,39 @@ impl LoopPayApi {
                 reference: row.reference,
                 note: row.note,
                 balance_after: BalanceView::new(row.available_after, row.held_after),
-                occurred_at: row.occurred_at,
+                occurred_at: row.occurred_at.into(),
             })
             .collect();
-        Ok(ReadResponse::ok(
-            TransactionPage { data, pagination: Pagination { limit, next_cursor } },
-            freshness,
-        ))
+        Ok(ReadResponse::ok(TransactionPage { data, pagination }, freshness))
     }
 
     /// A wallet's raw ledger events with their positions and hash chain, oldest first.
     ///
-    /// For the wallet's owner, auditors and admins. `walletId` is a user id or
-    /// `system.escrow`. Read from the event store itself, not from a read model.
+    /// For the wallet's owner, auditors and admins. Read from the event store itself, not
+    /// from a read model. Each `payload` is exactly as stored (its instants in the format
+    /// they were stored in), so that `hash` can be recomputed from it.
     #[oai(path = "/ledger/:walletId/history", method = "get")]
     async fn history(
         &self,
         auth: BearerAuth,
-        #[oai(name = "walletId")] wallet_id: Path<String>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<LedgerHistoryPage>, Problem> {
-        let limit = limit_of(limit.0)?;
-        let after = cursor_of(cursor.0.as_deref())?.unwrap_or(0);
+        /// A user id, or `system.escrow`.
+        #[oai(name = "walletId")]
+        wallet_id: Path<String>,
+        limit: PageLimit,
+        cursor: PageCursor,
+    ) -> Result<Answer<LedgerHistoryPage>, Refused<HistoryRefusals>> {
+        let after = cursor.decode(sequence_cursor)?.unwrap_or(0);
         let account =
             LedgerAccount::parse(&wallet_id.0).filter(|account| account.has_stream()).ok_or_else(|| {
-                bad_field(pay_codes::INVALID_ACCOUNT, "walletId", "a user id or `system.escrow`")
+                bad_field(c::INVALID_ACCOUNT, "walletId", "must be a user id or `system.escrow`")
             })?;
         let own = account == LedgerAccount::User(auth.0.user_id);
         if !own && !self.may_audit(&auth.0).await? {
-            return Err(forbidden("only the wallet's owner, auditors and admins read its ledger"));
+            return Err(forbidden("only the wallet's owner, auditors and admins read its ledger").into());
         }
-        let data = super::history::page(&self.state.pool, account, after, limit).await?;
-        let next_cursor =
-            (data.len() as i64 == limit).then(|| data.last().map(|e| e.stream_version.to_string())).flatten();
-        Ok(Json(LedgerHistoryPage {
-            wallet_id: account.to_string(),
-            data,
-            pagination: Pagination { limit, next_cursor },
-        }))
+        let data = super::history::page(&self.state.pool, account, after, limit.get()).await?;
+        let pagination = Pagination::of(limit, &data, |e| e.stream_version.to_string());
+        Ok(Answer::ok(LedgerHistoryPage { wallet_id: account.to_string(), data, pagination }))
     }
 }
 
@@ -446,9 +478,10 @@ fn parse_kinds(value: &str) -> Result<Vec<String>, Problem> {
             kind if TRANSACTION_KINDS.contains(&kind) => vec![kind],
             _ => {
                 return Err(Problem::invalid_request(format!("unknown transaction type `{part}`"))
-                    .with_errors([crate::problem::FieldProblem::new(
+                    .with_errors([FieldProblem::new(
                         "type",
-                        format!("one of {}", TRANSACTION_KINDS.join(", ")),
+                        field_codes::NOT_ALLOWED,
+                        format!("must be one of {}", TRANSACTION_KINDS.join(", ")),
                     )]));
             }
         };

@@ -18,7 +18,17 @@ impl Payload for RawJson {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")))
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The provider's notice, signed in `Loopync-Signature` (see the README)."),
+            example: Some(serde_json::json!({
+                "id": "evt_1",
+                "type": "top_up.succeeded",
+                "topUpId": "0193a0c6-2e55-7ca1-9d32-5f70b1c2d3e4",
+                "account": "0193a0c4-6c1e-7d2a-9b1f-3f5e8d2c4a10",
+                "amount": 2500,
+            })),
+            ..MetaSchema::new("object")
+        }))
     }
 
     fn register(_registry: &mut Registry) {}

@@ -13,6 +13,7 @@
 use super::protocol::{MAX_PRESENCE_BATCH, codes};
 use chrono::{DateTime, Utc};
 use loopync_projections::live::LiveFrame;
+use loopync_schemas::timestamp;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,7 +36,8 @@ pub struct Ready {
     pub user_id: Uuid,
     /// This connection: the `fromConnection` of its `signal` frames, as others see them.
     pub connection_id: String,
-    /// When the access token expires (RFC 3339); `token_expiring` comes ~30 s before.
+    /// When the access token expires (RFC 3339 UTC, milliseconds); `token_expiring` comes ~30 s before.
+    #[serde(serialize_with = "timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
     /// Whether `since` was honoured (the missed durable frames follow).
     pub resumed: bool,
@@ -115,7 +117,7 @@ pub struct UserOffline {
     /// The user who went offline.
     pub user_id: Uuid,
     /// When the user was last seen online (RFC 3339, milliseconds).
-    #[serde(serialize_with = "millis::serialize")]
+    #[serde(serialize_with = "timestamp::serialize")]
     pub last_seen: DateTime<Utc>,
 }
 
@@ -149,7 +151,8 @@ impl LiveFrame for RelayedSignal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenExpiring {
-    /// When the access token expires (RFC 3339).
+    /// When the access token expires (RFC 3339 UTC, milliseconds).
+    #[serde(serialize_with = "timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -163,7 +166,8 @@ impl LiveFrame for TokenExpiring {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticated {
-    /// When the new access token expires (RFC 3339).
+    /// When the new access token expires (RFC 3339 UTC, milliseconds).
+    #[serde(serialize_with = "timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -183,7 +187,7 @@ pub struct PresenceSnapshot {
     pub status: PresenceStatus,
     /// When the user was last seen online (RFC 3339, milliseconds); null while online or when
     /// not known.
-    #[serde(serialize_with = "millis::serialize_option")]
+    #[serde(serialize_with = "timestamp::option::serialize")]
     pub last_seen: Option<DateTime<Utc>>,
 }
 
@@ -344,25 +348,4 @@ pub struct Signal {
 
 impl LiveFrame for Signal {
     const KIND: &'static str = "signal";
-}
-
-/// Presence times on the wire: RFC 3339 in UTC with milliseconds (`2025-11-21T18:02:11.123Z`),
-/// whatever the precision of the instant.
-mod millis {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::Serializer;
-
-    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
-    }
-
-    pub fn serialize_option<S: Serializer>(
-        at: &Option<DateTime<Utc>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => serialize(at, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
 }

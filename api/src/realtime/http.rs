@@ -4,16 +4,20 @@
 use super::connection::{self, Opening};
 use super::hub::Hub;
 use super::presence::Status;
+use crate::consistency::Answer;
 use crate::identity::BearerAuth;
+use crate::identity::errors::auth_codes;
 use crate::problem::Problem;
+use crate::refusals;
+use crate::refusals::Refused;
 use crate::state::AppState;
-use chrono::{DateTime, Utc};
+use crate::timestamp::Timestamp;
 use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Json as PoemJson, Query};
 use poem::{IntoResponse, Response, handler};
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -62,21 +66,39 @@ enum Tag {
 
 /// Whether a user is online, as all nodes see it.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct PresenceView {
     pub user_id: Uuid,
     /// `online` or `offline`.
     pub status: String,
     /// When the user's last device disconnected (`null` while online or never seen).
-    pub last_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<Timestamp>,
 }
+
+impl Example for PresenceView {
+    fn example() -> Self {
+        Self {
+            user_id: Uuid::from_u128(0x0193_a0c4_6c1e_7d2a_9b1f_3f5e_8d2c_4a10),
+            status: "offline".to_owned(),
+            last_seen: Some(Timestamp::example()),
+        }
+    }
+}
+
+refusals!(PresenceRefusals, "Presence", |set| set
+    .signed_in()
+    .with(403, &[PRESENCE_FORBIDDEN])
+    .with(404, &[auth_codes::USER_NOT_FOUND]));
+
+/// The user does not share their presence with the caller.
+const PRESENCE_FORBIDDEN: &str = "presence_forbidden";
 
 impl PresenceView {
     fn new(user_id: Uuid, status: Status) -> Self {
         Self {
             user_id,
             status: if status.online { "online" } else { "offline" }.to_owned(),
-            last_seen: status.last_seen,
+            last_seen: status.last_seen.map(Timestamp),
         }
     }
 }
@@ -105,27 +127,35 @@ impl PresenceApi {
     async fn presence(
         &self,
         auth: BearerAuth,
-        #[oai(name = "userId")] user_id: Path<Uuid>,
-    ) -> Result<Json<PresenceView>, Problem> {
+        /// The user whose presence is asked for.
+        #[oai(name = "userId")]
+        user_id: Path<Uuid>,
+    ) -> Result<Answer<PresenceView>, Refused<PresenceRefusals>> {
         let user_id = user_id.0;
         let visible = connection::visibility(&self.state.pool, auth.0.user_id, &[user_id]).await?;
         match visible.get(&user_id) {
-            None => return Err(Problem::not_found("user_not_found", format!("no user {user_id}"))),
+            None => {
+                return Err(
+                    Problem::not_found(auth_codes::USER_NOT_FOUND, format!("no user {user_id}")).into()
+                );
+            }
             Some(false) => {
                 return Err(Problem::new(
                     StatusCode::FORBIDDEN,
-                    "presence_forbidden",
+                    PRESENCE_FORBIDDEN,
                     "this user does not share their presence with you",
-                ));
+                )
+                .into());
             }
             Some(true) => {}
         }
         let Some(hub) = &self.hub else {
             return Err(Problem::service_unavailable(
                 "presence is unavailable: the node has no NATS connection",
-            ));
+            )
+            .into());
         };
         let status = hub.presence.status(user_id).await;
-        Ok(Json(PresenceView::new(user_id, status)))
+        Ok(Answer::ok(PresenceView::new(user_id, status)))
     }
 }

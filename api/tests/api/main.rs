@@ -5,6 +5,7 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contract;
 mod errors;
 mod operations;
 mod read_your_writes;

@@ -99,7 +99,7 @@ async fn a_code_signs_up_a_new_number_then_signs_the_same_user_in(pool: PgPool) 
     let response =
         verify(&app, json!({"phoneNumber": phone, "code": code, "name": "Ada", "handle": "Ada_Phone"})).await;
     assert!(response.header("loopync-position").is_some());
-    let first = expect_status(response, 201);
+    let first = expect_status(response, 200);
     assert_eq!(first["isNewUser"], true);
     assert_eq!(first["tokenType"], "Bearer");
     let user_id = uuid(&first["user"]["id"]);
@@ -130,7 +130,7 @@ async fn a_code_signs_up_a_new_number_then_signs_the_same_user_in(pool: PgPool) 
     let other = phone_number();
     expect_status(send_code(&app, &other).await, 202);
     let code = sms_code(&app.sms_to(&other).await);
-    let body = expect_status(verify(&app, json!({"phoneNumber": other, "code": code})).await, 201);
+    let body = expect_status(verify(&app, json!({"phoneNumber": other, "code": code})).await, 200);
     let handle = string(&body["user"]["handle"]);
     assert!(handle.starts_with("user_") && handle.len() == 17, "{handle}");
 }
@@ -165,7 +165,7 @@ async fn a_taken_handle_does_not_use_the_code_up(pool: PgPool) {
     let response = verify(&app, json!({"phoneNumber": phone, "code": code, "handle": "ada"})).await;
     assert_problem(response, 409, "handle_taken");
     let response = verify(&app, json!({"phoneNumber": phone, "code": code, "handle": "ada_phone"})).await;
-    let body = expect_status(response, 201);
+    let body = expect_status(response, 200);
     assert_eq!(body["isNewUser"], true);
 }
 
@@ -217,7 +217,7 @@ async fn a_code_used_twice_at_once_creates_one_account(pool: PgPool) {
     let (a, b) = tokio::join!(verify(&app, body.clone()), verify(&app, body.clone()));
     let mut created = 0;
     for response in [a, b] {
-        if response.status == 201 {
+        if response.status == 200 {
             created += 1;
         } else {
             assert_problem(response, 400, "no_code_pending");
@@ -251,7 +251,7 @@ async fn a_phone_account_has_no_password_to_change(pool: PgPool) {
     let phone = phone_number();
     expect_status(send_code(&app, &phone).await, 202);
     let code = sms_code(&app.sms_to(&phone).await);
-    let body = expect_status(verify(&app, json!({"phoneNumber": phone, "code": code})).await, 201);
+    let body = expect_status(verify(&app, json!({"phoneNumber": phone, "code": code})).await, 200);
     let token = string(&body["token"]);
     let response = app
         .post_as(

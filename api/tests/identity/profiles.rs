@@ -2,8 +2,8 @@
 
 use futures::future::join_all;
 use loopync_testkit::{
-    Options, Reply, TestApp, User, assert_invalid_field, assert_problem, event_count, expect_status,
-    spawn_app, uuid,
+    Options, PASSWORD, Reply, TestApp, User, assert_invalid_field, assert_problem, event_count,
+    expect_status, spawn_app, uuid,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -180,6 +180,28 @@ async fn two_users_racing_for_one_free_handle_let_exactly_one_win(pool: PgPool) 
         let winner = users.iter().find(|u| u.id == winners[0]).cloned().expect("winner");
         expect_status(patch_profile(&app, &winner, &json!({"handle": winner.handle})).await, 200);
     }
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn two_devices_patching_different_settings_at_once_both_keep_their_change(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "ada").await;
+    let phone = app.login_ok("ada@example.com", PASSWORD).await;
+    let path = format!("/api/users/{}/settings", ada.id);
+    let dark = json!({"darkMode": true});
+    let private = json!({"privacy": "private"});
+    let (laptop, mobile) =
+        tokio::join!(app.patch_as(&ada.token, &path, &dark), app.patch_as(&phone.token, &path, &private));
+    expect_status(laptop, 200);
+    expect_status(mobile, 200);
+    let settings = expect_status(app.get_as(&ada.token, &path).await, 200);
+    assert_eq!(settings, json!({"privacy": "private", "notifications": true, "darkMode": true}));
+
+    // An empty change changes nothing; a bad value is named.
+    let before = event_count(&pool).await;
+    expect_status(app.patch_as(&ada.token, &path, &json!({})).await, 200);
+    assert_invalid_field(app.patch_as(&ada.token, &path, &json!({"privacy": "everyone"})).await, "privacy");
+    assert_eq!(event_count(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]

@@ -154,6 +154,47 @@ async fn invalid_signups_are_400_naming_the_field_and_write_nothing(pool: PgPool
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn every_invalid_field_is_named_at_once_with_its_code_in_plain_words(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let body = json!({"email": "not-an-email", "password": "short", "name": " ", "handle": "a-b"});
+    let problem = assert_problem(app.post("/api/auth/signup", &body).await, 400, "invalid_request");
+    let codes: Vec<(String, String)> = problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().to_owned(),
+                e["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (field, code) in [
+        ("email", "invalid_email"),
+        ("handle", "invalid_handle"),
+        ("name", "invalid_name"),
+        ("password", "weak_password"),
+    ] {
+        assert!(codes.contains(&(field.to_owned(), code.to_owned())), "{field} {code} not in {problem}");
+    }
+    for error in problem["errors"].as_array().into_iter().flatten() {
+        assert!(
+            !error["message"].as_str().unwrap_or_default().contains('('),
+            "no code in the message: {error}"
+        );
+    }
+
+    // The framework's own words never reach the client.
+    let user = app.signup_named("ada@example.com", "ada").await;
+    let path = format!("/api/users/{}/settings", user.id);
+    let body = json!({"privacy": null, "notifications": true, "darkMode": "yes"});
+    let response = app.put_as(&user.token, &path, &body).await;
+    let problem = assert_problem(response, 400, "invalid_request");
+    assert_eq!(error_fields(&problem), ["privacy", "darkMode"], "{problem}");
+    assert!(!problem.to_string().contains("Expected input type"), "{problem}");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn ten_concurrent_signups_with_one_email_let_exactly_one_win(pool: PgPool) {
     let app = spawn_app(&pool, Options::default()).await;
     let signups = (0..10).map(|i| {

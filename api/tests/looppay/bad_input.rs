@@ -32,9 +32,9 @@ impl<'a> Unmoved<'a> {
     }
 }
 
-/// `{"toUserId": <to>, "amount": <raw>}` as written, for amounts JSON builders would rewrite.
+/// `{"to": <to>, "amount": <raw>}` as written, for amounts JSON builders would rewrite.
 fn transfer_with_amount(to: Uuid, raw: &str) -> String {
-    format!(r#"{{"toUserId":"{to}","amount":{raw}}}"#)
+    format!(r#"{{"to":"{to}","amount":{raw}}}"#)
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -64,7 +64,7 @@ async fn amounts_that_are_not_positive_whole_minor_units_are_invalid_amount(pool
     reply.problem(422, "top_up_limit_exceeded");
     // A missing amount (or null) is a missing field.
     let reply = app
-        .post_raw(Some(&ada.token), "/api/looppay/transfer", format!(r#"{{"toUserId":"{}"}}"#, bob.id), None)
+        .post_raw(Some(&ada.token), "/api/looppay/transfer", format!(r#"{{"to":"{}"}}"#, bob.id), None)
         .await;
     reply.field_problem(400, "invalid_request", "amount");
     let reply = app.post_raw(Some(&ada.token), "/api/looppay/topup", r#"{"amount":null}"#, None).await;
@@ -83,7 +83,7 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
     let token = Some(ada.token.as_str());
 
     // Unknown fields.
-    let body = format!(r#"{{"toUserId":"{}","amount":10,"currency":"USD"}}"#, bob.id);
+    let body = format!(r#"{{"to":"{}","amount":10,"currency":"USD"}}"#, bob.id);
     app.post_raw(token, "/api/looppay/transfer", body, None).await.field_problem(
         400,
         "invalid_request",
@@ -98,14 +98,14 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
     let body = r#"{"to":"system.escrow","amount":10,"reference":"order:1","from":"x"}"#;
     app.post_raw(token, "/api/looppay/pay", body, None).await.field_problem(400, "invalid_request", "from");
 
-    // Wrong types for toUserId, and a missing one.
+    // Wrong types for to, and a missing one.
     for raw in ["42", "\"not-a-uuid\"", "null", "{}", "[]", "true"] {
-        let body = format!(r#"{{"toUserId":{raw},"amount":10}}"#);
+        let body = format!(r#"{{"to":{raw},"amount":10}}"#);
         let reply = app.post_raw(token, "/api/looppay/transfer", body, None).await;
-        reply.field_problem(400, "invalid_request", "toUserId");
+        reply.field_problem(400, "invalid_request", "to");
     }
     let reply = app.post_raw(token, "/api/looppay/transfer", r#"{"amount":10}"#, None).await;
-    reply.field_problem(400, "invalid_request", "toUserId");
+    reply.field_problem(400, "invalid_request", "to");
     let reply = app
         .post_raw(
             token,
@@ -119,7 +119,7 @@ async fn malformed_bodies_are_invalid_request_naming_the_field(pool: PgPool) {
     reply.field_problem(400, "invalid_request", "reference");
 
     // Not JSON at all, or not an object.
-    for raw in [r#"{"toUserId":"#, "amount=10", "", "   ", "[1,2]", "\"transfer\"", "null"] {
+    for raw in [r#"{"to":"#, "amount=10", "", "   ", "[1,2]", "\"transfer\"", "null"] {
         let reply = app.post_raw(token, "/api/looppay/transfer", raw, None).await;
         reply.problem(400, "invalid_request");
     }

@@ -34,14 +34,19 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     assert_eq!(status["amount"], 5000);
     assert_eq!(status["currency"], "LOOP");
     assert_eq!(status["requestedAt"], status["settledAt"], "confirmed at once: {status}");
+    let requested = string(&status["requestedAt"]);
+    assert!(
+        requested.len() == 24 && requested.ends_with('Z') && requested.as_bytes()[19] == b'.',
+        "timestamps are RFC 3339 UTC with milliseconds and Z: {requested}"
+    );
     assert_eq!(app.balance(&ada, &after_top_up_position).await, (5000, 0));
     let after_top_up = Utc::now();
 
     let reply = app.transfer(&ada, bob.id, 1200, Some("  for lunch 🍜  "), None).await;
     let sent = reply.created().clone();
     let position = reply.pos();
-    let transaction_id = uuid(&sent["transactionId"]);
-    assert_eq!(sent["toUserId"], bob.id.to_string());
+    let transaction_id = uuid(&sent["entryId"]);
+    assert_eq!(sent["to"], bob.id.to_string());
     assert_eq!(sent["amount"], 1200);
     assert_eq!(sent["currency"], "LOOP");
     assert_eq!(sent["note"], "for lunch 🍜", "the note is trimmed");
@@ -56,7 +61,7 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     let rows = page["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 1, "{page}");
     let row = &rows[0];
-    assert_eq!(row["transactionId"], transaction_id.to_string());
+    assert_eq!(row["entryId"], transaction_id.to_string());
     assert_eq!(row["type"], "transfer_received");
     assert_eq!(row["amount"], 1200);
     assert_eq!(row["change"], 1200);
@@ -72,12 +77,12 @@ async fn a_dev_top_up_is_confirmed_at_once_and_a_transfer_moves_it(pool: PgPool)
     let rows = reply.fresh()["data"].as_array().cloned().expect("a JSON array");
     assert_eq!(rows.len(), 2, "{}", reply.text);
     assert_eq!(rows[0]["type"], "transfer_sent");
-    assert_eq!(rows[0]["transactionId"], transaction_id.to_string());
+    assert_eq!(rows[0]["entryId"], transaction_id.to_string());
     assert_eq!(rows[0]["change"], -1200);
     assert_eq!(rows[0]["counterparty"], bob.id.to_string());
     assert_eq!(rows[0]["balanceAfter"]["available"], 3800);
     assert_eq!(rows[1]["type"], "top_up");
-    assert_eq!(rows[1]["transactionId"], top_up_id.to_string());
+    assert_eq!(rows[1]["entryId"], top_up_id.to_string());
     assert_eq!(rows[1]["counterparty"], "system.funding");
     assert_eq!(rows[1]["change"], 5000);
     assert_eq!(rows[1]["balanceAfter"]["available"], 5000);
@@ -209,9 +214,9 @@ async fn payments_to_users_and_escrow_and_partial_refunds(pool: PgPool) {
     assert_eq!(rows[2]["counterparty"], "system.escrow");
     assert_eq!(rows[2]["reference"], "event:summer_fest");
     assert_eq!(rows[3]["counterparty"], merchant.id.to_string());
-    assert_eq!(rows[1]["transactionId"], refund_id.to_string(), "the first refund");
+    assert_eq!(rows[1]["entryId"], refund_id.to_string(), "the first refund");
     assert_eq!((rows[0]["amount"].clone(), rows[1]["amount"].clone()), (json!(700), json!(300)));
-    assert!(rows[0]["transactionId"] != rows[1]["transactionId"], "each refund is an entry");
+    assert!(rows[0]["entryId"] != rows[1]["entryId"], "each refund is an entry");
 
     assert_eq!(replay_wallet(&pool, "system.escrow").await.available, 700);
     assert_eq!(replay_wallet(&pool, &payer.id.to_string()).await.available, 4300);
@@ -245,8 +250,8 @@ async fn concurrent_refunds_never_give_back_more_than_was_paid(pool: PgPool) {
 fn ids(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
-        .map(|rows| rows.iter().map(|r| string(&r["transactionId"])).collect())
-        .expect("a JSON array")
+        .map(|rows| rows.iter().map(|r| string(&r["entryId"])).collect())
+        .unwrap_or_default()
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]

@@ -57,7 +57,7 @@ async fn a_retried_transfer_moves_once_even_after_the_money_is_gone(pool: PgPool
     // Ada's wallet is empty now; the retry still gets the original answer, not a refusal.
     let again = app.transfer(&ada, bob.id, 1000, Some("rent"), Some(&key)).await;
     let replayed = again.created();
-    assert_eq!(replayed["transactionId"], original["transactionId"]);
+    assert_eq!(replayed["entryId"], original["entryId"]);
     assert_eq!(replayed["balance"]["available"], 0);
     assert_eq!(app.balance(&ada, &again.pos()).await, (0, 0));
     assert_eq!(app.balance(&bob, &again.pos()).await, (1000, 0), "moved once");
@@ -118,7 +118,7 @@ async fn concurrent_duplicates_of_one_request_move_once(pool: PgPool) {
     let key = key();
 
     let replies = join_all((0..10).map(|_| app.transfer(&ada, bob.id, 700, None, Some(&key)))).await;
-    let ids: Vec<_> = replies.iter().map(|reply| reply.created()["transactionId"].clone()).collect();
+    let ids: Vec<_> = replies.iter().map(|reply| reply.created()["entryId"].clone()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "one transaction: {ids:?}");
     let position = replies[0].pos();
     assert!(replies.iter().all(|r| r.position.as_deref() == Some(position.as_str())), "one position");

@@ -34,7 +34,7 @@ impl Kind {
     fn id_field(self) -> &'static str {
         match self {
             Self::TopUp => "topUpId",
-            Self::Transfer => "transactionId",
+            Self::Transfer => "entryId",
             Self::Pay => "paymentId",
         }
     }

@@ -279,7 +279,7 @@ async fn identity_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layou
     let stall = Stall::hold(pool).await;
     let body = json!({"phoneNumber": phone, "code": code});
     let reply = writer.call(Method::POST, "/api/auth/verify-phone", None, Some(&body), None).await;
-    let signed_in = reply.expect(201);
+    let signed_in = reply.expect(200);
     let (phone_token, phone_user) = (string(&signed_in["token"]), uuid(&signed_in["user"]["id"]));
     let phone_session = uuid(&signed_in["sessionId"]);
     heard(reader, &phone_token, &reply).await;
@@ -331,7 +331,7 @@ async fn looppay_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layout
     // A transfer: the sender's balance and statement.
     let stall = Stall::hold(pool).await;
     let reply = writer.transfer(&ada, bob.id, 1200, Some("lunch"), None).await;
-    let transaction_id = string(&reply.created()["transactionId"]);
+    let transaction_id = string(&reply.created()["entryId"]);
     heard(reader, &ada.token, &reply).await;
     let reads = vec![
         read(reader, &ada.token, "/api/looppay/balance"),
@@ -340,7 +340,7 @@ async fn looppay_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layout
     let replies = stall.release_after(layout, reads).await;
     assert_eq!(int(&replies[0].fresh()["available"]), 3800, "{layout}: transfer → balance");
     let row = &replies[1].fresh()["data"][0];
-    assert_eq!(row["transactionId"], transaction_id, "{layout}: transfer → transactions");
+    assert_eq!(row["entryId"], transaction_id, "{layout}: transfer → transactions");
     assert_eq!(row["type"], "transfer_sent", "{layout}: transfer → transactions");
 
     // A payment: the payment and the payer's balance.

@@ -39,7 +39,7 @@ fn token_expiring_in(app: &TestApp, user: &User, seconds: i64) -> (String, DateT
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Milliseconds from now until `at` (negative when past).

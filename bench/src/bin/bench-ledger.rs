@@ -645,7 +645,7 @@ async fn measure_all(args: &Args, fixture: &Fixture, pgbench: Option<&Pgbench>) 
                 let request = http
                     .post(&url)
                     .header(reqwest::header::AUTHORIZATION, &users[from].bearer)
-                    .json(&json!({ "toUserId": users[to].id, "amount": 1 }));
+                    .json(&json!({ "to": users[to].id, "amount": 1 }));
                 async move {
                     let response = request.send().await?;
                     let status = response.status();

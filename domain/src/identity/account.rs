@@ -46,6 +46,26 @@ impl Default for Settings {
     }
 }
 
+/// A change of some settings: `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsPatch {
+    pub privacy: Option<Privacy>,
+    pub notifications: Option<bool>,
+    pub dark_mode: Option<bool>,
+}
+
+impl SettingsPatch {
+    /// The settings after this change.
+    pub fn applied_to(&self, current: &Settings) -> Settings {
+        Settings {
+            privacy: self.privacy.unwrap_or(current.privacy),
+            notifications: self.notifications.unwrap_or(current.notifications),
+            dark_mode: self.dark_mode.unwrap_or(current.dark_mode),
+        }
+    }
+}
+
 /// The free-form part of a public profile. Every field is optional; `None` shows nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -216,6 +236,9 @@ pub enum AccountCommand {
         handle: Handle,
     },
     UpdateSettings(Settings),
+    /// Merged onto the settings as they are when decided, so two devices changing different
+    /// settings at once both keep their change.
+    PatchSettings(SettingsPatch),
     /// `by` is the role of the admin making the change.
     ChangeRole {
         role: Role,
@@ -470,6 +493,13 @@ impl Aggregate for Account {
                 }
                 Ok(vec![E::SettingsUpdated(settings.clone())])
             }
+            C::PatchSettings(patch) => {
+                let settings = patch.applied_to(&self.settings);
+                if self.settings == settings {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::SettingsUpdated(settings)])
+            }
             C::ChangeRole { role, by } => {
                 if !by.may_change_role(self.role, *role) {
                     return Err(AccountError::RoleChangeNotAllowed);
@@ -653,6 +683,26 @@ mod rules {
         given::<Account>([registered(), founder])
             .when(change(Role::User, Role::Founder))
             .then([AccountEvent::RoleChanged(RoleChanged { from: Role::Founder, to: Role::User })]);
+    }
+
+    #[test]
+    fn a_settings_patch_changes_only_the_settings_it_names() {
+        let dark = SettingsPatch { dark_mode: Some(true), ..SettingsPatch::default() };
+        let private = SettingsPatch { privacy: Some(Privacy::Private), ..SettingsPatch::default() };
+        let dark_settings = Settings { dark_mode: true, ..Settings::default() };
+        given::<Account>([registered()])
+            .when(AccountCommand::PatchSettings(dark.clone()))
+            .then([AccountEvent::SettingsUpdated(dark_settings.clone())]);
+        given::<Account>([registered(), AccountEvent::SettingsUpdated(dark_settings)])
+            .when(AccountCommand::PatchSettings(private))
+            .then([AccountEvent::SettingsUpdated(Settings {
+                privacy: Privacy::Private,
+                dark_mode: true,
+                ..Settings::default()
+            })]);
+        given::<Account>([registered()])
+            .when(AccountCommand::PatchSettings(SettingsPatch::default()))
+            .then([]);
     }
 
     #[test]

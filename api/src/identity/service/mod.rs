@@ -23,13 +23,13 @@ use super::errors::{AuthError, account_refusal, command_error, identity_problem}
 use super::throttle::FailureThrottle;
 use super::tokens::{MintedToken, TokenKeys, mint_opaque, parse_opaque, six_digit_code};
 use super::{AuthConfig, Passwords};
-use crate::problem::FieldProblem;
+use crate::problem::{FieldProblem, field_codes};
 use chrono::{DateTime, Utc};
 use loopync_commands::{CommandContext, CommandPipeline};
 use loopync_delivery::{Mail, Mailer, Sms, SmsSender};
 use loopync_domain::claim::{UniqueClaim, claim_id};
 use loopync_domain::identity::account::{
-    Account, AccountCommand, ProfilePatch, Registration, Settings, TokenChallenge,
+    Account, AccountCommand, ProfilePatch, Registration, Settings, SettingsPatch, TokenChallenge,
 };
 use loopync_domain::identity::phone_code::{PhoneCode, PhoneCodeCommand, PhoneCodeError, PhoneCodeEvent};
 use loopync_domain::identity::session::{

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The field code of a code that is not six digits.
+const INVALID_CODE_FORMAT: &str = "invalid_code_format";
+
 impl Identity {
     /// `POST /auth/send-code`.
     pub async fn send_code(&self, phone: &str, base: &CommandContext) -> Result<CodeSent, AuthError> {
@@ -51,18 +54,19 @@ impl Identity {
         device: &Device,
         base: &CommandContext,
     ) -> Result<PhoneSignIn, AuthError> {
-        let phone = PhoneNumber::parse(phone).map_err(|e| AuthError::identity("phoneNumber", &e))?;
+        // Every field is checked before the code is tried (a wrong handle must not use up the
+        // code), and every bad one is named at once.
+        let mut errors = Vec::new();
+        let phone = parse("phoneNumber", PhoneNumber::parse(phone), &mut errors);
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AuthError::field("code", "a code is six digits"));
+            errors.push(FieldProblem::new("code", INVALID_CODE_FORMAT, "a code is six digits"));
         }
-        // Check the optional profile first: a wrong handle must not use up the code.
-        let mut errors = Vec::new();
         let handle = handle.map(|h| parse("handle", Handle::parse(&h), &mut errors));
         let name = name.map(|n| parse("name", DisplayName::parse(&n), &mut errors));
-        if !errors.is_empty() {
+        let (Some(phone), true) = (phone, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));
-        }
+        };
         // A handle someone else holds would fail the sign-up after the code is used up: refuse
         // first, while the code is still good. (A race for the handle in between is rare; the
         // claim still decides it.)

@@ -26,9 +26,24 @@ impl Identity {
             location: change.location,
             website: change.website,
         };
-        // Checked here for a 400 naming every bad field at once; `decide` checks the merge again.
-        if let Err(error) = patch.applied_to(&current.profile) {
-            errors.push(FieldProblem::new(error.field, error.reason));
+        // Checked here, one field at a time, for a 400 naming every bad field at once (the
+        // domain's check stops at the first); `decide` checks the merge again.
+        let alone = |field: fn(&mut ProfilePatch, &ProfilePatch)| {
+            let mut one = ProfilePatch::default();
+            field(&mut one, &patch);
+            one
+        };
+        let singles = [
+            alone(|one, all| one.bio.clone_from(&all.bio)),
+            alone(|one, all| one.avatar.clone_from(&all.avatar)),
+            alone(|one, all| one.cover_photo.clone_from(&all.cover_photo)),
+            alone(|one, all| one.location.clone_from(&all.location)),
+            alone(|one, all| one.website.clone_from(&all.website)),
+        ];
+        for single in singles {
+            if let Err(error) = single.applied_to(&current.profile) {
+                errors.push(FieldProblem::new(error.field, field_codes::INVALID, error.reason));
+            }
         }
         let (Some(handle), true) = (handle, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));
@@ -52,6 +67,17 @@ impl Identity {
             })?;
         let account = self.account(user_id).await?;
         Ok(AccountChange { account, position: outcome.position })
+    }
+
+    /// `PATCH /users/{id}/settings`: the named settings change, the others stay as they are
+    /// when the command is decided (not as this request read them).
+    pub async fn patch_settings(
+        &self,
+        user_id: Uuid,
+        patch: SettingsPatch,
+        base: &CommandContext,
+    ) -> Result<AccountChange, AuthError> {
+        self.change_account(user_id, Some(user_id), AccountCommand::PatchSettings(patch), base).await
     }
 
     /// `PUT /users/{id}/settings`.

@@ -137,7 +137,7 @@ impl Identity {
         if let Some(email) = &account.email {
             check_password(&new, email).map_err(|e| AuthError::identity("newPassword", &e))?;
         } else if !(8..=128).contains(&new.chars().count()) {
-            return Err(AuthError::field("newPassword", IdentityError::PasswordLength.to_string()));
+            return Err(AuthError::identity("newPassword", &IdentityError::PasswordLength));
         }
         self.login_failures.begin(&user_id.to_string()).await?;
         if !self

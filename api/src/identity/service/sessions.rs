@@ -14,8 +14,16 @@ impl Identity {
         let email = parse("email", Email::parse(&form.email), &mut errors);
         let handle = parse("handle", Handle::parse(&form.handle), &mut errors);
         let name = parse("name", DisplayName::parse(&form.name), &mut errors);
-        if let Some(email) = &email {
-            parse("password", check_password(&form.password, email), &mut errors);
+        match &email {
+            Some(email) => {
+                parse("password", check_password(&form.password, email), &mut errors);
+            }
+            // Without a valid email only the length can be checked; it still is, so that every
+            // invalid field is named at once.
+            None if !(8..=128).contains(&form.password.chars().count()) => {
+                errors.push(identity_problem("password", &IdentityError::PasswordLength));
+            }
+            None => {}
         }
         let (Some(email), Some(handle), Some(name), true) = (email, handle, name, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));

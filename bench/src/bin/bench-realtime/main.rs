@@ -652,7 +652,7 @@ async fn transfer(http: &reqwest::Client, url: &str, token: &str, to: Uuid) -> R
     let response = http
         .post(url)
         .bearer_auth(token)
-        .json(&json!({ "toUserId": to, "amount": 1 }))
+        .json(&json!({ "to": to, "amount": 1 }))
         .send()
         .await
         .map_err(|e| e.to_string())?;
