@@ -86,9 +86,16 @@ pub enum AuthError {
     DeliveryUnavailable,
     #[error("the profile changed while this request was handled; reload and retry")]
     ProfileChanged,
-    /// Already an HTTP answer (a conflict, an outage, an idempotency problem).
+    /// What the command pipeline answers for every feature alike: the streams kept changing,
+    /// an idempotency key was reused or malformed, the store is unreachable.
     #[error("{0}")]
-    Problem(Problem),
+    Command(CommandError<Never>),
+    /// The read models could not be read.
+    #[error("the read models could not be read: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Something inside the server broke; the cause was logged where it happened.
+    #[error("the request failed inside the server")]
+    Internal,
 }
 
 impl AuthError {
@@ -105,7 +112,7 @@ impl AuthError {
     /// Lost infrastructure: logged by the conversion, answered as 500.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "identity request failed inside the server");
-        Self::Problem(Problem::internal())
+        Self::Internal
     }
 }
 
@@ -128,13 +135,23 @@ pub fn identity_code(error: &IdentityError) -> &'static str {
 
 impl From<AuthError> for Problem {
     fn from(error: AuthError) -> Self {
+        // The platform's answers, as every feature gives them.
+        let error = match error {
+            AuthError::Command(error) => return Problem::from(error),
+            AuthError::Database(error) => return Problem::from(error),
+            AuthError::Internal => return Problem::internal(),
+            refusal => refusal,
+        };
         let detail = error.to_string();
         let (status, code) = match &error {
             AuthError::Invalid(fields) => {
                 return Problem::invalid_request("the request has invalid fields")
                     .with_errors(fields.clone());
             }
-            AuthError::Problem(problem) => return problem.clone(),
+            // Answered above; a refusal never reaches here as one of these.
+            AuthError::Command(_) | AuthError::Database(_) | AuthError::Internal => {
+                (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR)
+            }
             AuthError::CodeCooldown { retry_after } => {
                 return Problem::new(StatusCode::TOO_MANY_REQUESTS, c::CODE_COOLDOWN, detail)
                     .with_retry_after(*retry_after);
@@ -173,13 +190,7 @@ impl From<AuthError> for Problem {
 
 impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
-        Self::Problem(error.into())
-    }
-}
-
-impl From<sqlx::Error> for AuthError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Problem(error.into())
+        Self::Command(CommandError::Store(error))
     }
 }
 
@@ -187,16 +198,14 @@ impl From<sqlx::Error> for AuthError {
 pub fn command_error<E>(error: CommandError<E>, refusal: impl FnOnce(E) -> AuthError) -> AuthError {
     match error {
         CommandError::Domain(e) => refusal(e),
-        CommandError::Conflict { attempts } => {
-            AuthError::Problem(CommandError::<Never>::Conflict { attempts }.into())
-        }
+        CommandError::Conflict { attempts } => AuthError::Command(CommandError::Conflict { attempts }),
         CommandError::IdempotencyKeyReused { key } => {
-            AuthError::Problem(CommandError::<Never>::IdempotencyKeyReused { key }.into())
+            AuthError::Command(CommandError::IdempotencyKeyReused { key })
         }
         CommandError::InvalidIdempotencyKey(reason) => {
-            AuthError::Problem(CommandError::<Never>::InvalidIdempotencyKey(reason).into())
+            AuthError::Command(CommandError::InvalidIdempotencyKey(reason))
         }
-        CommandError::Store(error) => error.into(),
+        CommandError::Store(error) => AuthError::Command(CommandError::Store(error)),
     }
 }
 
