@@ -30,6 +30,7 @@ fn protected_endpoints(target: Uuid, session: Uuid) -> Vec<(Method, String, Opti
             format!("/api/users/{target}/settings"),
             Some(json!({"privacy": "private", "notifications": false, "darkMode": true})),
         ),
+        (Method::PATCH, format!("/api/users/{target}/settings"), Some(json!({"darkMode": true}))),
         (Method::PUT, format!("/api/admin/users/{target}/role"), Some(json!({"role": "admin"}))),
     ]
 }
@@ -40,7 +41,7 @@ async fn every_protected_endpoint_is_401_without_a_token(pool: PgPool) {
     let ada = app.signup_named("ada@example.com", "ada").await;
     let before = event_count(&pool).await;
     let endpoints = protected_endpoints(ada.id, ada.session_id);
-    assert_eq!(endpoints.len(), 13);
+    assert_eq!(endpoints.len(), 14);
     for (method, path, body) in endpoints {
         let response = app.call(method.clone(), &path, None, body.as_ref(), None).await;
         let problem = assert_problem(response, 401, "unauthorized");
@@ -68,6 +69,7 @@ fn owner_only(target: Uuid) -> Vec<(Method, String, Option<Value>)> {
             format!("/api/users/{target}/settings"),
             Some(json!({"privacy": "private", "notifications": false, "darkMode": true})),
         ),
+        (Method::PATCH, format!("/api/users/{target}/settings"), Some(json!({"privacy": "private"}))),
     ]
 }
 
