@@ -1,21 +1,12 @@
-//! The projections this build runs (the features'), and the `projections` subcommands.
+//! The `projections` subcommands: status, and rebuilding one of the features' projections.
 
 use crate::config::Config;
 use crate::runtime::connect;
 use anyhow::{Context, bail};
-use loopync_projections::Projection;
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// Every projection of Loopync: the features' own, as their descriptors declare them. (The
-/// sample wallet's projection is the core's reference for tests and `bench-core`; it does not
-/// run here.)
-pub fn registered() -> Vec<Arc<dyn Projection>> {
-    loopync_api::features::projections()
-}
 
 /// `loopync projections status`.
 pub async fn status(config: &Config) -> anyhow::Result<()> {
@@ -48,8 +39,11 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
 /// helps: if no worker owns the projection, this process takes it and does the rebuild; either
 /// way it reports progress until readers have been switched to the new generation.
 pub async fn rebuild(config: &Config, name: &str, wait: bool) -> anyhow::Result<()> {
-    let Some(projection) = registered().into_iter().find(|p| p.name() == name) else {
-        let known: Vec<_> = registered().iter().map(|p| p.name()).collect();
+    // The features' projections, as their descriptors declare them (the sample wallet's is
+    // the core's reference for tests and `bench-core` and never runs here).
+    let projections = loopync_api::features::projections();
+    let known: Vec<_> = projections.iter().map(|p| p.name()).collect();
+    let Some(projection) = projections.iter().find(|p| p.name() == name).cloned() else {
         bail!("unknown projection `{name}`; known: {}", known.join(", "));
     };
     let pool = connect(config).await?;
