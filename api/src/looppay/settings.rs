@@ -71,3 +71,38 @@ impl LoopPaySettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> LoopPaySettings {
+        LoopPaySettings {
+            payment_provider: PaymentProviderArg::Dev,
+            payment_webhook_secret: None,
+            payment_checkout_url: None,
+            top_up_max: 100_000,
+            top_up_daily_max: 500_000,
+            hold_expiry_interval_seconds: 0,
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_run_are_refused_at_start() {
+        let config = settings().config().expect("the defaults run");
+        assert!(matches!(config.provider, ProviderChoice::Dev));
+        assert_eq!(config.hold_expiry_interval, Duration::from_secs(1), "a sweep at least every second");
+
+        let webhook = LoopPaySettings { payment_provider: PaymentProviderArg::Webhook, ..settings() };
+        assert_eq!(webhook.config().err(), Some(LoopPaySettingsError::WebhookSecretMissing));
+        let short = LoopPaySettings { payment_webhook_secret: Some("too short".into()), ..webhook.clone() };
+        assert_eq!(short.config().err(), Some(LoopPaySettingsError::WebhookSecretMissing));
+        let signed = LoopPaySettings { payment_webhook_secret: Some("s".repeat(16)), ..webhook };
+        assert!(matches!(signed.config().map(|c| c.provider), Ok(ProviderChoice::Webhook { .. })));
+
+        let daily_below = LoopPaySettings { top_up_daily_max: 99_999, ..settings() };
+        assert_eq!(daily_below.config().err(), Some(LoopPaySettingsError::TopUpLimits));
+        let zero = LoopPaySettings { top_up_max: 0, ..settings() };
+        assert_eq!(zero.config().err(), Some(LoopPaySettingsError::TopUpLimits));
+    }
+}
