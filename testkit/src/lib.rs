@@ -34,7 +34,7 @@ pub use app::{
 pub use client::{DELIVERY_TIMEOUT, PASSWORD, Reply, User, send};
 pub use db::{TestDb, database_url, event_count, events_of_type, node_pipeline, standalone_pipeline};
 pub use ledger::{replay_wallet, replay_wallets, wallet_streams};
-pub use logs::{CapturedLogs, logs};
+pub use logs::{CapturedLogs, assert_never_logged, every_line, logs};
 pub use problem::{assert_invalid_field, assert_problem, error_fields, expect_status};
 pub use raw::{RawResponse, chunk, raw_request};
 pub use values::{instant, int, key, latest, mail_token, sms_code, string, unique, uuid};

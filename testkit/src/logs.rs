@@ -1,4 +1,5 @@
-//! The app's log lines, captured as JSON for tests that read what was logged.
+//! Log lines captured in a buffer: as JSON for tests that read what the app logged, or as plain
+//! text at every level for tests that search for secrets that must never be logged.
 
 use serde_json::Value;
 use std::io::Write;
@@ -51,4 +52,28 @@ pub fn logs() -> &'static CapturedLogs {
         tracing::subscriber::set_global_default(subscriber).expect("the only log subscriber");
         logs
     })
+}
+
+/// The process's log subscriber for tests that search for leaks: plain text without colours,
+/// every level down to TRACE. Global and installed on first use, like [`logs`]; a test binary
+/// uses one or the other.
+pub fn every_line() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only log subscriber");
+        logs
+    })
+}
+
+/// Fails if `secret` appears in any line [`every_line`] captured so far.
+pub fn assert_never_logged(secret: &str) {
+    let text = every_line().text();
+    assert!(!text.contains(secret), "`{secret}` was logged:\n{text}");
 }

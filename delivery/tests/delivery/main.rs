@@ -5,7 +5,6 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod logs;
 mod outbox;
 mod recording;
 mod smtp;

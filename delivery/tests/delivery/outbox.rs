@@ -1,8 +1,8 @@
 //! The development outbox: one file per message, holding the text a developer needs, while the
 //! log line names only the recipient and the file.
 
-use crate::logs::{assert_never_logged, logs};
 use loopync_delivery::{DeliveryError, Mail, Mailer, OutboxMailer, OutboxSmsSender, Sms, SmsSender};
+use loopync_testkit::{assert_never_logged, every_line};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -79,7 +79,7 @@ async fn an_sms_becomes_one_file_in_a_created_directory() {
 
 #[tokio::test]
 async fn the_log_names_the_recipient_and_the_file_but_never_the_code() {
-    let logs = logs();
+    let logs = every_line();
     let temp = TempDir::new();
     let mail = Mail {
         to: "grace@example.com".into(),

@@ -1,9 +1,9 @@
 //! `SmtpMailer` against the test SMTP sink: what arrives, and which failures are `Rejected`
 //! (this message, for good) and which `Unavailable` (try again later).
 
-use crate::logs::{assert_never_logged, logs};
 use crate::smtp_sink::{Script, SmtpSink, dead_port, silent_server};
 use loopync_delivery::{DeliveryError, Mail, Mailer, SmtpConfig, SmtpMailer, SmtpSecurity};
+use loopync_testkit::{assert_never_logged, every_line};
 use std::time::Duration;
 
 fn config(port: u16) -> SmtpConfig {
@@ -40,7 +40,7 @@ async fn refused(mailer: &SmtpMailer, mail: Mail) -> DeliveryError {
 
 #[tokio::test]
 async fn a_mail_arrives_with_its_recipient_subject_and_text() {
-    logs();
+    every_line();
     let mut sink = SmtpSink::start(Script::default()).await;
     let mail = code_mail("Ada Lovelace <ada@example.com>", "702915");
 

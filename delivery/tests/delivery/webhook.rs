@@ -1,9 +1,9 @@
 //! `WebhookSmsSender` against a poem server on a real socket: the JSON and the bearer header that
 //! arrive, and how the gateway's answers map to `Rejected` and `Unavailable`.
 
-use crate::logs::{assert_never_logged, logs};
 use crate::smtp_sink::dead_port;
 use loopync_delivery::{DeliveryError, Sms, SmsSender, WebhookSmsSender};
+use loopync_testkit::{assert_never_logged, every_line};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response, Server};
@@ -88,7 +88,7 @@ async fn refused(sender: &WebhookSmsSender, sms: Sms) -> DeliveryError {
 
 #[tokio::test]
 async fn an_sms_is_posted_as_json_with_the_bearer_token() {
-    logs();
+    every_line();
     let mut gateway = Gateway::start(StatusCode::ACCEPTED, Duration::ZERO).await;
     let sender = sender(&gateway.url, Some("gateway-token-123"), Duration::from_secs(5));
 

@@ -102,6 +102,21 @@ impl Identity {
             .execute::<Session>(session_id, command, &self.context(Some(user_id), base))
             .await
             .map_err(|error| command_error(error, |_| AuthError::internal("a session id was reused")))?;
+        self.signed_in(
+            IssuedSession { user_id, session_id, refresh_token: refresh.token, now },
+            account.clone(),
+            outcome.position,
+        )
+    }
+
+    /// Mints the access token of a session that has just started or rotated its refresh token.
+    fn signed_in(
+        &self,
+        session: IssuedSession,
+        account: Account,
+        position: Option<Position>,
+    ) -> Result<SignedIn, AuthError> {
+        let IssuedSession { user_id, session_id, refresh_token, now } = session;
         let (access_token, access_expires_at) =
             self.tokens.issue_access(user_id, session_id, account.role, now).map_err(AuthError::internal)?;
         Ok(SignedIn {
@@ -109,9 +124,9 @@ impl Identity {
             session_id,
             access_token,
             access_expires_at,
-            refresh_token: refresh.token,
-            account: account.clone(),
-            position: outcome.position,
+            refresh_token,
+            account,
+            position,
         })
     }
 
@@ -178,17 +193,11 @@ impl Identity {
             tracing::warn!(%session_id, %user_id, "a rotated refresh token was reused; the session is revoked");
             return Err(AuthError::TokenReused);
         }
-        let (access_token, access_expires_at) =
-            self.tokens.issue_access(user_id, session_id, account.role, now).map_err(AuthError::internal)?;
-        Ok(SignedIn {
-            user_id,
-            session_id,
-            access_token,
-            access_expires_at,
-            refresh_token: next.token,
+        self.signed_in(
+            IssuedSession { user_id, session_id, refresh_token: next.token, now },
             account,
-            position: outcome.position,
-        })
+            outcome.position,
+        )
     }
 
     /// Ends a session of `user_id` (`logout`, or `DELETE /auth/sessions/{id}`). Another
@@ -220,4 +229,12 @@ impl Identity {
         Ok(session.state.account_id.as_deref() == Some(user_id.to_string().as_str())
             && session.state.is_live(account.credentials_epoch))
     }
+}
+
+/// A session's identity and its new refresh token, at the moment they were issued.
+struct IssuedSession {
+    user_id: Uuid,
+    session_id: Uuid,
+    refresh_token: String,
+    now: DateTime<Utc>,
 }

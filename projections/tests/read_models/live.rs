@@ -2,9 +2,6 @@
 //! however many projection batches write for the same users at once, so a reader asking for
 //! "after n" never skips an update that commits late, and overlapping batches never deadlock.
 //! (Their expiry is tested with the rest of housekeeping, in `tests/housekeeping.rs`.)
-// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
-// allows them in `#[test]` functions; this also covers the helpers beside them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loopync_projections::live::{self, LiveUpdate};
 use serde_json::json;

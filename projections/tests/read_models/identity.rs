@@ -1,13 +1,8 @@
-//! The identity read models against real PostgreSQL: events are decided by the domain and
-//! appended through the command pipeline, read back from the log and applied the way the
-//! runtime applies them — a batch per transaction, in the generation's schema — and read
-//! through the `read_models` views.
-// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
-// allows them in `#[test]` functions; this also covers the helpers beside them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The identity read models: profiles and their search, and sessions.
 
+use crate::generation::{Generation, ok, pipeline};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+use loopync_commands::{CommandContext, CommandPipeline};
 use loopync_domain::identity::account::{
     Account, AccountCommand, Privacy, ProfilePatch, Registration, Settings, TokenChallenge,
 };
@@ -17,15 +12,11 @@ use loopync_domain::{Aggregate, DomainEvent};
 use loopync_projections::identity::profiles::{self, ProfileRow, SearchCursor};
 use loopync_projections::identity::sessions;
 use loopync_projections::identity::{UserProfiles, UserSessions};
-use loopync_projections::projection::{
-    LiveUpdate, Projection, create_generation, generation_schema, point_views, use_generation,
-};
-use loopync_schemas::{Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use loopync_projections::projection::LiveUpdate;
 use sqlx::PgPool;
 use sqlx::types::Uuid;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
-use std::sync::Arc;
 
 // ----------------------------------------------------------------------------------------------
 // Harness
@@ -36,10 +27,6 @@ fn day(n: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, n, 12, 0, 0).single().unwrap_or_else(|| panic!("day {n}"))
 }
 
-fn ok<T, E: Debug>(result: Result<T, E>) -> T {
-    result.unwrap()
-}
-
 /// The write side, appending one command at a time.
 struct Commands {
     pipeline: CommandPipeline,
@@ -47,9 +34,7 @@ struct Commands {
 
 impl Commands {
     fn new(pool: &PgPool) -> Self {
-        let store =
-            PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
-        Self { pipeline: CommandPipeline::new(Arc::new(store), PipelineConfig::default()) }
+        Self { pipeline: pipeline(pool) }
     }
 
     async fn run<A: Aggregate>(&self, id: Uuid, command: A::Command) -> Vec<A::Event>
@@ -136,79 +121,16 @@ impl Commands {
     }
 }
 
-/// One generation of a projection, fed from the log the way the runtime feeds it: a batch per
-/// transaction, with the search path on the generation's schema.
-struct Generation {
-    projection: Box<dyn Projection>,
-    generation: i32,
-    read: Position,
-}
-
-impl Generation {
-    /// Creates the generation's tables; `active` also points `read_models` at them.
-    async fn create(pool: &PgPool, projection: impl Projection, generation: i32, active: bool) -> Self {
-        let mut tx = ok(pool.begin().await);
-        ok(create_generation(&mut tx, &projection, generation).await);
-        if active {
-            ok(point_views(&mut tx, &projection, generation).await);
-        }
-        ok(tx.commit().await);
-        Self { projection: Box::new(projection), generation, read: Position::ORIGIN }
-    }
-
-    /// Applies every event not applied yet, `batch_size` events per transaction.
-    async fn catch_up(&mut self, pool: &PgPool, batch_size: usize) -> Vec<LiveUpdate> {
-        // Straight from the table, not through `EventLog`: every append of the test has
-        // committed, and the log's cluster-wide visibility horizon could be held back by other
-        // databases' transactions on a shared server.
-        let events: Vec<RecordedEvent> = ok(sqlx::query_as(&format!(
-            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
-             ORDER BY transaction_id, global_position"
-        ))
-        .bind(self.read.transaction_id.to_string())
-        .bind(self.read.global_position)
-        .fetch_all(pool)
-        .await);
-        let mut updates = Vec::new();
-        for batch in events.chunks(batch_size.max(1)) {
-            let mut tx = ok(pool.begin().await);
-            ok(use_generation(&mut tx, self.projection.name(), self.generation).await);
-            updates.extend(ok(self.projection.apply(&mut tx, batch).await));
-            ok(tx.commit().await);
-        }
-        if let Some(last) = events.last() {
-            self.read = last.position;
-        }
-        updates
-    }
-
-    async fn point_views(&self, pool: &PgPool) {
-        let mut tx = ok(pool.begin().await);
-        ok(point_views(&mut tx, self.projection.as_ref(), self.generation).await);
-        ok(tx.commit().await);
-    }
-
-    /// Every row of every table of the generation (the internal ones too), as text, sorted.
-    async fn dump(&self, pool: &PgPool) -> Vec<String> {
-        let schema = generation_schema(self.projection.name(), self.generation);
-        let tables: Vec<String> = ok(sqlx::query_scalar(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
-        )
-        .bind(&schema)
-        .fetch_all(pool)
-        .await);
-        let mut rows = Vec::new();
-        for table in tables {
-            let table_rows: Vec<String> = ok(sqlx::query_scalar(&format!(
-                "SELECT '{table} ' || t::text FROM {schema}.{table} t ORDER BY 1"
-            ))
-            .fetch_all(pool)
-            .await);
-            rows.extend(table_rows);
-        }
-        rows
-    }
+/// A whole profile in one event: the name and bio it gives, and every other field cleared.
+fn ada_king_the_analyst() -> AccountCommand {
+    AccountCommand::UpdateProfile(ProfilePatch {
+        name: Some(ok(DisplayName::parse("Ada King"))),
+        bio: Some(Some("Analyst".into())),
+        avatar: Some(None),
+        cover_photo: Some(None),
+        location: Some(None),
+        website: Some(None),
+    })
 }
 
 async fn profile(pool: &PgPool, user_id: Uuid) -> ProfileRow {
@@ -335,19 +257,7 @@ async fn profile_handle_settings_role_and_email_changes_update_the_row(pool: PgP
         .await;
     commands.run::<Account>(ada, AccountCommand::ChangeRole { role: Role::Verified, by: Role::Admin }).await;
     // The whole profile is in the event: what it leaves out is cleared.
-    commands
-        .run::<Account>(
-            ada,
-            AccountCommand::UpdateProfile(ProfilePatch {
-                name: Some(ok(DisplayName::parse("Ada King"))),
-                bio: Some(Some("Analyst".into())),
-                avatar: Some(None),
-                cover_photo: Some(None),
-                location: Some(None),
-                website: Some(None),
-            }),
-        )
-        .await;
+    commands.run::<Account>(ada, ada_king_the_analyst()).await;
     let later = generation.catch_up(&pool, 1).await;
 
     let row = profile(&pool, ada).await;
@@ -577,19 +487,7 @@ async fn identity_history(commands: &Commands) {
         .run::<Account>(ada, AccountCommand::VerifyEmail { token_hash: "verify".into(), at: day(2) })
         .await;
     commands.refresh(laptop, 0, 0, day(3)).await;
-    commands
-        .run::<Account>(
-            ada,
-            AccountCommand::UpdateProfile(ProfilePatch {
-                name: Some(ok(DisplayName::parse("Ada King"))),
-                bio: Some(Some("Analyst".into())),
-                avatar: Some(None),
-                cover_photo: Some(None),
-                location: Some(None),
-                website: Some(None),
-            }),
-        )
-        .await;
+    commands.run::<Account>(ada, ada_king_the_analyst()).await;
     commands.sign_out(phone, day(3)).await;
     commands.change_password(ada, 0, day(4)).await;
     commands.sign_in(ada, 1, day(5)).await;

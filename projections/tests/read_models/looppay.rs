@@ -2,14 +2,11 @@
 //! (`loopync_domain::looppay`) and appended atomically through the command pipeline, read
 //! back from the log and applied the way the runtime applies them — a batch per transaction,
 //! in the generation's schema — and read through the `read_models` views.
-// Test code: a failed `unwrap` or `expect` is a failed test, with its message. clippy.toml
-// allows them in `#[test]` functions; this also covers the helpers beside them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::generation::{Generation, ok, pipeline};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use loopync_commands::{
-    CommandContext, CommandPipeline, DecisionEvents, DecisionIds, DecisionLoaded, GroupCommit, Loaded,
-    PgEventStore, PipelineConfig, Streams,
+    CommandContext, CommandPipeline, DecisionEvents, DecisionIds, DecisionLoaded, Loaded, Streams,
 };
 use loopync_domain::Decision;
 use loopync_domain::given::credits;
@@ -21,14 +18,9 @@ use loopync_projections::looppay::{
     self as ledger, BalanceRow, DueHold, LedgerReadModel, PaymentRow, TopUpRow, TransactionFilter,
     TransactionRow,
 };
-use loopync_projections::projection::{
-    LiveUpdate, Projection, create_generation, generation_schema, point_views, use_generation,
-};
-use loopync_schemas::{Position, RECORDED_EVENT_COLUMNS, RecordedEvent};
+use loopync_projections::projection::LiveUpdate;
 use sqlx::PgPool;
 use sqlx::types::Uuid;
-use std::fmt::Debug;
-use std::sync::Arc;
 
 // ----------------------------------------------------------------------------------------------
 // Harness
@@ -37,10 +29,6 @@ use std::sync::Arc;
 /// `minutes` after noon on 2 November 2026.
 fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).single().expect("no such time") + TimeDelta::minutes(minutes)
-}
-
-fn ok<T, E: Debug>(result: Result<T, E>) -> T {
-    result.unwrap()
 }
 
 const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 1_000_000, daily: 100_000_000 };
@@ -58,12 +46,7 @@ struct Movements {
 
 impl Movements {
     fn new(pool: &PgPool) -> Self {
-        let store =
-            PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
-        Self {
-            pipeline: CommandPipeline::new(Arc::new(store), PipelineConfig::default()),
-            context: CommandContext::actor("looppay-tests"),
-        }
+        Self { pipeline: pipeline(pool), context: CommandContext::actor("looppay-tests") }
     }
 
     /// A wallet command on the stream `wallet-<stream_id>`.
@@ -220,84 +203,6 @@ impl Movements {
     }
 }
 
-/// One generation of the projection, fed from the log the way the runtime feeds it: a batch
-/// per transaction, with the search path on the generation's schema.
-struct Generation {
-    generation: i32,
-    read: Position,
-}
-
-impl Generation {
-    /// Creates the generation's tables; `active` also points `read_models` at them.
-    async fn create(pool: &PgPool, generation: i32, active: bool) -> Self {
-        let mut tx = ok(pool.begin().await);
-        ok(create_generation(&mut tx, &LedgerReadModel, generation).await);
-        if active {
-            ok(point_views(&mut tx, &LedgerReadModel, generation).await);
-        }
-        ok(tx.commit().await);
-        Self { generation, read: Position::ORIGIN }
-    }
-
-    /// Applies every event not applied yet, `batch_size` events per transaction.
-    async fn catch_up(&mut self, pool: &PgPool, batch_size: usize) -> Vec<LiveUpdate> {
-        self.catch_up_in(pool, &[batch_size]).await
-    }
-
-    /// Applies every event not applied yet, in batches of the given sizes, cycling.
-    async fn catch_up_in(&mut self, pool: &PgPool, sizes: &[usize]) -> Vec<LiveUpdate> {
-        // Straight from the table, not through `EventLog`: every append of the test has
-        // committed, and the log's cluster-wide visibility horizon could be held back by other
-        // databases' transactions on a shared server.
-        let events: Vec<RecordedEvent> = ok(sqlx::query_as(&format!(
-            "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
-             ORDER BY transaction_id, global_position"
-        ))
-        .bind(self.read.transaction_id.to_string())
-        .bind(self.read.global_position)
-        .fetch_all(pool)
-        .await);
-        let mut updates = Vec::new();
-        let mut rest = events.as_slice();
-        let mut size = sizes.iter().copied().cycle();
-        while !rest.is_empty() {
-            let (batch, after) = rest.split_at(size.next().unwrap_or(1).clamp(1, rest.len()));
-            rest = after;
-            let mut tx = ok(pool.begin().await);
-            ok(use_generation(&mut tx, LedgerReadModel.name(), self.generation).await);
-            updates.extend(ok(LedgerReadModel.apply(&mut tx, batch).await));
-            ok(tx.commit().await);
-        }
-        if let Some(last) = events.last() {
-            self.read = last.position;
-        }
-        updates
-    }
-
-    /// Every row of every table of the generation, as text, sorted.
-    async fn dump(&self, pool: &PgPool) -> Vec<String> {
-        let schema = generation_schema(LedgerReadModel::NAME, self.generation);
-        let tables: Vec<String> = ok(sqlx::query_scalar(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
-        )
-        .bind(&schema)
-        .fetch_all(pool)
-        .await);
-        assert_eq!(tables, ["ledger_payments", "ledger_top_ups", "wallet_balances", "wallet_transactions"]);
-        let mut rows = Vec::new();
-        for table in tables {
-            let table_rows: Vec<String> = ok(sqlx::query_scalar(&format!(
-                "SELECT '{table} ' || t::text FROM {schema}.{table} t ORDER BY 1"
-            ))
-            .fetch_all(pool)
-            .await);
-            rows.extend(table_rows);
-        }
-        rows
-    }
-}
-
 async fn balance(pool: &PgPool, account: LedgerAccount) -> BalanceRow {
     ok(ledger::balance(pool, &account.to_string()).await)
         .unwrap_or_else(|| panic!("no balance for {account}"))
@@ -363,7 +268,7 @@ fn sorted(mut updates: Vec<LiveUpdate>) -> Vec<LiveUpdate> {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn top_ups_credit_the_wallet_and_track_their_status(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let ada = user();
 
     let instant = ledger.top_up(ada, 5_000, true, at(1)).await;
@@ -475,7 +380,7 @@ async fn top_ups_credit_the_wallet_and_track_their_status(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn transfers_record_both_legs_with_counterparty_and_note(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let (ada, grace, alan) = (user(), user(), user());
     ledger.top_up(ada, 10_000, true, at(1)).await;
     let dinner = ledger.transfer(ada, grace, 2_500, Some("dinner 🍝"), at(2)).await;
@@ -543,7 +448,7 @@ async fn transfers_record_both_legs_with_counterparty_and_note(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_hold_is_captured_then_refunded(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let ada = user();
     let escrow = LedgerAccount::Escrow;
     ledger.top_up(ada, 10_000, true, at(0)).await;
@@ -626,7 +531,7 @@ async fn a_hold_is_captured_then_refunded(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn payments_voids_and_expiries_each_have_their_status(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let (ada, shop) = (user(), user());
     ledger.top_up(ada, 10_000, true, at(0)).await;
     let order = ledger.pay(ada, shop, 1_200, "order:7", Some("thanks!"), at(1)).await;
@@ -703,7 +608,7 @@ async fn payments_voids_and_expiries_each_have_their_status(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn balance_at_answers_for_any_instant(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let (ada, grace) = (user(), user());
     ledger.top_up(ada, 1_000, true, at(10)).await;
     ledger.transfer(ada, grace, 300, None, at(20)).await;
@@ -739,7 +644,7 @@ async fn balance_at_answers_for_any_instant(pool: PgPool) {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn statements_filter_by_kind_and_period_and_page_by_sequence(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let (ada, grace) = (user(), user());
     ledger.top_up(ada, 10_000, true, at(0)).await; // 1
     for n in 0..10 {
@@ -811,7 +716,7 @@ async fn statements_filter_by_kind_and_period_and_page_by_sequence(pool: PgPool)
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn streams_whose_id_is_not_an_account_are_skipped(pool: PgPool) {
     let ledger = Movements::new(&pool);
-    let mut generation = Generation::create(&pool, 1, true).await;
+    let mut generation = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let (ada, stranger) = (user(), user());
     let top_up = |account| WalletCommand::RequestTopUp {
         account,
@@ -886,15 +791,19 @@ async fn a_rebuild_from_zero_gives_the_same_rows(pool: PgPool) {
     let ledger = Movements::new(&pool);
     let users = (user(), user(), user());
     // Generation 1 follows the log as it grows, in batches of 1 to 3 events...
-    let mut live = Generation::create(&pool, 1, true).await;
+    let mut live = Generation::create(&pool, LedgerReadModel, 1, true).await;
     ledger_history(&ledger, users).await;
     live.catch_up_in(&pool, &[1, 2, 3]).await;
     ledger_history(&ledger, users).await;
     live.catch_up_in(&pool, &[3, 1, 2]).await;
 
     // ...generation 2 reads it all from zero in one batch.
-    let mut rebuilt = Generation::create(&pool, 2, false).await;
+    let mut rebuilt = Generation::create(&pool, LedgerReadModel, 2, false).await;
     rebuilt.catch_up(&pool, 1000).await;
+    assert_eq!(
+        live.tables(&pool).await,
+        ["ledger_payments", "ledger_top_ups", "wallet_balances", "wallet_transactions"]
+    );
     let rows = live.dump(&pool).await;
     assert_eq!(rebuilt.dump(&pool).await, rows);
     let count = |table: &str| rows.iter().filter(|row| row.starts_with(&format!("{table} "))).count();
@@ -936,10 +845,10 @@ async fn a_batch_of_a_thousand_events_is_applied_at_once(pool: PgPool) {
     let events: i64 = ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await);
     assert!(events >= 1_000, "{events} events");
 
-    let mut whole = Generation::create(&pool, 1, true).await;
+    let mut whole = Generation::create(&pool, LedgerReadModel, 1, true).await;
     let updates = whole.catch_up(&pool, 2_000).await;
     assert_eq!(updates.len(), users.len(), "one update per user, however many events");
-    let mut pieces = Generation::create(&pool, 2, false).await;
+    let mut pieces = Generation::create(&pool, LedgerReadModel, 2, false).await;
     pieces.catch_up(&pool, 97).await;
     assert_eq!(pieces.dump(&pool).await, whole.dump(&pool).await);
 
