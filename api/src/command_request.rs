@@ -77,13 +77,20 @@ impl<K: KeyPolicy> CommandRequest<K> {
 }
 
 /// The key of the request: absent, or what the pipeline accepts (1–255 printable ASCII
-/// characters, no spaces), checked before anything runs.
+/// characters, no spaces), checked before anything runs. A key that is present but unusable
+/// (not visible ASCII, empty, too long, or sent more than once) is refused, never taken for
+/// no key at all: a retry whose key were dropped would run again and move money twice.
 fn idempotency_key(request: &Request) -> Result<Option<String>, Problem> {
-    let Some(value) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else { return Ok(None) };
-    let checked = value
-        .to_str()
-        .map_err(|_| "must be printable ASCII without spaces".to_owned())
-        .and_then(|key| validate_key(key).map(|()| key.to_owned()));
+    let mut values = request.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    let checked = if values.next().is_some() {
+        Err("must be sent once, with one value".to_owned())
+    } else {
+        value
+            .to_str()
+            .map_err(|_| "must be printable ASCII without spaces".to_owned())
+            .and_then(|key| validate_key(key).map(|()| key.to_owned()))
+    };
     checked.map(Some).map_err(|reason| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -174,5 +181,24 @@ mod tests {
             let problem = idempotency_key(&with_key(&bad)).err();
             assert_eq!(problem.map(|p| p.code().to_owned()).as_deref(), Some(codes::INVALID_IDEMPOTENCY_KEY));
         }
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_read_or_comes_twice_is_refused_not_ignored() {
+        let non_ascii = poem::http::HeaderValue::from_bytes("café-order-42".as_bytes()).unwrap();
+        let request = Request::builder().header(IDEMPOTENCY_KEY_HEADER, non_ascii).finish();
+        assert_eq!(
+            idempotency_key(&request).err().map(|p| p.code().to_owned()).as_deref(),
+            Some(codes::INVALID_IDEMPOTENCY_KEY)
+        );
+        let twice = Request::builder()
+            .header(IDEMPOTENCY_KEY_HEADER, "order-42")
+            .header(IDEMPOTENCY_KEY_HEADER, "order-42")
+            .finish();
+        assert_eq!(twice.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter().count(), 2, "two header lines");
+        assert_eq!(
+            idempotency_key(&twice).err().map(|p| p.code().to_owned()).as_deref(),
+            Some(codes::INVALID_IDEMPOTENCY_KEY)
+        );
     }
 }

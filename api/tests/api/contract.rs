@@ -8,14 +8,14 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 /// The product's OpenAPI document.
-async fn product_spec(pool: &PgPool) -> Value {
+pub async fn product_spec(pool: &PgPool) -> Value {
     let app = spawn_app(pool, Options::default().without_projections()).await;
     let spec = loopync_api::openapi_service(loopync_api::feature_apis(&app.state)).spec();
     serde_json::from_str(&spec).expect("the spec is JSON")
 }
 
 /// `schema`, or the component it refers to.
-fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+pub fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
         Some(name) => &spec["components"]["schemas"][name],
         None => schema,

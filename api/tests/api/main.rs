@@ -7,6 +7,7 @@
 
 mod contract;
 mod errors;
+mod idempotency_keys;
 mod operations;
 mod read_your_writes;
 mod sample;
