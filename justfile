@@ -25,6 +25,10 @@ run:
     set -euo pipefail
     eval "$(bash scripts/services.sh ensure)"
     cargo run --release --bin loopync -- migrate
+    # Development mode: a random token secret and the `dev` payment provider (top-ups confirmed
+    # at once) are allowed here, and the server logs that they are in use. A server started
+    # any other way refuses them.
+    export LOOPYNC_DEV_MODE="${LOOPYNC_DEV_MODE:-true}"
     exec cargo run --release --bin loopync -- serve
 
 # Run all tests against PostgreSQL + NATS (extra args go to nextest and skip the doctests)

@@ -28,6 +28,12 @@ pub struct Config {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
 
+    /// Development mode, for a developer's machine (`just run` turns it on): allows settings
+    /// that are unsafe anywhere else — an unset `LOOPYNC_JWT_SECRET`, the `dev` payment
+    /// provider — and says in the log which are in use. Off, `serve` refuses to start with them.
+    #[arg(long = "dev", env = "LOOPYNC_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dev_mode: bool,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "LOOPYNC_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: String,
@@ -235,6 +241,27 @@ impl Config {
             realtime: self.realtime.config(),
             ..ApiConfig::default()
         })
+    }
+
+    /// Refuses the features' development-only settings outside development mode, naming each
+    /// and what to set instead; in development mode, says in the log which are in use.
+    pub fn refuse_development_settings(&self) -> anyhow::Result<()> {
+        let unsafe_settings = self.features.development_only();
+        if self.dev_mode {
+            for setting in &unsafe_settings {
+                tracing::warn!("development mode: {setting}");
+            }
+            return Ok(());
+        }
+        if unsafe_settings.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = unsafe_settings.iter().map(|setting| format!("  - {setting}")).collect();
+        anyhow::bail!(
+            "refusing to serve with settings that are only safe in development:\n{}\n\
+             Configure them, or set LOOPYNC_DEV_MODE=true on a developer's machine (`just run` does).",
+            list.join("\n")
+        )
     }
 
     pub fn idempotency_retention(&self) -> Duration {

@@ -129,7 +129,7 @@ async fn migrate_if_reachable(pool: &PgPool) {
 }
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
-    config.features.identity.warn_if_development();
+    config.refuse_development_settings()?;
     let pool = connect(config).await?;
     migrate_if_reachable(&pool).await;
     let store = PgEventStore::new(

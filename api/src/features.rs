@@ -46,6 +46,13 @@ impl FeatureSettings {
     pub fn apply(&self, config: ApiConfig) -> Result<ApiConfig, SettingsError> {
         Ok(ApiConfig { auth: self.identity.config(), looppay: self.looppay.config()?, ..config })
     }
+
+    /// What in these settings is only safe on a developer's machine (tokens signed with a
+    /// random secret, top-ups confirmed without payment), in plain words. A server refuses to
+    /// start with any of it unless development mode is on.
+    pub fn development_only(&self) -> Vec<&'static str> {
+        [self.identity.development_only(), self.looppay.development_only()].into_iter().flatten().collect()
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub struct IdentitySettings {
 
 impl IdentitySettings {
     /// Token keys and lifetimes, bcrypt cost, lockouts, links. Without a secret, a random one
-    /// (see [`warn_if_development`](Self::warn_if_development)).
+    /// (see [`development_only`](Self::development_only)).
     pub fn config(&self) -> AuthConfig {
         let jwt_secret = self.jwt_secret.clone().map_or_else(JwtSecret::random, JwtSecret::new);
         AuthConfig {
@@ -49,13 +49,12 @@ impl IdentitySettings {
         }
     }
 
-    /// Says so in the log when tokens are signed with a random secret (an API node does).
-    pub fn warn_if_development(&self) {
-        if self.jwt_secret.is_none() {
-            tracing::warn!(
-                "LOOPYNC_JWT_SECRET is not set: signing tokens with a random secret; they die with \
-                 this process and no other node accepts them"
-            );
-        }
+    /// What only development may run with: without a secret, tokens are signed with a random
+    /// one, which dies with the process and which no other node accepts.
+    pub fn development_only(&self) -> Option<&'static str> {
+        self.jwt_secret.is_none().then_some(
+            "LOOPYNC_JWT_SECRET is not set: tokens are signed with a random secret that dies with \
+             this process and that no other node accepts",
+        )
     }
 }

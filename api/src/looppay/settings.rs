@@ -72,6 +72,17 @@ impl LoopPaySettings {
     }
 }
 
+impl LoopPaySettings {
+    /// What only development may run with: the `dev` provider confirms every top-up at once,
+    /// without any payment.
+    pub fn development_only(&self) -> Option<&'static str> {
+        (self.payment_provider == PaymentProviderArg::Dev).then_some(
+            "LOOPYNC_PAYMENT_PROVIDER=dev: every top-up is confirmed at once, without any payment \
+             (set LOOPYNC_PAYMENT_PROVIDER=webhook and its secret)",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,6 +166,8 @@ async fn bench(args: &Args, database: &ScratchDatabase) -> Result<Results> {
         ("LOOPYNC_HTTP_ADDR", addr.to_string()),
         ("LOOPYNC_JWT_SECRET", secret.clone()),
         ("LOOPYNC_BCRYPT_COST", "4".to_owned()),
+        // The `dev` payment provider funds the benchmark's wallets; only development mode runs it.
+        ("LOOPYNC_DEV_MODE", "true".to_owned()),
         // Rate limits off: every client comes from 127.0.0.1, and the limits are not measured.
         ("LOOPYNC_RATE_LIMIT_ANONYMOUS", "0".to_owned()),
         ("LOOPYNC_RATE_LIMIT_AUTHENTICATED", "0".to_owned()),
