@@ -173,6 +173,12 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
     let state = with_realtime(state).await;
     await_shared_positions(&state).await;
+    if state.nats.is_some() && !state.identity.sessions.listening(Duration::from_secs(10)).await {
+        tracing::error!(
+            "NATS did not confirm the subscription to ended sessions in 10 s; other nodes' sign-outs reach \
+             this node within the session check interval only"
+        );
+    }
     let acceptor = loopync_api::serve::bind(config.http_addr.clone())
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

@@ -14,6 +14,11 @@
 //!   code runs when there is no header, or when the token does not verify (wrong key,
 //!   `alg: none`, tampered claims, another issuer) or has expired.
 //!
+//! A token that verifies is not enough: its session must still be live. The layer asks
+//! identity's session gate (`crate::identity::session_gate`: verdicts in memory, the event store
+//! when it has none), so a signed-out or revoked session is 401 `session_ended` on its next
+//! request, on every node. When the gate cannot tell, the request fails closed with 503.
+//!
 //! Owner-only endpoints compare the path's user id with the caller's ([`Caller::require_self`]);
 //! admin endpoints call `Identity::require_admin`, the one admin check.
 
@@ -57,6 +62,10 @@ pub enum Authentication {
     Caller(Caller),
     /// A token that did not verify: expired, or not valid at all.
     Refused(TokenError),
+    /// A valid token of a session that has ended (sign-out, revocation, password change).
+    SessionEnded,
+    /// A valid token whose session could not be checked: refused, never taken for live.
+    SessionUnchecked,
 }
 
 impl Authentication {
@@ -64,23 +73,31 @@ impl Authentication {
     pub fn caller(&self) -> Option<Caller> {
         match self {
             Self::Caller(caller) => Some(*caller),
-            Self::Anonymous | Self::Refused(_) => None,
+            Self::Anonymous | Self::Refused(_) | Self::SessionEnded | Self::SessionUnchecked => None,
         }
     }
 
-    /// Verifies `token` with the state's token keys.
-    fn of_token(state: &AppState, token: &str) -> Self {
-        match state.identity.tokens.verify_access(token) {
-            Ok(claims) => {
+    /// Verifies `token` with the state's token keys, then that its session is live.
+    async fn of_token(state: &AppState, token: &str) -> Self {
+        let claims = match state.identity.tokens.verify_access(token) {
+            Ok(claims) => claims,
+            Err(error) => return Self::Refused(error),
+        };
+        match state.identity.session_is_current(claims.sub, claims.sid).await {
+            Ok(true) => {
                 Self::Caller(Caller { user_id: claims.sub, session_id: claims.sid, role: claims.role })
             }
-            Err(error) => Self::Refused(error),
+            Ok(false) => Self::SessionEnded,
+            Err(error) => {
+                tracing::error!(%error, session_id = %claims.sid, "a session could not be checked; the request is refused");
+                Self::SessionUnchecked
+            }
         }
     }
 
     /// Verifies the request's bearer token, read the way poem-openapi's [`Bearer`] reads it
     /// (so the security scheme and this layer never disagree about which token was sent).
-    fn of_request(request: &Request) -> Self {
+    async fn of_request(request: &Request) -> Self {
         let Some(header) = request.headers().typed_get::<Authorization<BearerHeader>>() else {
             return Self::Anonymous;
         };
@@ -88,7 +105,7 @@ impl Authentication {
             tracing::error!("the app state is missing; bearer tokens cannot be checked");
             return Self::Refused(TokenError::Invalid);
         };
-        Self::of_token(state, header.token())
+        Self::of_token(state, header.token()).await
     }
 }
 
@@ -118,7 +135,7 @@ impl<E: Endpoint> Endpoint for AuthenticateEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
-        let authentication = Authentication::of_request(&request);
+        let authentication = Authentication::of_request(&request).await;
         request.set_data(authentication);
         self.inner.call(request).await
     }
@@ -134,13 +151,18 @@ pub struct BearerAuth(pub Caller);
 /// run (an app assembled without it) or saw no token where poem-openapi found one.
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let authentication = match request.data::<Authentication>() {
-        Some(verified @ (Authentication::Caller(_) | Authentication::Refused(_))) => *verified,
+        Some(
+            verified @ (Authentication::Caller(_)
+            | Authentication::Refused(_)
+            | Authentication::SessionEnded
+            | Authentication::SessionUnchecked),
+        ) => *verified,
         Some(Authentication::Anonymous) | None => {
             let Some(state) = request.data::<AppState>() else {
                 tracing::error!("the app state is missing; bearer tokens cannot be checked");
                 return Err(Problem::internal().into());
             };
-            Authentication::of_token(state, &bearer.token)
+            Authentication::of_token(state, &bearer.token).await
         }
     };
     match authentication {
@@ -151,6 +173,15 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
             "the access token has expired; refresh it",
         )
         .into()),
+        Authentication::SessionEnded => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            auth_codes::SESSION_ENDED,
+            "this session has ended (signed out, revoked or a password change); sign in again",
+        )
+        .into()),
+        Authentication::SessionUnchecked => {
+            Err(Problem::service_unavailable("the session could not be checked; try again shortly").into())
+        }
         Authentication::Refused(_) | Authentication::Anonymous => {
             Err(Problem::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, "the access token is not valid")
                 .into())

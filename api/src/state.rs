@@ -119,6 +119,9 @@ impl AppState {
             delivery.mailer,
             delivery.sms,
         )?);
+        if let Some(nats) = &nats {
+            identity.sessions.listen(nats.clone());
+        }
         let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
         let session_positions = SessionPositions::start(
             &config.session_consistency,

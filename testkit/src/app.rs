@@ -204,6 +204,10 @@ where
         let shared = state.session_positions.shared(Duration::from_secs(10)).await;
         assert!(shared, "sessions' positions are not shared over NATS");
     }
+    if options.nats.is_some() {
+        let listening = state.identity.sessions.listening(Duration::from_secs(10)).await;
+        assert!(listening, "ended sessions are not heard over NATS");
+    }
 
     let acceptor = loopync_api::bind("127.0.0.1:0").await.expect("bind a free port");
     let addr = loopync_api::local_addr(&acceptor).expect("the bound address");

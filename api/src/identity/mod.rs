@@ -17,6 +17,7 @@ pub mod feature;
 pub mod http;
 pub mod passwords;
 pub mod service;
+pub mod session_gate;
 pub mod settings;
 pub mod throttle;
 pub mod tokens;
@@ -86,6 +87,12 @@ pub struct AuthConfig {
     pub failed_login_window: Duration,
     /// Base URL of the app, for links in mails.
     pub app_url: String,
+    /// How long a node trusts that a session is live before asking the event store again
+    /// (default 5 s): the longest an ended session can still be used on a node that missed
+    /// its ending on NATS.
+    pub session_check_ttl: Duration,
+    /// Most sessions whose verdict one node remembers (default 100,000).
+    pub session_check_capacity: usize,
 }
 
 impl Default for AuthConfig {
@@ -103,6 +110,8 @@ impl Default for AuthConfig {
             failed_login_limit: 5,
             failed_login_window: Duration::from_secs(15 * 60),
             app_url: "http://localhost:3000".to_owned(),
+            session_check_ttl: Duration::from_secs(5),
+            session_check_capacity: 100_000,
         }
     }
 }

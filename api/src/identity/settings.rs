@@ -31,6 +31,12 @@ pub struct IdentitySettings {
     /// Base URL of the app, for the links in account mail.
     #[arg(long, env = "LOOPYNC_APP_URL", default_value = "http://localhost:3000")]
     pub app_url: String,
+
+    /// How long a node trusts that a session is live before asking the event store again, in
+    /// milliseconds: the longest an ended session can still be used on a node that missed its
+    /// ending on NATS (endings reach every listening node at once).
+    #[arg(long, env = "LOOPYNC_SESSION_CHECK_TTL_MS", default_value_t = 5000)]
+    pub session_check_ttl_ms: u64,
 }
 
 impl IdentitySettings {
@@ -45,6 +51,7 @@ impl IdentitySettings {
             bcrypt_cost: self.bcrypt_cost,
             failed_login_limit: self.failed_login_limit,
             app_url: self.app_url.trim_end_matches('/').to_owned(),
+            session_check_ttl: Duration::from_millis(self.session_check_ttl_ms),
             ..AuthConfig::default()
         }
     }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use loopync_projections::identity::{profiles, sessions};
+use loopync_projections::identity::profiles;
 use loopync_projections::live;
 use poem::web::websocket::{Message, WebSocketStream};
 use std::collections::{HashMap, HashSet};
@@ -66,8 +66,17 @@ pub(crate) async fn run(socket: WebSocketStream, state: AppState, hub: Arc<Hub>,
         }
     };
 
-    if session_ended(&state.pool, claims.sid).await {
-        let _ = outbound.send(Outbound::Close(close::SESSION_REVOKED, reason(close::SESSION_REVOKED))).await;
+    // Fail closed: a session that cannot be checked is not accepted.
+    let refusal = match state.identity.session_is_current(claims.sub, claims.sid).await {
+        Ok(true) => None,
+        Ok(false) => Some(close::SESSION_REVOKED),
+        Err(error) => {
+            tracing::error!(%error, session_id = %claims.sid, "a session could not be checked; the socket is refused");
+            Some(close::SERVER_ERROR)
+        }
+    };
+    if let Some(code) = refusal {
+        let _ = outbound.send(Outbound::Close(code, reason(code))).await;
         drop(outbound);
         let _ = writer.await;
         return;
@@ -474,14 +483,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// Whether the session behind a token has ended (logout, revocation, password change). The
-/// token itself stays valid until it expires; the socket must not outlive the session. A session
-/// not yet in the read model has just started.
-async fn session_ended(pool: &sqlx::PgPool, session_id: Uuid) -> bool {
-    let session = sessions::session(pool, session_id).await;
-    matches!(session, Ok(Some(session)) if session.revoked_at.is_some())
 }
 
 /// Which of `user_ids` exist, and whether `viewer` may see their presence

@@ -10,4 +10,5 @@ mod errors;
 mod idempotency_keys;
 mod operations;
 mod read_your_writes;
+mod revocation;
 mod sample;

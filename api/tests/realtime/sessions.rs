@@ -60,3 +60,23 @@ async fn a_session_revoked_while_away_closes_the_socket_that_resumes_past_it(poo
     let mut resumed = Client::connect(&app, &format!("token={}&since={since}", ada.token)).await;
     assert_eq!(resumed.ended().await, Ended::Closed(4003));
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_socket_whose_session_cannot_be_checked_is_refused(pool: PgPool) {
+    // No trust in "live": every connection asks the event store.
+    let options = loopync_testkit::Options::default()
+        .with_nats(loopync_testkit::nats().await)
+        .with_realtime(crate::client::test_config())
+        .with_auth(|auth| auth.session_check_ttl = std::time::Duration::ZERO);
+    let app = loopync_testkit::spawn_app(&pool, options).await;
+    let ada = app.signup().await;
+    let (mut socket, _) = Client::ready(&app, &ada.token, None).await;
+    socket.ping_pong().await;
+
+    sqlx::query("ALTER TABLE events RENAME TO events_away").execute(&pool).await.unwrap();
+    let mut refused = Client::connect(&app, &format!("token={}", ada.token)).await;
+    assert_eq!(refused.ended().await, Ended::Closed(1011), "fail closed: an error, not a welcome");
+    sqlx::query("ALTER TABLE events_away RENAME TO events").execute(&pool).await.unwrap();
+    let (mut again, _) = Client::ready(&app, &ada.token, None).await;
+    again.ping_pong().await;
+}

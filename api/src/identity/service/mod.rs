@@ -20,6 +20,7 @@ mod recovery;
 mod sessions;
 
 use super::errors::{AuthError, account_refusal, command_error, identity_problem};
+use super::session_gate::{Ending, SessionGate};
 use super::throttle::FailureThrottle;
 use super::tokens::{MintedToken, TokenKeys, mint_opaque, parse_opaque, six_digit_code};
 use super::{AuthConfig, Passwords};
@@ -29,7 +30,8 @@ use loopync_commands::{CommandContext, CommandPipeline};
 use loopync_delivery::{Mail, Mailer, Sms, SmsSender};
 use loopync_domain::claim::{UniqueClaim, claim_id};
 use loopync_domain::identity::account::{
-    Account, AccountCommand, ProfilePatch, Registration, Settings, SettingsPatch, TokenChallenge,
+    Account, AccountCommand, AccountEvent, ProfilePatch, Registration, Settings, SettingsPatch,
+    TokenChallenge,
 };
 use loopync_domain::identity::phone_code::{PhoneCode, PhoneCodeCommand, PhoneCodeError, PhoneCodeEvent};
 use loopync_domain::identity::session::{
@@ -117,6 +119,8 @@ pub struct Identity {
     mailer: Arc<dyn Mailer>,
     sms: Arc<dyn SmsSender>,
     login_failures: FailureThrottle,
+    /// Which sessions are live, as this node knows it (see `session_gate`).
+    pub sessions: Arc<SessionGate>,
     config: AuthConfig,
 }
 
@@ -155,7 +159,8 @@ impl Identity {
             config.failed_login_limit,
             config.failed_login_window,
         );
-        Ok(Self { pipeline, pool, tokens, passwords, mailer, sms, login_failures, config })
+        let sessions = Arc::new(SessionGate::new(config.session_check_capacity, config.session_check_ttl));
+        Ok(Self { pipeline, pool, tokens, passwords, mailer, sms, login_failures, sessions, config })
     }
 
     pub fn config(&self) -> &AuthConfig {

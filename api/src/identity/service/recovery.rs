@@ -170,6 +170,10 @@ impl Identity {
             .execute::<Account>(user_id, command, &self.context(actor, base))
             .await
             .map_err(|error| command_error(error, account_refusal))?;
+        if outcome.events.iter().any(|event| matches!(event, AccountEvent::PasswordChanged(_))) {
+            // New credentials end every session of the old ones, on every node at once.
+            self.sessions.end(Ending::Account(user_id)).await;
+        }
         let account = self.account(user_id).await?;
         Ok(AccountChange { account, position: outcome.position })
     }

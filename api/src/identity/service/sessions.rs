@@ -191,6 +191,7 @@ impl Identity {
             })?;
         if outcome.events.iter().any(|event| matches!(event, SessionEvent::Revoked(_))) {
             tracing::warn!(%session_id, %user_id, "a rotated refresh token was reused; the session is revoked");
+            self.sessions.end(Ending::Session(session_id)).await;
             return Err(AuthError::TokenReused);
         }
         self.signed_in(
@@ -219,10 +220,24 @@ impl Identity {
             .execute::<Session>(session_id, command, &self.context(Some(user_id), base))
             .await
             .map_err(|error| command_error(error, |_| AuthError::SessionNotFound))?;
+        self.sessions.end(Ending::Session(session_id)).await;
         Ok(outcome.position)
     }
 
-    /// Whether a session is live: not revoked, and not ended by a password change.
+    /// Whether the session of an access token is live, as [`SessionGate`] knows it or, when
+    /// it has no trusted verdict, as the event store says. Every authenticated request asks.
+    pub async fn session_is_current(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, AuthError> {
+        if let Some(known) = self.sessions.known(user_id, session_id) {
+            return Ok(known);
+        }
+        let started = std::time::Instant::now();
+        let live = self.session_is_live(user_id, session_id).await?;
+        self.sessions.record(user_id, session_id, live, started);
+        Ok(live)
+    }
+
+    /// Whether a session is live: not revoked, and not ended by a password change (asked of
+    /// the event store).
     pub async fn session_is_live(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, AuthError> {
         let session = self.pipeline.load_latest::<Session>(StreamName::of::<Session>(session_id)).await?;
         let account = self.account(user_id).await?;

@@ -1,0 +1,171 @@
+//! Revoked sessions stop at once. An access token outlives its session by up to 15 minutes;
+//! every authenticated request checks the session, so sign-out, revoking a device, a reused
+//! refresh token, a password change and a reset each end the old token's use on its very next
+//! request — money-moving commands included — on every node, and a session that cannot be
+//! checked is refused, never taken for live.
+
+use crate::contract::{product_spec, resolve};
+use loopync_testkit::{
+    Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app, spawn_two_nodes,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// `(method, path, example body)` of every operation that takes a bearer token, path
+/// parameters filled with `id`.
+fn authenticated_operations(spec: &Value, id: Uuid) -> Vec<(Method, String, Option<Value>)> {
+    let mut found = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let secured = operation["security"].as_array().into_iter().flatten();
+            if !secured.clone().any(|scheme| scheme.get("BearerAuth").is_some()) {
+                continue;
+            }
+            let content = operation["requestBody"]["content"].as_object();
+            let body = content.and_then(|content| content.values().next()).map(|media| &media["schema"]);
+            let example = body.map(|schema| resolve(spec, schema)["example"].clone());
+            let path = path
+                .split('/')
+                .map(|part| if part.starts_with('{') { id.to_string() } else { part.to_owned() })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            found.push((method, format!("/api{path}"), example));
+        }
+    }
+    found
+}
+
+/// Whether `user`'s access token still works for a read and for a money-moving command:
+/// `Ok(())`, or the `(status, code)` of the refusals.
+async fn token_works(app: &TestApp, user: &User, payee: &User) -> Result<(), [(u16, String); 2]> {
+    let read = app.get_as(&user.token, "/api/looppay/balance").await;
+    let body = json!({"to": payee.id, "amount": 1, "note": "still signed in?"});
+    let command = app.command(&user.token, "/api/looppay/transfer", &body, None).await;
+    if read.status == 200 && command.status == 201 {
+        return Ok(());
+    }
+    let code = |reply: &loopync_testkit::Reply| reply.body["code"].as_str().unwrap_or("-").to_owned();
+    Err([(read.status, code(&read)), (command.status, code(&command))])
+}
+
+fn ended() -> Result<(), [(u16, String); 2]> {
+    Err([(401, "session_ended".to_owned()), (401, "session_ended".to_owned())])
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn every_authenticated_operation_refuses_a_signed_out_session(pool: PgPool) {
+    let spec = product_spec(&pool).await;
+    let app = spawn_app(&pool, Options::default()).await;
+    let (ada, _) = app.funded(10_000).await;
+    let operations = authenticated_operations(&spec, ada.id);
+    assert!(operations.len() >= 20, "{} operations take a bearer token", operations.len());
+    app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+
+    let before = event_count(&pool).await;
+    for (method, path, body) in &operations {
+        let reply = app.call(method.clone(), path, Some(&ada.token), body.as_ref(), None).await;
+        assert_problem(reply, 401, "session_ended");
+    }
+    assert_eq!(event_count(&pool).await, before, "nothing ran for the ended session");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn each_way_a_session_ends_stops_its_access_token_at_once(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let bob = app.signup().await;
+
+    // Sign-out.
+    let (ada, _) = app.funded(10_000).await;
+    assert_eq!(token_works(&app, &ada, &bob).await, Ok(()));
+    app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+    assert_eq!(token_works(&app, &ada, &bob).await, ended(), "after sign-out");
+
+    // A device signed out from another.
+    let (grace, _) = app.funded(10_000).await;
+    let laptop = app.login_ok(&grace.email, &grace.password).await;
+    assert_eq!(token_works(&app, &grace, &bob).await, Ok(()));
+    let path = format!("/api/auth/sessions/{}", grace.session_id);
+    app.delete_as(&laptop.token, &path).await.expect(204);
+    assert_eq!(token_works(&app, &grace, &bob).await, ended(), "after revoking the device");
+    assert_eq!(token_works(&app, &laptop, &bob).await, Ok(()), "the other device goes on");
+
+    // A rotated refresh token presented again: the session is taken to be stolen.
+    let (alan, _) = app.funded(10_000).await;
+    let rotated = app.refresh(&alan.refresh).await.expect(200).clone();
+    let current = User { token: rotated["token"].as_str().unwrap().to_owned(), ..alan.clone() };
+    assert_eq!(token_works(&app, &current, &bob).await, Ok(()));
+    assert_problem(app.refresh(&alan.refresh).await, 401, "token_reused");
+    assert_eq!(token_works(&app, &alan, &bob).await, ended(), "the first token, after the reuse");
+    assert_eq!(token_works(&app, &current, &bob).await, ended(), "the rotated one too");
+
+    // A password change ends every session but the one it starts.
+    let (edsger, _) = app.funded(10_000).await;
+    let phone = app.login_ok(&edsger.email, &edsger.password).await;
+    assert_eq!(token_works(&app, &phone, &bob).await, Ok(()));
+    let change = json!({"currentPassword": edsger.password, "newPassword": "an entirely new password"});
+    let changed = app.post_as(&edsger.token, "/api/auth/change-password", &change).await.expect(200).clone();
+    assert_eq!(token_works(&app, &edsger, &bob).await, ended(), "the changing session");
+    assert_eq!(token_works(&app, &phone, &bob).await, ended(), "another device");
+    let fresh = User { token: changed["token"].as_str().unwrap().to_owned(), ..edsger.clone() };
+    assert_eq!(token_works(&app, &fresh, &bob).await, Ok(()), "the session the change started");
+
+    // A reset by mail ends every session.
+    let (barbara, _) = app.funded(10_000).await;
+    assert_eq!(token_works(&app, &barbara, &bob).await, Ok(()));
+    app.mail_to(&barbara.email).await; // the verification mail
+    app.post("/api/auth/forgot-password", &json!({"email": barbara.email})).await.expect(202);
+    let token = mail_token(&app.mail_to(&barbara.email).await);
+    let reset = json!({"token": token, "password": "a reset password for barbara"});
+    app.post("/api/auth/reset-password", &reset).await.expect(204);
+    assert_eq!(token_works(&app, &barbara, &bob).await, ended(), "after the reset");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_one_node_is_refused_at_once_on_the_other() {
+    let db = TestDb::create(20).await;
+    // A minute of trust in "live": only NATS can tell the second node in time.
+    let options = Options::default()
+        .with_nats(loopync_testkit::nats().await)
+        .with_auth(|auth| auth.session_check_ttl = Duration::from_secs(60));
+    let [first, second] = spawn_two_nodes(&db, options).await;
+    let bob = first.signup().await;
+    for round in 0..5 {
+        let (ada, _) = first.funded(10_000).await;
+        let laptop = first.login_ok(&ada.email, &ada.password).await;
+        // The second node has checked both sessions and trusts them now.
+        assert_eq!(token_works(&second, &ada, &bob).await, Ok(()), "round {round}");
+        assert_eq!(token_works(&second, &laptop, &bob).await, Ok(()), "round {round}");
+
+        first.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+        assert_eq!(
+            token_works(&second, &ada, &bob).await,
+            ended(),
+            "round {round}: sign-out on the other node"
+        );
+
+        let change = json!({"currentPassword": ada.password, "newPassword": "an entirely new password"});
+        first.post_as(&laptop.token, "/api/auth/change-password", &change).await.expect(200);
+        assert_eq!(token_works(&second, &laptop, &bob).await, ended(), "round {round}: password change");
+    }
+    drop((first, second));
+    db.drop_database().await;
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_session_that_cannot_be_checked_is_refused_not_trusted(pool: PgPool) {
+    // No trust in "live": every request asks the event store.
+    let options = Options::default().with_auth(|auth| auth.session_check_ttl = Duration::ZERO);
+    let app = spawn_app(&pool, options).await;
+    let ada = app.signup().await;
+    assert_eq!(app.get_as(&ada.token, "/api/auth/me").await.status, 200);
+
+    sqlx::query("ALTER TABLE events RENAME TO events_away").execute(&pool).await.unwrap();
+    let reply = app.get_as(&ada.token, "/api/auth/me").await;
+    assert_problem(reply, 503, "service_unavailable");
+    sqlx::query("ALTER TABLE events_away RENAME TO events").execute(&pool).await.unwrap();
+    assert_eq!(app.get_as(&ada.token, "/api/auth/me").await.status, 200);
+}
