@@ -9,9 +9,13 @@
 //! (`out_of_range`), strings of the wrong length (`invalid_length`), values outside an enum
 //! (`not_allowed`), unknown fields (`unknown_field`, for objects declared with
 //! `deny_unknown_fields`). poem-openapi's own reason is never shown: it names Rust-side types.
-//! When the walk finds nothing specific, the answer names the `body`. The walk mirrors what poem-openapi accepts (a number is a fine string to it), so
-//! it never names a field the parser would have taken. It runs only on failure: valid bodies
-//! cost what `Json<T>` costs.
+//! When the walk finds nothing specific, the answer names the `body`.
+//!
+//! **Strict JSON types.** poem-openapi takes a number or a boolean where a string is declared
+//! (as its JSON text): `"password": 12345678` would make an account. So the walk also runs on
+//! bodies poem-openapi accepted, and a number, boolean, array or object where the schema says
+//! string (or the reverse) is refused like any other invalid field. Each body type's schema is
+//! registered once per process and kept, so the walk costs a pass over the body's JSON.
 
 use crate::problem::{FieldProblem, Problem, field_codes as codes};
 use poem::{FromRequest, Request, RequestBody};
@@ -19,6 +23,8 @@ use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 /// A JSON request body of type `T` (a poem-openapi `Object`). Use it instead of `Json<T>` for
 /// request bodies.
@@ -58,6 +64,14 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
             Problem::invalid_request(format!("the request body is not valid JSON: {error}"))
         })?;
+        // poem-openapi would coerce a number or boolean into a declared string without a word,
+        // and control characters would reach the event store (PostgreSQL refuses a NUL).
+        let mut refused = Vec::new();
+        mistyped_strings(&registry_of::<T>(), &T::schema_ref(), &value, "", 0, &mut refused);
+        control_characters(&value, "", 0, &mut refused);
+        if !refused.is_empty() {
+            return Err(invalid_fields(refused).into());
+        }
         match T::parse_from_json(Some(value)) {
             Ok(parsed) => Ok(Self(parsed)),
             Err(error) => {
@@ -69,14 +83,18 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
                 if errors.is_empty() {
                     errors.push(FieldProblem::new("body", codes::INVALID, "is not valid for this operation"));
                 }
-                let detail = match errors.len() {
-                    1 => "the request body has an invalid field".to_owned(),
-                    n => format!("the request body has {n} invalid fields"),
-                };
-                Err(Problem::invalid_request(detail).with_errors(errors).into())
+                Err(invalid_fields(errors).into())
             }
         }
     }
+}
+
+fn invalid_fields(errors: Vec<FieldProblem>) -> Problem {
+    let detail = match errors.len() {
+        1 => "the request body has an invalid field".to_owned(),
+        n => format!("the request body has {n} invalid fields"),
+    };
+    Problem::invalid_request(detail).with_errors(errors)
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
@@ -84,10 +102,24 @@ poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
 /// Objects nested deeper than this are not walked (the answer then has fewer fields).
 const MAX_DEPTH: usize = 16;
 
-/// Every problem `value` has against `T`'s schema, plus an unknown field poem-openapi named.
-pub fn field_problems<T: Type>(value: &Value, reason: &str) -> Vec<FieldProblem> {
+/// `T`'s schemas, registered once per process and type.
+fn registry_of<T: Type>() -> Arc<Registry> {
+    static REGISTRIES: LazyLock<RwLock<HashMap<String, Arc<Registry>>>> = LazyLock::new(RwLock::default);
+    // The Rust type's name, unique per type (the schema name may be shared by generic types).
+    let key = std::any::type_name::<T>();
+    if let Some(registry) = REGISTRIES.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+        return registry.clone();
+    }
     let mut registry = Registry::new();
     T::register(&mut registry);
+    let registry = Arc::new(registry);
+    REGISTRIES.write().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned(), registry.clone());
+    registry
+}
+
+/// Every problem `value` has against `T`'s schema, plus an unknown field poem-openapi named.
+pub fn field_problems<T: Type>(value: &Value, reason: &str) -> Vec<FieldProblem> {
+    let registry = registry_of::<T>();
     let mut problems = Vec::new();
     check(&registry, &T::schema_ref(), value, "", 0, &mut problems);
     // Unknown fields are not in the schema; poem-openapi names the first one it meets.
@@ -204,14 +236,10 @@ fn check(
             problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be true or false"));
         }
         "string" => {
-            // poem-openapi takes numbers and booleans for strings too (as their JSON text).
-            let text = match value {
-                Value::String(text) => text.clone(),
-                Value::Number(_) | Value::Bool(_) => value.to_string(),
-                _ => {
-                    problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a string"));
-                    return;
-                }
+            // Strictly a JSON string (poem-openapi alone would take a number or a boolean).
+            let Value::String(text) = value else {
+                problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a string"));
+                return;
             };
             let length = text.chars().count();
             if let Some(min) = schema.min_length
@@ -232,7 +260,7 @@ fn check(
                     format!("must be at most {max} characters long"),
                 ));
             }
-            if schema.format == Some("uuid") && uuid::Uuid::parse_str(&text).is_err() {
+            if schema.format == Some("uuid") && uuid::Uuid::parse_str(text).is_err() {
                 problems.push(FieldProblem::new(field(), codes::INVALID_TYPE, "must be a UUID"));
             }
         }
@@ -245,6 +273,78 @@ fn check(
             codes::NOT_ALLOWED,
             format!("must be one of {}", allowed.join(", ")),
         ));
+    }
+}
+
+/// The fields of `value` that `schema` declares as strings and that are not JSON strings — the
+/// one mistyping poem-openapi lets through. Everything else is left to the parser (and to
+/// [`check`] when it refuses), so types that read their own raw JSON keep their own errors.
+fn mistyped_strings(
+    registry: &Registry,
+    schema: &MetaSchemaRef,
+    value: &Value,
+    path: &str,
+    depth: usize,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let Some(schema) = resolve(registry, schema) else { return };
+    if depth > MAX_DEPTH || value.is_null() {
+        return;
+    }
+    match (schema.ty, value) {
+        ("string", Value::Number(_) | Value::Bool(_)) => {
+            let field = if path.is_empty() { "body" } else { path };
+            problems.push(FieldProblem::new(field, codes::INVALID_TYPE, "must be a string"));
+        }
+        ("object", Value::Object(object)) => {
+            for (name, property) in &schema.properties {
+                if let Some(inner) = object.get(*name) {
+                    mistyped_strings(registry, property, inner, &join(path, name), depth + 1, problems);
+                }
+            }
+        }
+        ("array", Value::Array(items)) => {
+            if let Some(item_schema) = &schema.items {
+                for (index, item) in items.iter().enumerate() {
+                    let path = format!("{}[{index}]", if path.is_empty() { "body" } else { path });
+                    mistyped_strings(registry, item_schema, item, &path, depth + 1, problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `c` may appear in free text: anything but the control characters other than tab,
+/// line feed and carriage return (NUL, the rest of C0, DEL and C1).
+pub fn allowed_in_text(c: char) -> bool {
+    !c.is_control() || matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Every string of `value` (at any depth, whatever the schema) that holds a character free
+/// text may not ([`allowed_in_text`]).
+fn control_characters(value: &Value, path: &str, depth: usize, problems: &mut Vec<FieldProblem>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let field = || if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    match value {
+        Value::String(text) if !text.chars().all(allowed_in_text) => problems.push(FieldProblem::new(
+            field(),
+            codes::INVALID_CHARACTERS,
+            "must not contain control characters (NUL and the like)",
+        )),
+        Value::Object(object) => {
+            for (name, inner) in object {
+                control_characters(inner, &join(path, name), depth + 1, problems);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                control_characters(item, &format!("{}[{index}]", field()), depth + 1, problems);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -331,8 +431,31 @@ mod tests {
         assert_eq!(found[0].message, "is required");
         assert_eq!(found[1].message, "must be a string");
         assert_eq!(found[3].message, format!("must be from 0 to {}", u32::MAX));
-        // What poem-openapi accepts is not reported: a number is a fine string to it.
-        assert_eq!(fields(&problems(json!({ "note": 5 }))), ["amount"]);
+        // poem-openapi would take a number or a boolean for a string; the walk does not.
+        assert_eq!(fields(&problems(json!({ "note": 5 }))), ["amount", "note"]);
+        let mut found = Vec::new();
+        let body = json!({ "amount": 1, "note": true, "tags": [7, "ok"], "inner": { "walletId": 3 } });
+        mistyped_strings(&registry_of::<Order>(), &Order::schema_ref(), &body, "", 0, &mut found);
+        assert_eq!(fields(&found), ["note", "inner.walletId", "tags[0]"]);
+        assert!(found.iter().all(|problem| problem.message == "must be a string"));
+        assert!(
+            Order::parse_from_json(Some(json!({ "amount": 1, "note": 5 }))).is_ok(),
+            "what the walk is for"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_string_but_tabs_and_line_breaks() {
+        let mut found = Vec::new();
+        let body = json!({
+            "note": "nul\u{0}here",
+            "inner": { "walletId": "bell\u{7}" },
+            "tags": ["ok", "del\u{7f}", "c1\u{85}"],
+            "fine": "tab\tnew\nline\r\n é ✓",
+        });
+        control_characters(&body, "", 0, &mut found);
+        assert_eq!(fields(&found), ["inner.walletId", "note", "tags[1]", "tags[2]"]);
+        assert!(found.iter().all(|problem| problem.code == codes::INVALID_CHARACTERS));
     }
 
     #[test]

@@ -96,6 +96,9 @@ pub mod field_codes {
     pub const UNKNOWN_FIELD: &str = "unknown_field";
     /// A value that is the right type but not valid (a cursor of another list, say).
     pub const INVALID: &str = "invalid";
+    /// Text with a control character (NUL and the like), or a name with invisible or
+    /// direction-changing characters.
+    pub const INVALID_CHARACTERS: &str = "invalid_characters";
 }
 
 /// One offending field of a request.
@@ -106,7 +109,8 @@ pub struct FieldProblem {
     /// or header name (`id`, `Idempotency-Key`).
     pub field: String,
     /// What is wrong, machine-readable: `required`, `invalid_type`, `invalid_length`,
-    /// `out_of_range`, `not_allowed`, `unknown_field`, `invalid`, or a feature's own
+    /// `out_of_range`, `not_allowed`, `unknown_field`, `invalid`, `invalid_characters`, or a
+    /// feature's own
     /// (`invalid_email`, `invalid_handle`, `weak_password`, `invalid_amount`, ...).
     pub code: String,
     /// What is wrong, in plain words.
@@ -413,9 +417,26 @@ impl From<StoreError> for Problem {
             tracing::warn!(%error, "event store unavailable");
             return Self::service_unavailable("the event store is unavailable");
         }
+        if let StoreError::Database(database) = &error
+            && is_data_exception(database)
+        {
+            return data_exception(database);
+        }
         tracing::error!(%error, "event store failed");
         Self::internal()
     }
+}
+
+/// Whether PostgreSQL refused a value of the request itself (SQLSTATE class 22, "data
+/// exception": a NUL or an invalid byte sequence in text, a number out of range, a string too
+/// long): the request is at fault, so the answer is a 400, not a 500.
+fn is_data_exception(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")))
+}
+
+fn data_exception(error: &sqlx::Error) -> Problem {
+    tracing::info!(%error, "the database refused a value of the request");
+    Problem::invalid_request("a value in the request cannot be stored (a NUL, say, or a number out of range)")
 }
 
 /// For reads: queries of read models fail with `sqlx::Error`.
@@ -424,6 +445,9 @@ impl From<sqlx::Error> for Problem {
         if loopync_commands::error::is_unavailable(&error) {
             tracing::warn!(%error, "database unavailable");
             return Self::service_unavailable("the database is unavailable");
+        }
+        if is_data_exception(&error) {
+            return data_exception(&error);
         }
         tracing::error!(%error, "database query failed");
         Self::internal()

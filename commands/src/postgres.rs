@@ -20,8 +20,10 @@
 //! others. A request touching a stream (or an idempotency key) already in a batch — being built
 //! or in flight — waits for the next one, so no check depends on another and batches in flight
 //! never collide. If a batch fails as a whole (a writer in another process took a version or a
-//! key first), its requests are retried one by one, so each gets its own answer. Every request
-//! is answered only after its commit is durable.
+//! key first, or one request carries a value PostgreSQL refuses), it is bisected: each half is
+//! appended as a batch of its own, and a half that fails is halved again, down to the single
+//! requests at fault. Only they fail; the others still commit, in a few shared commits rather
+//! than one each. Every request is answered only after its commit is durable.
 
 use crate::error::{StoreError, is_unavailable};
 use crate::store::{
@@ -526,18 +528,7 @@ async fn run_batch(
 ) -> Claimed {
     metrics::histogram!("loopync_group_commit_batch_size").record(batch.len() as f64);
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-    let results = match append_statement(&pool, &requests).await {
-        Ok(results) => results,
-        Err(error) if is_unavailable(&error) || batch.len() == 1 => {
-            requests.iter().map(|request| Err(classify_owned(&error, request))).collect()
-        }
-        Err(error) => {
-            // A writer in another process collided with one of the requests: give every
-            // request its own call so only the colliding one fails.
-            tracing::debug!(%error, batch = batch.len(), "group commit batch failed, appending one by one");
-            futures::future::join_all(requests.iter().map(|request| append_one(&pool, request))).await
-        }
-    };
+    let results = append_bisecting(&pool, &requests).await;
     if results.iter().any(Result::is_ok) {
         appended.committed();
     }
@@ -546,6 +537,35 @@ async fn run_batch(
         let _ = pending.reply.send(result);
     }
     claimed
+}
+
+/// Appends `requests` in one call; if the call fails as a whole, appends each half the same way
+/// (both at once), so a failure is narrowed down to the requests that cause it. A single
+/// request's failure is its own answer; an outage is everyone's.
+fn append_bisecting<'a>(
+    pool: &'a PgPool,
+    requests: &'a [&'a AppendRequest],
+) -> futures::future::BoxFuture<'a, Vec<Result<AppendOutcome, AppendError>>> {
+    Box::pin(async move {
+        if let [request] = requests {
+            return vec![append_one(pool, request).await];
+        }
+        match append_statement(pool, requests).await {
+            Ok(results) => results,
+            Err(error) if is_unavailable(&error) => {
+                requests.iter().map(|request| Err(classify_owned(&error, request))).collect()
+            }
+            Err(error) => {
+                tracing::debug!(%error, batch = requests.len(), "group commit batch failed; bisecting it");
+                metrics::counter!("loopync_group_commit_bisections_total").increment(1);
+                let (left, right) = requests.split_at(requests.len() / 2);
+                let (mut results, rest) =
+                    futures::future::join(append_bisecting(pool, left), append_bisecting(pool, right)).await;
+                results.extend(rest);
+                results
+            }
+        }
+    })
 }
 
 fn classify_owned(error: &sqlx::Error, request: &AppendRequest) -> AppendError {

@@ -394,3 +394,35 @@ async fn concurrent_claims_of_one_value_have_exactly_one_winner(pool: PgPool) {
         assert_eq!(versions(&pool, &format!("claim-{email}")).await, vec![1]);
     }
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_request_postgresql_refuses_fails_alone_and_its_batch_mates_commit(pool: PgPool) {
+    // A NUL in an event's metadata: jsonb refuses it (SQLSTATE 22P05) and fails the whole
+    // statement, so group commit must narrow the failure down to that one request.
+    let pipeline = pipeline(&pool, true, PipelineConfig::default());
+    for round in 0..5 {
+        let results = join_all((0..16).map(|n| {
+            let pipeline = pipeline.clone();
+            async move {
+                let actor = if n == 7 { "mallory\u{0}".to_owned() } else { format!("user-{n}") };
+                let ctx = CommandContext::actor(actor);
+                pipeline.execute::<SampleWallet>(format!("r{round}-w{n}"), top_up(5), &ctx).await
+            }
+        }))
+        .await;
+        for (n, result) in results.iter().enumerate() {
+            if n == 7 {
+                let Err(CommandError::Store(loopync_commands::StoreError::Database(sqlx::Error::Database(
+                    db,
+                )))) = result
+                else {
+                    panic!("round {round}: the poisoned request: {result:?}");
+                };
+                assert_eq!(db.code().as_deref(), Some("22P05"), "the database's own refusal, kept: {db}");
+            } else {
+                assert!(result.is_ok(), "round {round}, request {n}: {result:?}");
+            }
+        }
+    }
+    assert_eq!(event_count(&pool).await, 5 * 15, "everything but the poisoned requests committed");
+}

@@ -5,9 +5,11 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_text;
 mod contract;
 mod errors;
 mod idempotency_keys;
+mod json_types;
 mod operations;
 mod read_your_writes;
 mod revocation;

@@ -9,6 +9,11 @@
 //! | `POST /auth/login`      | raw `bcrypt::verify` at the same cost, C threads  |
 //! | `POST /auth/refresh`    | `GET /health` over the same HTTP stack            |
 //! | JWT check (in process)  | one HMAC-SHA-256 over the same bytes              |
+//! | `GET /auth/me`          | `GET /health` over the same HTTP stack            |
+//! | session check (in process) | the CPU of one authenticated read (`GET /auth/me`) |
+//!
+//! The session check is what every authenticated request pays to stop revoked sessions at
+//! once: a lookup of the session's verdict in memory (the event store only when it has none).
 //!
 //! A login is bound by bcrypt by design (cost 12 is ~¼ s of one core), so its ratio says how
 //! much the rest (HTTP, the claim and account reads, the session append) costs on top. A
@@ -201,6 +206,8 @@ async fn main() -> Result<()> {
     // never triggers: every login succeeds).
     let password = "correct horse battery staple";
     let mut refresh_tokens = Vec::new();
+    let mut access_tokens = Vec::new();
+    let mut sessions = Vec::new();
     for client in 0..clients {
         let response = http
             .post(format!("{base}/api/auth/signup"))
@@ -214,8 +221,12 @@ async fn main() -> Result<()> {
         let body: Value = response.json().await?;
         refresh_tokens
             .push(tokio::sync::Mutex::new(body["refreshToken"].as_str().unwrap_or_default().to_owned()));
+        access_tokens.push(body["token"].as_str().unwrap_or_default().to_owned());
+        let id = |value: &Value| Uuid::parse_str(value.as_str().unwrap_or_default()).unwrap_or_default();
+        sessions.push((id(&body["user"]["id"]), id(&body["sessionId"])));
     }
     let refresh_tokens = Arc::new(refresh_tokens);
+    let access_tokens = Arc::new(access_tokens);
 
     let machine = Machine::detect();
     println!(
@@ -265,6 +276,23 @@ async fn main() -> Result<()> {
                 let response = request.send().await?;
                 if !response.status().is_success() {
                     bail!("health: {}", response.status());
+                }
+                Ok(())
+            }
+        })
+        .await?
+    };
+    // An authenticated read: token verified, session checked, the account read.
+    let me_row = {
+        let http = http.clone();
+        let base = base.clone();
+        let tokens = access_tokens.clone();
+        closed_loop(clients, warmup, duration, "GET /api/auth/me", move |client| {
+            let request = http.get(format!("{base}/api/auth/me")).bearer_auth(&tokens[client]);
+            async move {
+                let response = request.send().await?;
+                if response.status().as_u16() != 200 {
+                    bail!("me: {} {}", response.status(), response.text().await?);
                 }
                 Ok(())
             }
@@ -321,6 +349,19 @@ async fn main() -> Result<()> {
         std::hint::black_box(mac.finalize());
     });
 
+    // The session check on a session the node has a verdict for (the common case: every
+    // request of a session after its first within the check interval).
+    let (user, session) = sessions[0];
+    let live = state.identity.session_is_current(user, session).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !live {
+        bail!("the benchmark's session is not live");
+    }
+    let check_nanos = nanos_per_op(iterations, || {
+        std::hint::black_box(state.identity.sessions.known(std::hint::black_box(user), session));
+    });
+    // CPU per authenticated read, counting every core as busy (client and server share them).
+    let read_cpu_nanos = machine.cores as f64 * 1e9 / me_row.per_second.max(1.0);
+
     let header = "| row                                            |  per second |  p50 (ms) |  p99 (ms) | errors |  ratio |\n\
                   |------------------------------------------------|------------:|----------:|----------:|-------:|-------:|";
     let table = [
@@ -328,6 +369,7 @@ async fn main() -> Result<()> {
         line(&bcrypt_row, None),
         line(&login_row, Some(&bcrypt_row)),
         line(&health_row, None),
+        line(&me_row, Some(&health_row)),
         line(&refresh_row, Some(&health_row)),
     ]
     .join("\n");
@@ -338,6 +380,16 @@ async fn main() -> Result<()> {
         verify_nanos / (health_row.p50_micros.max(1) as f64 * 1000.0) * 100.0,
         health_row.p50_micros
     );
+    let session_check = format!(
+        "Session check (revocation, a verdict in memory, in process): {check_nanos:.0} ns per request; one \
+         authenticated read (`GET /api/auth/me`) costs at most {:.0} µs of CPU ({} cores / {:.0} reads/s): the \
+         check is {:.3}% of it (target: under 2%).",
+        read_cpu_nanos / 1000.0,
+        machine.cores,
+        me_row.per_second,
+        check_nanos / read_cpu_nanos * 100.0
+    );
+    let jwt = format!("{jwt}\n\n{session_check}");
     println!("\n{table}\n\n{jwt}");
     if let Some(path) = &args.write_markdown {
         let text = format!(
@@ -351,7 +403,7 @@ async fn main() -> Result<()> {
     let _ = serving.await;
     pool.close().await;
     server.drop_database(database).await?;
-    if [&login_row, &refresh_row, &health_row, &bcrypt_row].iter().any(|row| row.errors > 0) {
+    if [&login_row, &refresh_row, &health_row, &bcrypt_row, &me_row].iter().any(|row| row.errors > 0) {
         bail!("some requests failed");
     }
     Ok(())

@@ -23,7 +23,7 @@ pub enum IdentityError {
     PasswordIsEmail,
     #[error("not an E.164 phone number (`+` and 8 to 15 digits)")]
     InvalidPhoneNumber,
-    #[error("a name is 1 to 80 characters, without control characters")]
+    #[error("a name is 1 to 80 characters, without control, invisible or direction-changing characters")]
     InvalidName,
 }
 
@@ -122,7 +122,9 @@ impl PhoneNumber {
     }
 }
 
-/// A person's display name: trimmed, 1 to 80 characters, no control characters.
+/// A person's display name: trimmed, 1 to 80 characters, no control characters and no
+/// invisible or direction-changing characters (a name that renders as another's, or that
+/// reverses the text after it, impersonates).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -131,7 +133,7 @@ impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
         let name = raw.trim();
         let length = name.chars().count();
-        if !(1..=80).contains(&length) || name.chars().any(char::is_control) {
+        if !(1..=80).contains(&length) || name.chars().any(|c| c.is_control() || is_invisible_or_bidi(c)) {
             return Err(IdentityError::InvalidName);
         }
         Ok(Self(name.to_owned()))
@@ -140,6 +142,19 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Zero-width characters and Unicode's directional formatting characters (embeddings,
+/// overrides, isolates and marks): invisible in a name, or changing how the text around it reads.
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'   // zero-width space, non-joiner, joiner; LTR and RTL marks
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner and invisible operators
+        | '\u{2066}'..='\u{2069}' // isolates
+        | '\u{061C}'               // Arabic letter mark
+        | '\u{FEFF}'               // zero-width no-break space
+    )
 }
 
 /// What a user may do. Ordered by privilege: every role includes what the ones before allow.
@@ -282,7 +297,11 @@ mod rules {
             Ok("Ada Lovelace".to_owned())
         );
         assert!(DisplayName::parse(&"名".repeat(80)).is_ok());
-        for raw in ["", "   ", "Ada\u{0}", "Ada\nLovelace", &"a".repeat(81)] {
+        assert!(DisplayName::parse("أدا لوفلايس").is_ok(), "right-to-left scripts are names");
+        let invisible =
+            ["Ada\u{200B}", "Ada\u{202E}ecalevol", "\u{2066}Ada\u{2069}", "A\u{FEFF}da", "Ada\u{200F}"];
+        for raw in invisible.iter().copied().chain(["", "   ", "Ada\u{0}", "Ada\nLovelace", &"a".repeat(81)])
+        {
             assert_eq!(DisplayName::parse(raw), Err(IdentityError::InvalidName), "{raw:?}");
         }
     }
