@@ -6,8 +6,10 @@
 //! - `migrate`: applies the event store's migrations;
 //! - `projections status` / `projections rebuild NAME`: operate the projection runtime;
 //! - `audit ledger`: prove the LoopPay ledger from the event store (exit 0 clean, 1 mismatch,
-//!   2 could not audit).
+//!   2 could not audit);
+//! - `admin set-role --email ... --role ...`: an operator's role change (the first founder).
 
+mod admin;
 mod config;
 mod projections;
 mod runtime;
@@ -44,6 +46,24 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Operator commands on accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give an account a role, with a founder's authority (how a deployment gets its first
+    /// founder).
+    SetRole {
+        /// The email address the account was registered with.
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: admin::RoleArg,
     },
 }
 
@@ -101,6 +121,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command: ProjectionsCommand::Rebuild { name, no_wait } } => {
             projections::rebuild(&cli.config, &name, !no_wait).await
+        }
+        Command::Admin { command: AdminCommand::SetRole { email, role } } => {
+            admin::set_role(&cli.config, &email, role).await
         }
         Command::Audit {
             command: AuditCommand::Ledger { json, wait_for_projection, skip_read_models, max_mismatches },

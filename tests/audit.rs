@@ -123,8 +123,10 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
     assert_eq!(parsed["totals"]["escrow"], 500);
     assert_eq!(parsed["readModels"]["walletRows"], 3);
 
-    // Tampering: Bob's received transfer says 9000 now.
+    // Tampering, by someone with the table owner's powers (they alone can switch the
+    // append-only guard off): Bob's received transfer says 9000 now.
     let stream = format!("wallet-{bob}");
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only_rows").execute(&pool).await.unwrap();
     sqlx::query("UPDATE events SET payload = jsonb_set(payload, '{amount}', '9000') WHERE stream_name = $1 AND stream_version = 1")
         .bind(&stream)
         .execute(&pool)

@@ -449,6 +449,14 @@ impl From<sqlx::Error> for Problem {
         if is_data_exception(&error) {
             return data_exception(&error);
         }
+        // A read model not built yet (a brand-new database, before the projection runner has
+        // made its tables): a moment's wait, not a server fault.
+        if let sqlx::Error::Database(db) = &error
+            && matches!(db.code().as_deref(), Some("42P01" | "3F000"))
+        {
+            tracing::warn!(%error, "a read model does not exist yet");
+            return Self::service_unavailable("the read models are being built; try again shortly");
+        }
         tracing::error!(%error, "database query failed");
         Self::internal()
     }

@@ -3,7 +3,8 @@
 //! - `/health` is liveness: 200 while the process serves requests, whatever its dependencies
 //!   do. Restarting a process because PostgreSQL is down would not bring PostgreSQL back.
 //! - `/ready` is readiness: 200 only when PostgreSQL answers, every migration this binary
-//!   embeds is applied, and NATS is connected; otherwise a 503 `not_ready` problem with
+//!   embeds is applied, every feature's read models exist (on a brand-new database the
+//!   projection runner creates them just after start), and NATS is connected; otherwise a 503 `not_ready` problem with
 //!   `Retry-After`, naming the failing checks in `errors`. A load balancer stops sending
 //!   traffic to a node that is not ready.
 //! - `/metrics` is the Prometheus text exposition ([`crate::metrics`]).
@@ -28,7 +29,10 @@ pub(crate) fn health() -> Json<serde_json::Value> {
 pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_json::Value>, Problem> {
     let (postgres, migrations) = check_postgres(state).await;
     let nats = check_nats(state.nats.as_ref());
-    let checks = [("postgres", postgres), ("migrations", migrations), ("nats", nats)];
+    let read_models =
+        if postgres.is_ok() { check_read_models(state).await } else { Err("unknown".to_owned()) };
+    let checks =
+        [("postgres", postgres), ("migrations", migrations), ("read_models", read_models), ("nats", nats)];
     let failing: Vec<FieldProblem> = checks
         .iter()
         .filter_map(|(name, check)| {
@@ -47,7 +51,7 @@ pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_jso
     }
     Ok(Json(json!({
         "status": "ready",
-        "checks": { "postgres": "ok", "migrations": "ok", "nats": "ok" },
+        "checks": { "postgres": "ok", "migrations": "ok", "read_models": "ok", "nats": "ok" },
     })))
 }
 
@@ -81,6 +85,27 @@ async fn check_postgres(state: &AppState) -> (Check, Check) {
     } else {
         (Ok(()), Err(format!("pending: {}", pending.join(", "))))
     }
+}
+
+/// Whether every read model of every feature has its view in `read_models`. (A catalog
+/// query, not a checked one: the views are made by the projection runner, not by migrations.)
+async fn check_read_models(state: &AppState) -> Check {
+    let expected: Vec<String> = crate::features::projections()
+        .iter()
+        .flat_map(|projection| projection.tables().iter().map(|table| (*table).to_owned()))
+        .collect();
+    let query = sqlx::query_scalar::<_, String>(
+        "SELECT viewname::text FROM pg_views WHERE schemaname = 'read_models' AND viewname = ANY($1)",
+    )
+    .bind(&expected)
+    .fetch_all(&state.pool);
+    let present = match tokio::time::timeout(state.config.readiness_timeout, query).await {
+        Ok(Ok(present)) => present,
+        Ok(Err(_)) | Err(_) => return Err("unknown".to_owned()),
+    };
+    let missing: Vec<&str> =
+        expected.iter().filter(|table| !present.contains(table)).map(String::as_str).collect();
+    if missing.is_empty() { Ok(()) } else { Err(format!("not built yet: {}", missing.join(", "))) }
 }
 
 fn check_nats(nats: Option<&async_nats::Client>) -> Check {

@@ -426,3 +426,28 @@ async fn a_request_postgresql_refuses_fails_alone_and_its_batch_mates_commit(poo
     }
     assert_eq!(event_count(&pool).await, 5 * 15, "everything but the poisoned requests committed");
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn the_event_log_refuses_updates_deletes_and_truncation(pool: PgPool) {
+    let pipeline = pipeline(&pool, false, PipelineConfig::default());
+    pipeline.execute::<SampleWallet>("w", top_up(5), &CommandContext::actor("alice")).await.unwrap();
+    let before: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT event_type, payload FROM events").fetch_all(&pool).await.unwrap();
+    for statement in [
+        "UPDATE events SET payload = '{\"amount\": 9999}'",
+        "UPDATE events SET event_type = 'sample_wallet.withdrawn'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let refused = sqlx::query(statement).execute(&pool).await.expect_err(statement);
+        let sqlx::Error::Database(db) = &refused else { panic!("{statement}: {refused}") };
+        assert_eq!(db.code().as_deref(), Some("42501"), "{statement}: {db}");
+        assert!(db.message().contains("append-only"), "{statement}: {db}");
+    }
+    let after: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT event_type, payload FROM events").fetch_all(&pool).await.unwrap();
+    assert_eq!(after, before, "nothing changed");
+    // Appending goes on.
+    pipeline.execute::<SampleWallet>("w", top_up(1), &CommandContext::actor("alice")).await.unwrap();
+    assert_eq!(event_count(&pool).await, 2);
+}

@@ -226,7 +226,7 @@ async fn the_database_down_is_503_with_retry_after() {
     let ready = app.get("/ready").await;
     assert!(ready.header("retry-after").is_some());
     let problem = assert_problem(ready, 503, "not_ready");
-    assert_eq!(error_fields(&problem), ["postgres", "migrations", "nats"]);
+    assert_eq!(error_fields(&problem), ["postgres", "migrations", "read_models", "nats"]);
 
     assert_eq!(app.get("/health").await.status, 200);
 }

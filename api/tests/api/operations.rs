@@ -2,30 +2,56 @@
 //! document, the docs and request ids.
 
 use crate::sample;
-use loopync_testkit::{assert_problem, error_fields, logs};
+use loopync_testkit::{Options, assert_problem, error_fields, logs, spawn_app};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
-async fn ready_when_postgres_answers_migrations_are_applied_and_nats_is_connected(pool: PgPool) {
-    let app = sample::spawn(&pool, sample::options().with_nats(loopync_testkit::nats().await)).await;
-    let response = app.get("/ready").await;
-    assert_eq!(response.status, 200);
+async fn ready_when_postgres_answers_migrations_are_applied_read_models_exist_and_nats_is_connected(
+    pool: PgPool,
+) {
+    let app = spawn_app(&pool, Options::default().with_nats(loopync_testkit::nats().await)).await;
+    // The projection runner makes the read models just after start.
+    let started = Instant::now();
+    let response = loop {
+        let response = app.get("/ready").await;
+        if response.status == 200 || started.elapsed() > Duration::from_secs(20) {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(response.status, 200, "{}", response.text);
     let body = response.body.clone();
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["nats"], "ok");
+    assert_eq!(body["checks"]["read_models"], "ok");
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
-async fn not_ready_without_nats_or_with_a_pending_migration(pool: PgPool) {
+async fn not_ready_without_nats_read_models_or_with_a_pending_migration(pool: PgPool) {
     let app = sample::spawn(&pool, sample::options()).await;
     let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
-    assert_eq!(error_fields(&problem), ["nats"]);
+    assert_eq!(error_fields(&problem), ["read_models", "nats"]);
 
     sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap();
     let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
-    assert_eq!(error_fields(&problem), ["migrations", "nats"]);
+    assert_eq!(error_fields(&problem), ["migrations", "read_models", "nats"]);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn reads_before_the_read_models_exist_are_503_with_retry_after_not_500(pool: PgPool) {
+    // A brand-new database, and no projection runner yet to make the read models.
+    // Reads do not wait long for the sign-up's position: no runner will ever reach it.
+    let mut options = Options::default().without_projections();
+    options.config.read_your_writes_timeout = Duration::from_millis(50);
+    let app = spawn_app(&pool, options).await;
+    let ada = app.signup().await;
+    for path in ["/api/users/search?q=ada", "/api/auth/sessions", "/api/looppay/transactions"] {
+        let reply = app.get_as(&ada.token, path).await;
+        assert_problem(reply.clone(), 503, "service_unavailable");
+        assert!(reply.header("retry-after").is_some(), "{path}: {}", reply.text);
+    }
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]

@@ -60,6 +60,7 @@ pub async fn wallet_events(pool: &PgPool, account: LedgerAccount) -> Vec<Stored>
 
 /// Writes a wallet event's payload back, as is (the hash is whatever `entry` says).
 async fn overwrite(pool: &PgPool, account: LedgerAccount, stored: &Stored) {
+    crate::disarm_append_only(pool).await;
     let payload = ok(serde_json::to_value(&stored.entry));
     let updated =
         ok(sqlx::query("UPDATE events SET payload = $1 WHERE stream_name = $2 AND stream_version = $3")

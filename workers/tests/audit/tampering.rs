@@ -4,7 +4,7 @@
 
 use crate::store::{build_balances, build_payments, event_of, forge, wallet_events};
 use crate::world::{top_up_of, world};
-use crate::{audit, audit_events, audit_with, kinds, ok, only, set, stream};
+use crate::{audit, audit_events, audit_with, disarm_append_only, kinds, ok, only, set, stream};
 use loopync_commands::CommandContext;
 use loopync_domain::looppay::{self, WalletEvent};
 use loopync_workers::looppay::audit::{AuditOptions, Mismatch, MismatchKind, ReadModelStatus};
@@ -17,6 +17,7 @@ async fn an_edited_amount_breaks_the_hash_chain(pool: PgPool) {
     build_balances(&pool, None).await;
     let sent = wallet_events(&pool, w.ada).await.remove(1);
     assert_eq!(sent.event_type, "wallet.transfer_sent");
+    disarm_append_only(&pool).await;
     ok(sqlx::query(
         "UPDATE events SET payload = jsonb_set(payload, '{amount}', '9999') WHERE stream_name = $1 AND stream_version = 2",
     )
@@ -46,6 +47,7 @@ async fn an_amount_edited_with_its_balances_but_not_its_hash_is_found(pool: PgPo
     let w = world(&pool).await;
     let received = wallet_events(&pool, w.bob).await.remove(1);
     assert_eq!(received.event_type, "wallet.transfer_received");
+    disarm_append_only(&pool).await;
     ok(sqlx::query(
         "UPDATE events SET payload = payload || jsonb_build_object('amount', 1600, 'availableDelta', 1600, \
          'availableAfter', (payload->>'availableAfter')::bigint + 100) WHERE stream_name = $1 AND stream_version = 2",
@@ -74,6 +76,7 @@ async fn a_deleted_event_breaks_the_sequence(pool: PgPool) {
     let events = wallet_events(&pool, w.ada).await;
     let (deleted, next) = (&events[2], &events[3]);
     assert_eq!(deleted.event_type, "wallet.payment_sent");
+    disarm_append_only(&pool).await;
     ok(sqlx::query("DELETE FROM events WHERE stream_name = $1 AND stream_version = 3")
         .bind(format!("wallet-{}", w.ada))
         .execute(&pool)
@@ -107,6 +110,7 @@ async fn a_deleted_leg_of_a_transfer_unbalances_its_entry(pool: PgPool) {
     build_balances(&pool, None).await;
     let sent = wallet_events(&pool, w.ada).await.pop().expect("Ada has events");
     assert_eq!(sent.entry.entry_id, w.to_dave);
+    disarm_append_only(&pool).await;
     let deleted = ok(sqlx::query("DELETE FROM events WHERE stream_name = $1")
         .bind(format!("wallet-{}", w.dave))
         .execute(&pool)
@@ -223,6 +227,7 @@ async fn a_forged_counterparty_is_found(pool: PgPool) {
 async fn a_refund_beyond_the_payment_is_found_in_its_stream(pool: PgPool) {
     let w = world(&pool).await;
     // The payment streams have no hash chain: their wallet legs are their witnesses.
+    disarm_append_only(&pool).await;
     ok(sqlx::query(
         "UPDATE events SET payload = jsonb_set(payload, '{amount}', '5000') \
          WHERE stream_name = $1 AND event_type = 'payment.refunded'",
@@ -267,6 +272,7 @@ async fn an_undecodable_payload_is_a_mismatch_not_an_error(pool: PgPool) {
     build_payments(&pool).await;
     let sent = wallet_events(&pool, w.ada).await.remove(1);
     assert_eq!(sent.event_type, "wallet.transfer_sent");
+    disarm_append_only(&pool).await;
     let updated = ok(sqlx::query(
         "UPDATE events SET payload = '{\"garbage\": [1, 2, 3]}' WHERE stream_name = $1 AND stream_version = 2",
     )
