@@ -26,7 +26,7 @@ pub enum LoopPayError {
     InvalidSignature(String),
     #[error("the notice is not understood: {0}")]
     NoticeNotUnderstood(String),
-    #[error("this signed delivery was already received")]
+    #[error("this notice id was already used for another notice")]
     WebhookReplayed,
     #[error("the notice says {notified} but {requested} was requested")]
     AmountMismatch { notified: i64, requested: i64 },

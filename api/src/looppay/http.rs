@@ -200,8 +200,10 @@ impl LoopPayApi {
     /// The payment provider's confirmation of a top-up (signed; see the README).
     ///
     /// `invalid_signature` (401) for a missing, wrong or stale signature, `webhook_replayed`
-    /// (409) for a delivery received before, `top_up_not_found` (404). A confirmation of a
-    /// top-up already settled answers `already_applied` and moves nothing.
+    /// (409) for a notice id already used for another notice, `top_up_not_found` (404). A
+    /// notice whose first delivery failed is applied when it comes again (verbatim or signed
+    /// afresh), once; any notice confirming a top-up already settled answers `already_applied`
+    /// and moves nothing.
     #[oai(path = "/webhooks/:provider", method = "post")]
     async fn webhook(
         &self,

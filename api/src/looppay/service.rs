@@ -10,7 +10,7 @@ use super::provider::{
 };
 use crate::identity::Caller;
 use chrono::{DateTime, Utc};
-use loopync_commands::{CommandContext, CommandOutcome, CommandPipeline};
+use loopync_commands::{CommandContext, CommandError, CommandOutcome, CommandPipeline};
 use loopync_domain::StreamName;
 use loopync_domain::identity::account::Account;
 use loopync_domain::looppay::{
@@ -159,23 +159,6 @@ impl LoopPay {
             .map_err(|error| LoopPayError::InvalidSignature(error.to_string()))?;
         let notice: WebhookNotice = serde_json::from_slice(body)
             .map_err(|error| LoopPayError::NoticeNotUnderstood(error.to_string()))?;
-        // A delivery presented twice verbatim is refused: its signature was spent. (Providers
-        // sign every retry afresh, and the wallet applies a confirmation once anyway.)
-        let digest = Sha256::digest(signature.unwrap_or_default().as_bytes()).to_vec();
-        let fresh = sqlx::query!(
-            "INSERT INTO looppay_webhook_receipts (provider, signature_sha256, notice_id) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-            provider,
-            &digest,
-            &notice.id,
-        )
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Err(LoopPayError::WebhookReplayed);
-        }
         let account = LedgerAccount::User(notice.account);
         let wallet = self.pipeline.load_latest::<Wallet>(StreamName::of::<Wallet>(account)).await?;
         if let Some(requested) = wallet.state.pending_top_ups.get(&notice.top_up_id).map(|p| p.amount)
@@ -183,9 +166,14 @@ impl LoopPay {
         {
             return Err(LoopPayError::AmountMismatch { notified: notice.amount, requested });
         }
+        // The provider's id of the notice is the command's idempotency key, recorded in the same
+        // transaction as the wallet's events: a delivery whose effect failed is applied when it
+        // comes again (verbatim or re-signed), once; the same id for another notice is refused.
+        let key = hex::encode(Sha256::digest(format!("{provider}:{}", notice.id)));
         let context = CommandContext {
             actor: Some(format!("provider:{provider}")),
             correlation_id: request_id,
+            idempotency_key: Some(key),
             ..CommandContext::default()
         };
         let (top_up_id, now) = (notice.top_up_id, Utc::now());
@@ -193,7 +181,25 @@ impl LoopPay {
             NoticeKind::Succeeded => WalletCommand::ConfirmTopUp { account, top_up_id, now },
             NoticeKind::Failed => WalletCommand::FailTopUp { account, top_up_id, now },
         };
-        let outcome = self.pipeline.execute::<Wallet>(account, command, &context).await?;
+        let outcome = match self.pipeline.execute::<Wallet>(account, command, &context).await {
+            // The same notice id with another content: not a retry.
+            Err(CommandError::IdempotencyKeyReused { .. }) => return Err(LoopPayError::WebhookReplayed),
+            outcome => outcome?,
+        };
+        // For support questions, which deliveries arrived; it refuses nothing (the key does).
+        let digest = Sha256::digest(signature.unwrap_or_default().as_bytes()).to_vec();
+        let receipt = sqlx::query!(
+            "INSERT INTO looppay_webhook_receipts (provider, signature_sha256, notice_id) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            provider,
+            &digest,
+            &notice.id,
+        )
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = receipt {
+            tracing::warn!(%error, notice = %notice.id, "a webhook receipt was not recorded");
+        }
         Ok(if outcome.events.is_empty() { NoticeApplied::AlreadyApplied } else { NoticeApplied::Applied })
     }
 

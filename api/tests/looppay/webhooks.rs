@@ -86,11 +86,47 @@ async fn a_signed_confirmation_credits_a_pending_top_up_exactly_once(pool: PgPoo
     let again = notice("top_up.succeeded", top_up_id, ada.id, 2500);
     let reply = deliver(&app, &again).await;
     assert_eq!(reply.expect(200), &json!({"status": "already_applied"}));
-    // The very same delivery, replayed: its signature was spent.
+    // The very same delivery, replayed: answered, and nothing more.
     let reply = deliver_to(&app, WEBHOOK, &body, Some(&signature)).await;
-    reply.problem(409, "webhook_replayed");
+    assert_eq!(reply.expect(200), &json!({"status": "already_applied"}));
     assert_eq!(events_of_type(&pool, "wallet.topped_up").await, 1);
     assert_eq!(app.balance(&ada, &position).await, (2500, 0));
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_delivery_whose_effect_failed_is_applied_once_when_retried_verbatim(pool: PgPool) {
+    let app = spawn_app(&pool, Options::webhook()).await;
+    let ada = app.signup().await;
+    let (top_up_id, _) = pending_top_up(&app, &ada, 1200).await;
+    let body = notice("top_up.succeeded", top_up_id, ada.id, 1200);
+    let signature = sign(&body, 0);
+
+    // The event store fails the confirmation: the delivery is not applied.
+    sqlx::query("ALTER TABLE events RENAME TO events_away").execute(&pool).await.unwrap();
+    let failed = deliver_to(&app, WEBHOOK, &body, Some(&signature)).await;
+    sqlx::query("ALTER TABLE events_away RENAME TO events").execute(&pool).await.unwrap();
+    assert!(failed.status >= 500, "{}", failed.text);
+    assert_eq!(events_of_type(&pool, "wallet.topped_up").await, 0);
+
+    // The provider's verbatim retry credits it, once, and is answered 2xx; so is the next,
+    // which moves nothing.
+    for answer in ["applied", "already_applied"] {
+        let reply = deliver_to(&app, WEBHOOK, &body, Some(&signature)).await;
+        assert_eq!(reply.expect(200), &json!({"status": answer}));
+    }
+    assert_eq!(events_of_type(&pool, "wallet.topped_up").await, 1);
+    let position = app.top_up(&ada, 1, None).await.pos();
+    assert_eq!(app.balance(&ada, &position).await, (1200, 0));
+
+    // The same notice id for another top-up is not a retry.
+    let other = uuid(&app.top_up(&ada, 300, None).await.created()["topUpId"]);
+    let mut reused: serde_json::Value = serde_json::from_str(&body).unwrap();
+    reused["topUpId"] = json!(other);
+    reused["amount"] = json!(300);
+    let reused = reused.to_string();
+    let reply = deliver_to(&app, WEBHOOK, &reused, Some(&sign(&reused, 0))).await;
+    reply.problem(409, "webhook_replayed");
+    assert_eq!(events_of_type(&pool, "wallet.topped_up").await, 1);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
