@@ -441,11 +441,12 @@ impl UsersApi {
         Ok(Answer::ok(UserView::of(auth.0.user_id, &account)))
     }
 
-    /// Find users by handle or name: prefix matches first, then similar spellings.
+    /// Find users by handle or name: prefix matches first, then similar spellings. A user
+    /// whose profile is not public is found only by their exact handle, as their card.
     #[oai(path = "/search", method = "get")]
     async fn search(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         /// What to look for (1 to 100 characters; a leading `@` is ignored).
         q: Query<String>,
         limit: PageLimit,
@@ -458,13 +459,16 @@ impl UsersApi {
             );
         }
         let after = cursor.decode(SearchCursor::decode)?;
-        let rows = read::profiles::search(&self.state.pool, &query, after, limit.get()).await?;
+        let viewer = auth.0.user_id;
+        let rows = read::profiles::search(&self.state.pool, &query, viewer, after, limit.get()).await?;
         let pagination = Pagination::of(limit, &rows, |(_, cursor)| cursor.encode());
-        let data = rows.iter().map(|(row, _)| PublicUser::from(row)).collect();
+        let data = rows.iter().map(|(row, _)| PublicUser::seen_by(row, viewer)).collect();
         Ok(Answer::ok(UserPage { data, pagination }))
     }
 
-    /// A user's public profile.
+    /// A user's profile as you may see it: whole when public (or your own), the card (id,
+    /// handle, name, avatar; `private: true`) when their privacy setting is `friends` or
+    /// `private`.
     #[oai(path = "/:userId", method = "get")]
     async fn user(
         &self,
@@ -478,7 +482,7 @@ impl UsersApi {
             self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserProfiles::NAME]).await?;
         let row =
             read::profiles::profile(&self.state.pool, user_id.0).await?.ok_or(AuthError::UserNotFound)?;
-        Ok(ReadResponse::ok(PublicUser::from(&row), freshness))
+        Ok(ReadResponse::ok(PublicUser::seen_by(&row, auth.0.user_id), freshness))
     }
 
     /// Change one's own profile. A new handle must be free (`handle_taken`, 409). Every

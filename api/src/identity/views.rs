@@ -48,18 +48,6 @@ impl From<RoleName> for Role {
     }
 }
 
-impl RoleName {
-    fn parse(role: &str) -> Self {
-        match role {
-            "verified" => Self::Verified,
-            "auditor" => Self::Auditor,
-            "admin" => Self::Admin,
-            "founder" => Self::Founder,
-            _ => Self::User,
-        }
-    }
-}
-
 /// Who may see a user's activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -169,7 +157,9 @@ impl UserView {
     }
 }
 
-/// A user as everyone sees them: no email, phone number or settings.
+/// A user as others see them: never email, phone number, settings or role. A user whose
+/// privacy setting is `friends` or `private` shows others only their card — id, handle, name
+/// and avatar — with `private: true`; the rest is absent.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct PublicUser {
@@ -181,23 +171,32 @@ pub struct PublicUser {
     pub cover_photo: Option<String>,
     pub location: Option<String>,
     pub website: Option<String>,
-    pub role: RoleName,
-    pub created_at: Timestamp,
+    /// The verified badge: verified accounts and Loopync's staff.
+    pub verified: bool,
+    /// Whether the user's privacy setting shows you only their card.
+    pub private: bool,
+    /// When the account was made; absent on a private card.
+    pub created_at: Option<Timestamp>,
 }
 
-impl From<&ProfileRow> for PublicUser {
-    fn from(row: &ProfileRow) -> Self {
+impl PublicUser {
+    /// `row` as `viewer` may see it: whole to its owner and when public, the card otherwise.
+    /// (Friends, when they exist, will see a `friends` profile whole.)
+    pub fn seen_by(row: &ProfileRow, viewer: Uuid) -> Self {
+        let whole = row.privacy == "public" || row.user_id == viewer;
+        let shown = |value: &Option<String>| if whole { value.clone() } else { None };
         Self {
             id: row.user_id,
             handle: row.handle.clone(),
             name: row.name.clone(),
-            bio: row.bio.clone(),
+            bio: shown(&row.bio),
             avatar: row.avatar.clone(),
-            cover_photo: row.cover_photo.clone(),
-            location: row.location.clone(),
-            website: row.website.clone(),
-            role: RoleName::parse(&row.role),
-            created_at: row.registered_at.into(),
+            cover_photo: shown(&row.cover_photo),
+            location: shown(&row.location),
+            website: shown(&row.website),
+            verified: matches!(row.role.as_str(), "verified" | "admin" | "founder"),
+            private: !whole,
+            created_at: whole.then(|| row.registered_at.into()),
         }
     }
 }
@@ -455,8 +454,9 @@ impl Example for PublicUser {
             cover_photo: None,
             location: Some("London".to_owned()),
             website: Some("https://ada.example.com".to_owned()),
-            role: RoleName::Verified,
-            created_at: Timestamp::example(),
+            verified: true,
+            private: false,
+            created_at: Some(Timestamp::example()),
         }
     }
 }

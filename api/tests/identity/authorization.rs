@@ -149,7 +149,8 @@ async fn only_admins_change_roles_and_only_founders_make_founders(pool: PgPool) 
         app.get_at(&user.token, &format!("/api/users/{}", target.id), position.as_deref()).await,
         200,
     );
-    assert_eq!(public["role"], "verified");
+    assert_eq!(public["verified"], true, "the badge, not the role");
+    assert!(public.get("role").is_none(), "others never see a role: {public}");
 
     // Admins manage users and admins, not founders.
     assert_problem(set_role(&app, &admin.token, target.id, "founder").await, 403, "role_change_not_allowed");

@@ -58,11 +58,12 @@ async fn an_own_profile_change_shows_in_the_public_profile_without_private_field
     assert_eq!(public["website"], "https://ada.example.com");
     assert_eq!(public["location"], "London");
     assert_eq!(public["avatar"], "/api/media/abc123");
-    assert_eq!(public["role"], "user");
+    assert_eq!(public["verified"], false);
+    assert_eq!(public["private"], false);
     assert!(public["createdAt"].is_string());
     let keys: BTreeSet<&str> =
         public.as_object().map(|o| o.keys().map(String::as_str).collect()).expect("a JSON object");
-    for private in ["email", "emailVerified", "phoneNumber", "phone", "settings", "passwordHash"] {
+    for private in ["email", "emailVerified", "phoneNumber", "phone", "settings", "passwordHash", "role"] {
         assert!(!keys.contains(private), "{private} in the public view: {public}");
     }
     let text = public.to_string();
@@ -357,4 +358,56 @@ async fn concurrent_patches_of_different_fields_both_land(pool: PgPool) {
         assert_eq!(me["website"], format!("https://ada.example.com/{round}"), "round {round}: {me}");
         assert_eq!(me["location"], format!("London {round}"), "round {round}: {me}");
     }
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_private_profile_shows_others_its_card_and_is_found_only_by_its_exact_handle(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup_named("ada@example.com", "countess_ada").await;
+    let grace = app.signup_named("grace@example.com", "grace").await;
+    let patch =
+        json!({"bio": "Poet of numbers.", "location": "London", "website": "https://ada.example.com"});
+    app.patch_as(&ada.token, &format!("/api/users/{}/profile", ada.id), &patch).await.expect(200);
+    for privacy in ["private", "friends"] {
+        let reply = app
+            .patch_as(&ada.token, &format!("/api/users/{}/settings", ada.id), &json!({"privacy": privacy}))
+            .await;
+        let position = reply.header("loopync-position");
+        reply.expect(200);
+
+        // Grace sees the card only.
+        let card = public_profile(&app, &grace, ada.id, position.as_deref()).await;
+        assert_eq!((card["handle"].as_str(), card["private"].as_bool()), (Some("countess_ada"), Some(true)));
+        for hidden in ["bio", "location", "website", "coverPhoto", "createdAt"] {
+            assert!(card.get(hidden).is_none_or(Value::is_null), "{privacy}: {hidden} shown: {card}");
+        }
+        // Ada sees all of hers.
+        let own = public_profile(&app, &ada, ada.id, position.as_deref()).await;
+        assert_eq!((own["bio"].as_str(), own["private"].as_bool()), (Some("Poet of numbers."), Some(false)));
+
+        // Search: not by name or handle prefix, only by the exact handle (as the card).
+        app.caught_up().await;
+        for query in ["Ada", "countess", "countess_ad"] {
+            let (ids, _, _) = search(&app, &grace, query).await;
+            assert!(!ids.contains(&ada.id), "{privacy}: found by {query:?}");
+        }
+        let (ids, _, body) = search(&app, &grace, "@countess_ada").await;
+        assert_eq!(ids, vec![ada.id], "{privacy}: the exact handle finds her");
+        assert_eq!(body["data"][0]["private"], true);
+        assert!(body["data"][0].get("bio").is_none_or(Value::is_null));
+        let (ids, _, _) = search(&app, &ada, "countess").await;
+        assert!(ids.contains(&ada.id), "{privacy}: one finds oneself");
+    }
+
+    // Public again: whole, and found by name.
+    let reply = app
+        .patch_as(&ada.token, &format!("/api/users/{}/settings", ada.id), &json!({"privacy": "public"}))
+        .await;
+    let position = reply.header("loopync-position");
+    reply.expect(200);
+    app.caught_up().await;
+    let whole = public_profile(&app, &grace, ada.id, position.as_deref()).await;
+    assert_eq!((whole["bio"].as_str(), whole["private"].as_bool()), (Some("Poet of numbers."), Some(false)));
+    let (ids, _, _) = search(&app, &grace, "countess").await;
+    assert!(ids.contains(&ada.id));
 }

@@ -310,7 +310,7 @@ async fn identity_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layou
     heard(reader, &admin.token, &reply).await;
     let profile = format!("/api/users/{phone_user}");
     let replies = stall.release_after(layout, vec![read(reader, &admin.token, &profile)]).await;
-    assert_eq!(replies[0].fresh()["role"], "verified", "{layout}: role change → profile");
+    assert_eq!(replies[0].fresh()["verified"], true, "{layout}: role change → profile's badge");
 }
 
 async fn looppay_pairs(pool: &PgPool, writer: &TestApp, reader: &TestApp, layout: &str) {

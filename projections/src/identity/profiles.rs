@@ -428,9 +428,12 @@ struct SearchHit {
 ///
 /// Pages by keyset: pass the cursor of the last row of a page as `after` for the next page.
 /// `limit` is cut to [`MAX_SEARCH_LIMIT`].
+/// Profiles matching `query` as `viewer` may find them: a profile that is not public is found
+/// only by its exact handle (or by its owner), so private users cannot be discovered by name.
 pub async fn search(
     pool: &PgPool,
     query: &str,
+    viewer: Uuid,
     after: Option<SearchCursor>,
     limit: i64,
 ) -> Result<Vec<(ProfileRow, SearchCursor)>, sqlx::Error> {
@@ -457,10 +460,11 @@ pub async fn search(
                                     word_similarity(lower($1), lower(name))) \
                            * {SIMILARITY_POINTS})::int AS similarity_points \
                  FROM read_models.user_profiles \
-                 WHERE handle LIKE lower($2) || '%' \
+                 WHERE (handle LIKE lower($2) || '%' \
                     OR lower(name) LIKE lower($2) || '%' \
                     OR lower($1) <% handle \
-                    OR lower($1) <% lower(name) \
+                    OR lower($1) <% lower(name)) \
+                   AND (privacy = 'public' OR handle = lower($1) OR user_id = $6) \
              ) AS candidates \
              WHERE handle_prefix OR name_prefix OR similarity_points >= {FUZZY_THRESHOLD_POINTS} \
          ) AS matches \
@@ -474,6 +478,7 @@ pub async fn search(
         .bind(after.map(|cursor| cursor.score))
         .bind(after.map(|cursor| cursor.user_id))
         .bind(limit)
+        .bind(viewer)
         .fetch_all(pool)
         .await?;
     Ok(hits

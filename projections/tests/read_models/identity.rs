@@ -138,11 +138,14 @@ async fn profile(pool: &PgPool, user_id: Uuid) -> ProfileRow {
 }
 
 async fn handles(pool: &PgPool, query: &str) -> Vec<String> {
-    ok(profiles::search(pool, query, None, 100).await).into_iter().map(|(row, _)| row.handle).collect()
+    ok(profiles::search(pool, query, Uuid::nil(), None, 100).await)
+        .into_iter()
+        .map(|(row, _)| row.handle)
+        .collect()
 }
 
 async fn scores(pool: &PgPool, query: &str) -> Vec<(String, i32)> {
-    ok(profiles::search(pool, query, None, 100).await)
+    ok(profiles::search(pool, query, Uuid::nil(), None, 100).await)
         .into_iter()
         .map(|(row, cursor)| (row.handle, cursor.score))
         .collect()
@@ -321,7 +324,7 @@ async fn search_ranks_handle_prefixes_then_name_prefixes_then_similar_words(pool
     assert!(handles(&pool, "zebra").await.is_empty());
     assert!(handles(&pool, "").await.is_empty());
     assert!(handles(&pool, "  @ ").await.is_empty());
-    assert!(ok(profiles::search(&pool, "ada", None, 0).await).is_empty());
+    assert!(ok(profiles::search(&pool, "ada", Uuid::nil(), None, 0).await).is_empty());
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -361,13 +364,13 @@ async fn search_pages_by_cursor_without_duplicates_or_gaps(pool: PgPool) {
     commands.register("unrelated", "Nobody Here", day(1)).await;
     generation.catch_up(&pool, 100).await;
 
-    let everything = ok(profiles::search(&pool, "pager", None, 100).await);
+    let everything = ok(profiles::search(&pool, "pager", Uuid::nil(), None, 100).await);
     assert_eq!(everything.len(), 25, "{everything:?}");
     let mut paged = Vec::new();
     let mut after: Option<SearchCursor> = None;
     let mut pages = 0;
     loop {
-        let page = ok(profiles::search(&pool, "pager", after, 10).await);
+        let page = ok(profiles::search(&pool, "pager", Uuid::nil(), after, 10).await);
         if page.is_empty() {
             break;
         }
@@ -389,7 +392,7 @@ async fn search_pages_by_cursor_without_duplicates_or_gaps(pool: PgPool) {
     assert!(paged.windows(2).all(|w| (-w[0].1.score, w[0].1.user_id) < (-w[1].1.score, w[1].1.user_id)));
     assert!(paged.iter().take(12).all(|(row, _)| row.handle.starts_with("pager_")));
     // Limits above the maximum are cut to it.
-    assert_eq!(ok(profiles::search(&pool, "pager", None, 10_000).await).len(), 25);
+    assert_eq!(ok(profiles::search(&pool, "pager", Uuid::nil(), None, 10_000).await).len(), 25);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -541,5 +544,37 @@ async fn a_rebuild_from_zero_gives_the_same_rows(pool: PgPool) {
     rebuilt_profiles.point_views(&pool).await;
     rebuilt_sessions.point_views(&pool).await;
     assert_eq!(handles(&pool, "lovelase").await, before);
-    assert_eq!(handles(&pool, "amazing").await.len(), 2);
+    // Grace's profiles are private: found by their exact handle, not by a prefix.
+    assert_eq!(handles(&pool, "amazing_grace").await.len(), 2);
+    assert!(handles(&pool, "amazing").await.is_empty());
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn search_finds_a_profile_that_is_not_public_only_by_its_exact_handle_or_for_its_owner(pool: PgPool) {
+    let commands = Commands::new(&pool);
+    let mut generation = Generation::create(&pool, UserProfiles, 1, true).await;
+    let ada = commands.register("ada_lovelace", "Ada Lovelace", day(1)).await;
+    commands
+        .run::<Account>(
+            ada,
+            AccountCommand::UpdateSettings(Settings { privacy: Privacy::Friends, ..Settings::default() }),
+        )
+        .await;
+    generation.catch_up(&pool, 10).await;
+    let found = |viewer: Uuid, query: &'static str| {
+        let pool = pool.clone();
+        async move {
+            ok(profiles::search(&pool, query, viewer, None, 10).await)
+                .into_iter()
+                .map(|(row, _)| row.handle)
+                .collect::<Vec<_>>()
+        }
+    };
+    let stranger = Uuid::now_v7();
+    for query in ["ada", "Lovelace", "ada_love", "lovelase"] {
+        assert!(found(stranger, query).await.is_empty(), "{query}");
+    }
+    assert_eq!(found(stranger, "ada_lovelace").await, ["ada_lovelace"]);
+    assert_eq!(found(stranger, "ADA_LOVELACE").await, ["ada_lovelace"], "handles fold case");
+    assert_eq!(found(ada, "lovelace").await, ["ada_lovelace"], "one finds oneself");
 }
