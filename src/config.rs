@@ -20,9 +20,16 @@ pub struct Config {
     )]
     pub database_url: String,
 
-    /// Largest number of PostgreSQL connections this process opens.
+    /// Largest number of PostgreSQL connections this process opens (`serve` shares them: two
+    /// fifths for commands, one fifth for projections and jobs, the rest for reads).
     #[arg(long, env = "LOOPYNC_DB_POOL_SIZE", default_value_t = 20)]
     pub db_pool_size: u32,
+
+    /// Longest a statement of an API read (read models, lookups) may run, in milliseconds; a
+    /// longer one is cancelled and the request answers 503.
+    #[arg(long, env = "LOOPYNC_STATEMENT_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub statement_timeout_ms: u64,
 
     /// NATS URL (live updates).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]

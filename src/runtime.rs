@@ -8,7 +8,7 @@ use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfi
 use loopync_projections::{CheckpointBoard, LogWaker};
 use loopync_workers::{ProjectionRunner, RunnerConfig, housekeeping, status};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -22,6 +22,50 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy(&config.database_url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// The connections of a `serve` process: one pool per kind of work, so that a flood of one
+/// cannot take the connections the others need. Commands (the event store's appends and stream
+/// reads) keep two fifths of `LOOPYNC_DB_POOL_SIZE`, projections and background jobs one fifth,
+/// and the API's reads (read models, lookups, the lockout) the rest; reads' statements are cut
+/// off after `LOOPYNC_STATEMENT_TIMEOUT_MS`, so a stuck one answers 503 instead of holding its
+/// connection.
+pub struct Pools {
+    pub commands: PgPool,
+    pub workers: PgPool,
+    pub reads: PgPool,
+}
+
+/// How `total` connections are shared: `(commands, workers, reads)`, each at least one.
+fn pool_sizes(total: u32) -> (u32, u32, u32) {
+    let total = total.max(3);
+    let commands = (total * 2 / 5).max(1);
+    let workers = (total / 5).max(1);
+    (commands, workers, total - commands - workers)
+}
+
+impl Pools {
+    pub fn connect(config: &Config) -> anyhow::Result<Self> {
+        let (commands, workers, reads) = pool_sizes(config.db_pool_size);
+        let options: PgConnectOptions =
+            config.database_url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let pool = |size: u32, options: PgConnectOptions| {
+            PgPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_lazy_with(options)
+        };
+        let timeout = format!("{}ms", config.statement_timeout_ms);
+        Ok(Self {
+            commands: pool(commands, options.clone()),
+            workers: pool(workers, options.clone()),
+            reads: pool(reads, options.options([("statement_timeout", timeout)])),
+        })
+    }
+
+    async fn close(&self) {
+        tokio::join!(self.commands.close(), self.workers.close(), self.reads.close());
+    }
 }
 
 /// NATS, connecting in the background: a broker outage delays live updates, nothing else.
@@ -130,17 +174,17 @@ async fn migrate_if_reachable(pool: &PgPool) {
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     config.refuse_development_settings()?;
-    let pool = connect(config).await?;
-    migrate_if_reachable(&pool).await;
+    let pools = Pools::connect(config)?;
+    migrate_if_reachable(&pools.workers).await;
     let store = PgEventStore::new(
-        pool.clone(),
+        pools.commands.clone(),
         GroupCommit {
             enabled: config.group_commit,
             max_batch: config.group_commit_max_batch,
             max_in_flight: config.group_commit_in_flight,
         },
     );
-    let waker = LogWaker::new(pool.clone(), Some(store.commits()));
+    let waker = LogWaker::new(pools.workers.clone(), Some(store.commits()));
     let pipeline = Arc::new(CommandPipeline::new(
         Arc::new(store),
         PipelineConfig {
@@ -149,7 +193,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
             ..PipelineConfig::default()
         },
     ));
-    let board = CheckpointBoard::new(pool.clone());
+    let board = CheckpointBoard::new(pools.reads.clone());
     let nats = connect_nats(config).await;
 
     let api_config = config.api_config()?;
@@ -159,7 +203,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         &mut tasks,
         config,
         &api_config,
-        &pool,
+        &pools.workers,
         pipeline.clone(),
         waker,
         board.clone(),
@@ -169,7 +213,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 
     let grace = api_config.shutdown_grace;
     let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;
-    let state = AppState::new(pool.clone(), pipeline, board, nats, api_config, delivery)
+    let state = AppState::new(pools.reads.clone(), pipeline, board, nats, api_config, delivery)
         .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
     let state = with_realtime(state).await;
     await_shared_positions(&state).await;
@@ -199,7 +243,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let result = loopync_api::serve::serve(acceptor, app, signal, grace).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
-    pool.close().await;
+    pools.close().await;
     result.context("http server failed")
 }
 
@@ -244,5 +288,22 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_budget_is_shared_by_kind_of_work_and_none_goes_without() {
+        assert_eq!(pool_sizes(20), (8, 4, 8));
+        assert_eq!(pool_sizes(10), (4, 2, 4));
+        assert_eq!(pool_sizes(3), (1, 1, 1));
+        assert_eq!(pool_sizes(1), (1, 1, 1), "at least one each");
+        for total in 3..200 {
+            let (commands, workers, reads) = pool_sizes(total);
+            assert_eq!(commands + workers + reads, total);
+        }
     }
 }

@@ -449,6 +449,13 @@ impl From<sqlx::Error> for Problem {
         if is_data_exception(&error) {
             return data_exception(&error);
         }
+        // A statement cancelled by `statement_timeout`: the database is too slow right now.
+        if let sqlx::Error::Database(db) = &error
+            && db.code().as_deref() == Some("57014")
+        {
+            tracing::warn!(%error, "a query ran past the statement timeout");
+            return Self::service_unavailable("the database took too long; try again shortly");
+        }
         // A read model not built yet (a brand-new database, before the projection runner has
         // made its tables): a moment's wait, not a server fault.
         if let sqlx::Error::Database(db) = &error

@@ -93,13 +93,37 @@ impl CheckpointBoard {
         if reached(&receiver.borrow_and_update()) {
             return Consistency::Reached;
         }
-        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // Counted while waiting, however the wait ends: a client that disconnects drops this
+        // future mid-wait, and a waiter counted forever would keep the board polling forever.
+        let _waiting = Waiting::count(&self.waiters);
         let result = tokio::time::timeout(timeout, receiver.wait_for(|positions| reached(positions))).await;
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok(Ok(_)) => Consistency::Reached,
             _ => Consistency::Stale,
         }
+    }
+}
+
+impl CheckpointBoard {
+    /// Reads waiting right now (the board polls the checkpoint table while there are any).
+    pub fn waiters(&self) -> usize {
+        self.waiters.load(Ordering::Relaxed)
+    }
+}
+
+/// One waiting read, counted from its start to its end or its drop.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::Relaxed);
+        Self(waiters)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -113,4 +137,37 @@ pub async fn active_checkpoints(pool: &PgPool) -> Result<Vec<(String, Position)>
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|r| (r.projection, Position::new(r.transaction_id, r.global_position))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    #[tokio::test]
+    async fn a_wait_abandoned_midway_is_no_longer_counted() {
+        // Never connects: nothing here reaches the database.
+        let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let board = CheckpointBoard::new(pool);
+        let position = Position::new(5, 5);
+        {
+            let mut wait = pin!(board.wait_for(&["ledger"], position, Duration::from_secs(60)));
+            let polled = wait.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(matches!(polled, Poll::Pending));
+            assert_eq!(board.waiters(), 1, "counted while it waits");
+        } // The client went away: the wait is dropped.
+        assert_eq!(board.waiters(), 0);
+
+        let stale = board.wait_for(&["ledger"], position, Duration::from_millis(10)).await;
+        assert_eq!(
+            (stale, board.waiters()),
+            (Consistency::Stale, 0),
+            "a timed-out wait is not counted either"
+        );
+        board.advance("ledger", position);
+        let reached = board.wait_for(&["ledger"], position, Duration::from_millis(10)).await;
+        assert_eq!((reached, board.waiters()), (Consistency::Reached, 0));
+    }
 }

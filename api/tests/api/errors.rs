@@ -254,3 +254,33 @@ async fn past_its_budget_a_caller_gets_429_with_retry_after_and_health_is_never_
         assert_eq!(app.get("/health").await.status, 200, "operational endpoints are not limited");
     }
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_read_past_the_statement_timeout_is_503_and_frees_its_connection(pool: PgPool) {
+    use loopync_testkit::{Options, spawn_app};
+    use sqlx::postgres::PgConnectOptions;
+    // The app's reads on a pool whose statements stop after 200 ms, as `serve`'s read pool.
+    let options: PgConnectOptions = loopync_testkit::database_url(&pool).await.parse().unwrap();
+    let reads = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.options([("statement_timeout", "200ms")]))
+        .await
+        .unwrap();
+    let app = spawn_app(&reads, Options::default()).await;
+    let ada = app.signup().await;
+    app.caught_up().await;
+
+    // Someone holds the profiles' table: reads of it block.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE proj_user_profiles_g1.user_profiles IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await;
+    assert_problem(reply.clone(), 503, "service_unavailable");
+    assert!(reply.header("retry-after").is_some());
+    assert!(started.elapsed() < Duration::from_secs(5), "cut off, not hung: {:?}", started.elapsed());
+    holder.rollback().await.unwrap();
+    assert_eq!(app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await.status, 200);
+}
