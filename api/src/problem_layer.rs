@@ -60,7 +60,14 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
                 (Problem::internal(), None)
             }
         };
+        // RFC 9110: a 405 says which methods the path accepts.
+        let allow = (problem.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED)
+            .then(|| self.routes.allowed(pattern.as_ref().map(|p| &*p.0), &path))
+            .flatten();
         let mut response = problem.with_instance(path).with_request_id(request_id.as_ref()).into_response();
+        if let Some(allow) = allow.and_then(|allow| poem::http::HeaderValue::from_str(&allow).ok()) {
+            response.headers_mut().insert(poem::http::header::ALLOW, allow);
+        }
         if let Some(pattern) = pattern {
             // Keeps the route label of the HTTP metrics for failed requests too.
             response.set_data(pattern);

@@ -16,6 +16,8 @@ pub(crate) struct DocumentedRoute {
     pub path: String,
     /// Path parameter names in order: `param0` is `params[0]`.
     pub params: Vec<String>,
+    /// The methods the path accepts, for a 405's `Allow` (`GET, PATCH`).
+    pub methods: Vec<String>,
 }
 
 /// Documented routes by poem route pattern.
@@ -31,11 +33,26 @@ impl DocumentedRoutes {
             .into_iter()
             .flat_map(|api| api.paths)
             .map(|path| {
-                let (pattern, route) = documented(prefix, &path.path);
+                let (pattern, mut route) = documented(prefix, &path.path);
+                route.methods =
+                    path.operations.iter().map(|operation| operation.method.to_string()).collect();
                 (pattern, route)
             })
             .collect();
         Self { by_pattern }
+    }
+
+    /// What a 405 at `pattern` (or, outside the documented API, at `path`) says is allowed.
+    pub(crate) fn allowed(&self, pattern: Option<&str>, path: &str) -> Option<String> {
+        if let Some(route) = pattern.and_then(|pattern| self.route(pattern)) {
+            let mut methods = route.methods.clone();
+            methods.sort();
+            return Some(methods.join(", "));
+        }
+        // The operational endpoints and documents are read-only.
+        const READ_ONLY: &[&str] =
+            &["/health", "/ready", "/metrics", "/api/openapi.json", "/api/asyncapi.json", "/api/ws"];
+        (READ_ONLY.contains(&path) || path.starts_with("/docs")).then(|| "GET".to_owned())
     }
 
     /// The documented route of a poem route pattern.
@@ -65,7 +82,7 @@ fn documented(prefix: &str, openapi_path: &str) -> (String, DocumentedRoute) {
         }
     }
     let path = format!("{}{}", prefix.trim_end_matches('/'), openapi_path);
-    (pattern, DocumentedRoute { path, params })
+    (pattern, DocumentedRoute { path, params, methods: Vec::new() })
 }
 
 #[cfg(test)]

@@ -110,8 +110,15 @@ async fn unknown_routes_are_404_and_wrong_methods_405(pool: PgPool) {
     }
     let response =
         app.execute(app.client.delete(app.url(&format!("/api/sample-wallets/{}", Uuid::now_v7())))).await;
+    assert_eq!(response.header("allow").as_deref(), Some("GET"), "405s say what is allowed");
+    assert_problem(response, 405, "method_not_allowed");
+    let response = app
+        .execute(app.client.get(app.url(&format!("/api/sample-wallets/{}/top-ups", Uuid::now_v7()))))
+        .await;
+    assert_eq!(response.header("allow").as_deref(), Some("POST"));
     assert_problem(response, 405, "method_not_allowed");
     let response = app.execute(app.client.post(app.url("/health"))).await;
+    assert_eq!(response.header("allow").as_deref(), Some("GET"));
     assert_problem(response, 405, "method_not_allowed");
 }
 
