@@ -3,7 +3,7 @@
 //! - `/health` is liveness: 200 while the process serves requests, whatever its dependencies
 //!   do. Restarting a process because PostgreSQL is down would not bring PostgreSQL back.
 //! - `/ready` is readiness: 200 only when PostgreSQL answers, every migration this binary
-//!   embeds is applied, every feature's read models exist (on a brand-new database the
+//!   embeds is applied (with the same contents: checksums compared), every feature's read models exist (on a brand-new database the
 //!   projection runner creates them just after start), and NATS is connected; otherwise a 503 `not_ready` problem with
 //!   `Retry-After`, naming the failing checks in `errors`. A load balancer stops sending
 //!   traffic to a node that is not ready.
@@ -57,10 +57,12 @@ pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_jso
 
 type Check = Result<(), String>;
 
-/// PostgreSQL reachability and migrations, in one query: the applied migration versions.
+/// PostgreSQL reachability and migrations, in one query: the applied migrations' versions and
+/// checksums. A migration applied with other contents than this binary embeds (edited after
+/// it ran) is as wrong as a missing one.
 async fn check_postgres(state: &AppState) -> (Check, Check) {
     let query =
-        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&state.pool);
+        sqlx::query!("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(&state.pool);
     let applied = match tokio::time::timeout(state.config.readiness_timeout, query).await {
         Err(_) => return (Err("did not answer in time".to_owned()), Err("unknown".to_owned())),
         Ok(Err(error)) if is_unavailable(&error) || !matches!(error, sqlx::Error::Database(_)) => {
@@ -74,17 +76,23 @@ async fn check_postgres(state: &AppState) -> (Check, Check) {
         }
         Ok(Ok(applied)) => applied,
     };
-    let pending: Vec<String> = loopync_schemas::MIGRATOR
-        .iter()
-        .filter(|migration| !migration.migration_type.is_down_migration())
-        .filter(|migration| !applied.contains(&migration.version))
-        .map(|migration| migration.version.to_string())
-        .collect();
-    if pending.is_empty() {
-        (Ok(()), Ok(()))
-    } else {
-        (Ok(()), Err(format!("pending: {}", pending.join(", "))))
+    let mut pending = Vec::new();
+    let mut changed = Vec::new();
+    for migration in loopync_schemas::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
+        match applied.iter().find(|row| row.version == migration.version) {
+            None => pending.push(migration.version.to_string()),
+            Some(row) if *row.checksum != *migration.checksum => changed.push(migration.version.to_string()),
+            Some(_) => {}
+        }
     }
+    let mut problems = Vec::new();
+    if !pending.is_empty() {
+        problems.push(format!("pending: {}", pending.join(", ")));
+    }
+    if !changed.is_empty() {
+        problems.push(format!("applied with other contents: {}", changed.join(", ")));
+    }
+    if problems.is_empty() { (Ok(()), Ok(())) } else { (Ok(()), Err(problems.join("; "))) }
 }
 
 /// Whether every read model of every feature has its view in `read_models`. (A catalog

@@ -34,6 +34,15 @@ async fn not_ready_without_nats_read_models_or_with_a_pending_migration(pool: Pg
     let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
     assert_eq!(error_fields(&problem), ["read_models", "nats"]);
 
+    // A migration whose file was edited after it was applied.
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = sha384('edited') WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
+    assert_eq!(error_fields(&problem), ["migrations", "read_models", "nats"]);
+    assert!(problem["detail"].as_str().unwrap().contains("applied with other contents: 1"), "{problem}");
+
     sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap();
     let problem = assert_problem(app.get("/ready").await, 503, "not_ready");
     assert_eq!(error_fields(&problem), ["migrations", "read_models", "nats"]);
