@@ -4,7 +4,8 @@
 //!   single-node default);
 //! - `worker`: workers only (projections, housekeeping), for scale-out;
 //! - `migrate`: applies the event store's migrations;
-//! - `projections status` / `projections rebuild NAME`: operate the projection runtime;
+//! - `projections status` / `rebuild NAME` / `failed` / `retry NAME POS` / `skip NAME POS`:
+//!   operate the projection runtime;
 //! - `audit ledger`: prove the LoopPay ledger from the event store (exit 0 clean, 1 mismatch,
 //!   2 could not audit);
 //! - `admin set-role --email ... --role ...`: an operator's role change (the first founder).
@@ -92,6 +93,17 @@ enum AuditCommand {
 enum ProjectionsCommand {
     /// Position, lag and owner of every projection.
     Status,
+    /// The events a projection could not apply (parked), with their errors.
+    Failed,
+    /// Apply a parked event again (after a fix) and un-park it.
+    Retry {
+        /// The projection's name.
+        name: String,
+        /// The event's global position (see `projections failed`).
+        position: i64,
+    },
+    /// Give up a parked event: it stays unapplied.
+    Skip { name: String, position: i64 },
     /// Rebuild a projection from the start of the log into fresh tables, then switch readers
     /// over without downtime.
     Rebuild {
@@ -118,6 +130,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command: ProjectionsCommand::Status } => {
             projections::status(&cli.config).await
+        }
+        Command::Projections { command: ProjectionsCommand::Failed } => {
+            projections::failed(&cli.config).await
+        }
+        Command::Projections { command: ProjectionsCommand::Retry { name, position } } => {
+            projections::resolve(&cli.config, &name, position, true).await
+        }
+        Command::Projections { command: ProjectionsCommand::Skip { name, position } } => {
+            projections::resolve(&cli.config, &name, position, false).await
         }
         Command::Projections { command: ProjectionsCommand::Rebuild { name, no_wait } } => {
             projections::rebuild(&cli.config, &name, !no_wait).await

@@ -1,9 +1,11 @@
-//! The `projections` subcommands: status, and rebuilding one of the features' projections.
+//! The `projections` subcommands: status, rebuilding one of the features' projections, and the
+//! events a projection could not apply (failed, retry, skip).
 
 use crate::config::Config;
 use crate::runtime::connect;
 use anyhow::{Context, bail};
 use loopync_projections::{CheckpointBoard, LogWaker};
+use loopync_workers::dead_letters::{self, Resolution};
 use loopync_workers::{ProjectionRunner, RunnerConfig, projection_status, rebuild};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,56 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     }
     if statuses.is_empty() {
         println!("(no projection has run yet)");
+    }
+    let parked = dead_letters::list(&pool).await.context("cannot read the parked events")?;
+    if !parked.is_empty() {
+        println!(
+            "\n{} event(s) could not be applied and are parked: `loopync projections failed`",
+            parked.len()
+        );
+    }
+    Ok(())
+}
+
+/// `loopync projections failed`: the events projections could not apply, with their errors.
+pub async fn failed(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    let parked = dead_letters::list(&pool).await.context("cannot read the parked events")?;
+    if parked.is_empty() {
+        println!("no parked events");
+    }
+    for letter in &parked {
+        println!(
+            "{} g{} position {} ({}, event {}), parked {}:\n  {}",
+            letter.projection,
+            letter.generation,
+            letter.position.global_position,
+            letter.event_type,
+            letter.event_id,
+            letter.parked_at.to_rfc3339(),
+            letter.error
+        );
+    }
+    Ok(())
+}
+
+/// `loopync projections retry NAME POSITION` (`retry = true`) or `... skip NAME POSITION`.
+pub async fn resolve(config: &Config, name: &str, position: i64, retry: bool) -> anyhow::Result<()> {
+    let projections = loopync_api::features::projections();
+    let Some(projection) = projections.iter().find(|p| p.name() == name).cloned() else {
+        let known: Vec<_> = projections.iter().map(|p| p.name()).collect();
+        bail!("unknown projection `{name}`; known: {}", known.join(", "));
+    };
+    let pool = connect(config).await?;
+    let resolution = if retry {
+        dead_letters::retry(&pool, projection.as_ref(), position).await?
+    } else {
+        dead_letters::skip(&pool, name, position).await?
+    };
+    match resolution {
+        Resolution::Applied => println!("{name}: position {position} applied"),
+        Resolution::Skipped => println!("{name}: position {position} given up (not applied)"),
+        Resolution::NotFound => bail!("{name} has no parked event at position {position}"),
     }
     Ok(())
 }

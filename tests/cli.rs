@@ -137,3 +137,27 @@ async fn admin_set_role_makes_the_first_founder_through_the_pipeline(pool: PgPoo
     }
     assert_eq!(loopync_testkit::event_count(&pool).await, events);
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn projections_failed_retry_and_skip_answer_on_the_command_line(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_loopync"))
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "warn")
+            .arg("projections")
+            .args(args)
+            .output()
+            .expect("cannot run loopync");
+        let printed =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code(), printed)
+    };
+    assert_eq!(run(&["failed"]), (Some(0), "no parked events\n".to_owned()));
+    let (code, printed) = run(&["skip", "user_profiles", "42"]);
+    assert_ne!(code, Some(0));
+    assert!(printed.contains("user_profiles has no parked event at position 42"), "{printed}");
+    let (code, printed) = run(&["retry", "no_such_projection", "42"]);
+    assert_ne!(code, Some(0));
+    assert!(printed.contains("unknown projection `no_such_projection`"), "{printed}");
+}

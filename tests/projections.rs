@@ -65,7 +65,8 @@ impl Projection for Sabotaged {
             if panic {
                 panic!("sabotaged projection panics after {cut} of {} events", events.len());
             }
-            return Err(ProjectionError::Failed(format!("sabotaged after {cut} of {} events", events.len())));
+            // A transient failure (as a connection lost mid-batch is): retried, never parked.
+            return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
         }
         self.inner.apply(conn, events).await
     }
@@ -222,5 +223,88 @@ async fn a_read_after_waiting_for_the_commands_position_reflects_it(pool: PgPool
     let consistency =
         runner.board.wait_for(&[SampleWalletBalances::NAME], beyond, Duration::from_millis(100)).await;
     assert_eq!(consistency, Consistency::Stale);
+    runner.stop().await;
+}
+
+/// The sample projection, poisoned: it cannot apply anything of the stream `sample_wallet-bad`
+/// until it is cured (a fix deployed).
+struct Poisoned {
+    inner: SampleWalletBalances,
+    cured: AtomicBool,
+}
+
+#[async_trait]
+impl Projection for Poisoned {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn schema_sql(&self) -> &'static str {
+        self.inner.schema_sql()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.inner.tables()
+    }
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<LiveUpdate>, ProjectionError> {
+        if !self.cured.load(Ordering::SeqCst) && events.iter().any(|e| e.stream_name == "sample_wallet-bad") {
+            return Err(ProjectionError::Failed("a bad wallet's event cannot be applied".into()));
+        }
+        self.inner.apply(conn, events).await
+    }
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
+    use loopync_workers::dead_letters::{self, Resolution};
+    let pipeline = node_pipeline(&pool, true);
+    let cx = CommandContext::actor("poison-test");
+    // Two poisoned top-ups among twenty good ones, all in one batch's reach.
+    let mut good = 0;
+    for n in 0..22 {
+        let wallet = if n == 7 || n == 15 {
+            "bad".to_owned()
+        } else {
+            good += 1;
+            format!("w{}", good % 5)
+        };
+        pipeline
+            .execute::<SampleWallet>(&wallet, SampleWalletCommand::TopUp { amount: 10 }, &cx)
+            .await
+            .unwrap();
+    }
+    let poisoned = Arc::new(Poisoned { inner: SampleWalletBalances, cured: AtomicBool::new(false) });
+    let runner = start_runner(
+        &pool,
+        vec![poisoned.clone()],
+        RunnerConfig { batch_size: 50, max_backoff: Duration::from_millis(50), ..RunnerConfig::default() },
+    );
+    wait_caught_up(&pool, SampleWalletBalances::NAME, Duration::from_secs(30)).await;
+
+    // Everything else was applied; the two poisoned events are parked with their error.
+    for n in 0..5 {
+        let view =
+            sample::wallet(&pool, &format!("w{n}")).await.unwrap().expect("the good wallets are there");
+        assert_eq!(view.balance, 40, "w{n}");
+    }
+    assert!(sample::wallet(&pool, "bad").await.unwrap().is_none());
+    let parked = dead_letters::list(&pool).await.unwrap();
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(parked.iter().all(|letter| letter.error.contains("cannot be applied")), "{parked:?}");
+    assert!(parked.iter().all(|letter| letter.event_type == "sample_wallet.topped_up"));
+
+    // The fix is deployed: one is applied again, the other given up.
+    poisoned.cured.store(true, Ordering::SeqCst);
+    let (first, second) = (parked[0].position.global_position, parked[1].position.global_position);
+    assert!(matches!(dead_letters::retry(&pool, poisoned.as_ref(), first).await, Ok(Resolution::Applied)));
+    assert!(matches!(
+        dead_letters::skip(&pool, SampleWalletBalances::NAME, second).await,
+        Ok(Resolution::Skipped)
+    ));
+    assert!(matches!(dead_letters::retry(&pool, poisoned.as_ref(), second).await, Ok(Resolution::NotFound)));
+    assert_eq!(sample::wallet(&pool, "bad").await.unwrap().map(|view| view.balance), Some(10));
+    assert!(dead_letters::list(&pool).await.unwrap().is_empty());
     runner.stop().await;
 }

@@ -11,6 +11,7 @@
 //! - [`looppay`]: LoopPay's background jobs and audit: the hold-expiry sweep and
 //!   `loopync audit ledger`.
 
+pub mod dead_letters;
 pub mod housekeeping;
 pub mod lease;
 pub mod looppay;

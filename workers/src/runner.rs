@@ -12,12 +12,18 @@
 //!    short poll) — the same loop serves catch-up and live;
 //! 4. stores the batch's live updates in the same transaction (`live_updates`) and publishes
 //!    them to NATS after the commit;
-//! 5. runs a requested rebuild side by side with the live generation (see `rebuild`).
+//! 5. runs a requested rebuild side by side with the live generation (see `rebuild`);
+//! 6. when a batch fails with an error that would fail again ([`dead_letters::is_poison`]),
+//!    bisects it — half the batch, then half of that — down to the event at fault, parks that
+//!    event in `projection_dead_letters` with the error and moves past it in one transaction,
+//!    so one poisoned event never stops the read model. Transient errors are retried with
+//!    back-off.
 //!
 //! Projection transactions commit asynchronously (`synchronous_commit = off`): read models
 //! are derived data, and a crash can only lose a suffix of committed batches together with
 //! their checkpoint, which are then simply applied again.
 
+use crate::dead_letters;
 use crate::lease::Lease;
 use crate::rebuild::{self, Generation};
 use loopync_projections::live::{self, StoredUpdate};
@@ -76,6 +82,10 @@ pub enum RunError {
     /// The checkpoint moved under us: another worker owns the projection now.
     #[error("projection {0} generation {1} was advanced by another worker")]
     Fenced(String, i32),
+    /// The projection failed to apply a batch (which was rolled back); `first` is its first
+    /// event, the one parked when the batch is a single event.
+    #[error("applying {events} events failed: {error}")]
+    Apply { error: ProjectionError, events: usize, first: Box<loopync_schemas::RecordedEvent> },
 }
 
 /// Runs the projections this process owns.
@@ -243,7 +253,82 @@ impl ProjectionTask {
     }
 
     /// Applies the next batch of the log to one generation. Returns the number of events read.
+    /// A batch that fails with a poisoned event is bisected until that event is parked.
     async fn step(&mut self, which: Which, limit: i64) -> Result<usize, RunError> {
+        let mut limit = limit;
+        loop {
+            match self.apply_batch(which, limit).await {
+                Err(RunError::Apply { error, events, first }) if dead_letters::is_poison(&error) => {
+                    if events > 1 {
+                        tracing::warn!(projection = self.projection.name(), %error, events, "batch failed; bisecting");
+                        limit = i64::try_from(events / 2).unwrap_or(1);
+                        continue;
+                    }
+                    self.park(which, &first, &error.to_string()).await?;
+                    return Ok(1);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The generation `which` names (`None`: no rebuild under way).
+    fn generation(&self, which: Which) -> Option<&Generation> {
+        match which {
+            Which::Active => Some(&self.active),
+            Which::Rebuilding => self.rebuilding.as_ref(),
+        }
+    }
+
+    /// Parks `event`, which the projection cannot apply, and moves the generation past it.
+    async fn park(
+        &mut self,
+        which: Which,
+        event: &loopync_schemas::RecordedEvent,
+        error: &str,
+    ) -> Result<(), RunError> {
+        let Some(generation) = self.generation(which).copied() else { return Ok(()) };
+        let name = self.projection.name();
+        let mut tx = self.shared.pool.begin().await?;
+        fence(&mut tx, name, &generation).await?;
+        dead_letters::park(&mut tx, name, generation.number, event, error).await?;
+        advance_checkpoint(&mut tx, name, &generation, event.position, 1, &self.shared.config.worker_id)
+            .await?;
+        tx.commit().await?;
+        tracing::error!(
+            projection = name,
+            generation = generation.number,
+            position = %event.position,
+            event_type = %event.event_type,
+            error,
+            "an event the projection cannot apply was parked (loopync projections failed)"
+        );
+        metrics::counter!("loopync_projection_dead_letters_total", "projection" => name).increment(1);
+        self.moved(which, event.position, 1);
+        Ok(())
+    }
+
+    /// Records that `which` has applied up to `position` (`events` more).
+    fn moved(&mut self, which: Which, position: Position, events: usize) {
+        let name = self.projection.name();
+        match which {
+            Which::Active => {
+                self.active.position = position;
+                self.shared.board.advance(name, position);
+                metrics::counter!("loopync_projection_events_total", "projection" => name)
+                    .increment(events as u64);
+            }
+            Which::Rebuilding => {
+                if let Some(rebuilding) = self.rebuilding.as_mut() {
+                    rebuilding.position = position;
+                }
+            }
+        }
+    }
+
+    /// Applies the next batch of at most `limit` events to one generation, in one transaction
+    /// with its checkpoint and live updates.
+    async fn apply_batch(&mut self, which: Which, limit: i64) -> Result<usize, RunError> {
         let generation = match which {
             Which::Active => &self.active,
             Which::Rebuilding => match &self.rebuilding {
@@ -258,55 +343,28 @@ impl ProjectionTask {
         let name = self.projection.name();
         let mut tx = self.shared.pool.begin().await?;
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        // Fence: the checkpoint must still be where we left it. If another worker advanced it,
-        // we are no longer the owner and must not apply anything.
-        let stored = sqlx::query!(
-            r#"SELECT transaction_id::text::bigint AS "transaction_id!", global_position
-                 FROM projection_checkpoints WHERE projection = $1 AND generation = $2 FOR UPDATE"#,
-            name,
-            generation.number,
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if stored.map(|c| Position::new(c.transaction_id, c.global_position)) != Some(generation.position) {
-            return Err(RunError::Fenced(name.to_owned(), generation.number));
-        }
+        fence(&mut tx, name, generation).await?;
         projection::use_generation(&mut tx, name, generation.number).await?;
-        let updates = self.projection.apply(&mut tx, &events).await?;
+        // A failure rolls the batch back (the transaction is dropped) and says which events.
+        let updates = match self.projection.apply(&mut tx, &events).await {
+            Ok(updates) => updates,
+            Err(error) => {
+                let first = Box::new(events[0].clone());
+                return Err(RunError::Apply { error, events: events.len(), first });
+            }
+        };
         // Live updates only from the live generation: a rebuild replays history. They are
         // stored with the batch, so a client that missed them can be given them later.
         let updates = match which {
             Which::Active => live::append(&mut tx, updates).await?,
             Which::Rebuilding => Vec::new(),
         };
-        sqlx::query!(
-            "UPDATE projection_checkpoints SET transaction_id = $3::text::xid8, global_position = $4, \
-                 events_seen = events_seen + $5, last_owner = $6, updated_at = now() \
-             WHERE projection = $1 AND generation = $2",
-            name,
-            generation.number,
-            last.transaction_id.to_string(),
-            last.global_position,
-            i64::try_from(events.len()).unwrap_or(i64::MAX),
-            &self.shared.config.worker_id,
-        )
-        .execute(&mut *tx)
-        .await?;
+        advance_checkpoint(&mut tx, name, generation, last, events.len(), &self.shared.config.worker_id)
+            .await?;
         tx.commit().await?;
-
-        match which {
-            Which::Active => {
-                self.active.position = last;
-                self.shared.board.advance(name, last);
-                metrics::counter!("loopync_projection_events_total", "projection" => name)
-                    .increment(events.len() as u64);
-                self.publish(updates).await;
-            }
-            Which::Rebuilding => {
-                if let Some(rebuilding) = self.rebuilding.as_mut() {
-                    rebuilding.position = last;
-                }
-            }
+        self.moved(which, last, events.len());
+        if matches!(which, Which::Active) {
+            self.publish(updates).await;
         }
         Ok(events.len())
     }
@@ -324,6 +382,49 @@ impl ProjectionTask {
             }
         }
     }
+}
+
+/// The checkpoint fence: the checkpoint must still be where `generation` left it, locked until
+/// the transaction ends. If another worker advanced it, we are no longer the owner and must not
+/// apply anything.
+async fn fence(tx: &mut sqlx::PgConnection, name: &str, generation: &Generation) -> Result<(), RunError> {
+    let stored = sqlx::query!(
+        r#"SELECT transaction_id::text::bigint AS "transaction_id!", global_position
+             FROM projection_checkpoints WHERE projection = $1 AND generation = $2 FOR UPDATE"#,
+        name,
+        generation.number,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if stored.map(|c| Position::new(c.transaction_id, c.global_position)) != Some(generation.position) {
+        return Err(RunError::Fenced(name.to_owned(), generation.number));
+    }
+    Ok(())
+}
+
+/// Moves `generation`'s checkpoint to `to`, `events` more seen, by `worker`.
+async fn advance_checkpoint(
+    tx: &mut sqlx::PgConnection,
+    name: &str,
+    generation: &Generation,
+    to: Position,
+    events: usize,
+    worker: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE projection_checkpoints SET transaction_id = $3::text::xid8, global_position = $4, \
+             events_seen = events_seen + $5, last_owner = $6, updated_at = now() \
+         WHERE projection = $1 AND generation = $2",
+        name,
+        generation.number,
+        to.transaction_id.to_string(),
+        to.global_position,
+        i64::try_from(events).unwrap_or(i64::MAX),
+        worker,
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
