@@ -26,11 +26,24 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The sample projection, sabotaged: while its budget lasts it applies part of a batch and then
-/// fails — with an error or a panic — so the batch's transaction never commits.
+/// fails — with an error or a panic — so the batch's transaction never commits. Poisoned, it
+/// cannot apply anything of the stream `sample_wallet-bad` until it is cured (a fix deployed).
 struct Sabotaged {
     inner: SampleWalletBalances,
     failures_left: AtomicUsize,
     failures: AtomicUsize,
+    poisoned: AtomicBool,
+}
+
+impl Sabotaged {
+    fn new(failures: usize, poisoned: bool) -> Self {
+        Self {
+            inner: SampleWalletBalances,
+            failures_left: AtomicUsize::new(failures),
+            failures: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(poisoned),
+        }
+    }
 }
 
 #[async_trait]
@@ -49,6 +62,10 @@ impl Projection for Sabotaged {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<Vec<LiveUpdate>, ProjectionError> {
+        if self.poisoned.load(Ordering::SeqCst) && events.iter().any(|e| e.stream_name == "sample_wallet-bad")
+        {
+            return Err(ProjectionError::Failed("a bad wallet's event cannot be applied".into()));
+        }
         let (sabotage, cut, panic) = {
             let mut rng = rand::rng();
             (rng.random_bool(0.4), rng.random_range(0..=events.len()), rng.random_bool(0.5))
@@ -98,11 +115,7 @@ async fn rebuild_and_wait(pool: &PgPool) -> i32 {
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn batches_aborted_at_any_point_leave_the_same_tables_as_a_rebuild(pool: PgPool) {
-    let sabotaged = Arc::new(Sabotaged {
-        inner: SampleWalletBalances,
-        failures_left: AtomicUsize::new(30),
-        failures: AtomicUsize::new(0),
-    });
+    let sabotaged = Arc::new(Sabotaged::new(30, false));
     let runner = start_runner(
         &pool,
         vec![sabotaged.clone()],
@@ -226,36 +239,6 @@ async fn a_read_after_waiting_for_the_commands_position_reflects_it(pool: PgPool
     runner.stop().await;
 }
 
-/// The sample projection, poisoned: it cannot apply anything of the stream `sample_wallet-bad`
-/// until it is cured (a fix deployed).
-struct Poisoned {
-    inner: SampleWalletBalances,
-    cured: AtomicBool,
-}
-
-#[async_trait]
-impl Projection for Poisoned {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn schema_sql(&self) -> &'static str {
-        self.inner.schema_sql()
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        self.inner.tables()
-    }
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        events: &[RecordedEvent],
-    ) -> Result<Vec<LiveUpdate>, ProjectionError> {
-        if !self.cured.load(Ordering::SeqCst) && events.iter().any(|e| e.stream_name == "sample_wallet-bad") {
-            return Err(ProjectionError::Failed("a bad wallet's event cannot be applied".into()));
-        }
-        self.inner.apply(conn, events).await
-    }
-}
-
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
     use loopync_workers::dead_letters::{self, Resolution};
@@ -275,7 +258,7 @@ async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
             .await
             .unwrap();
     }
-    let poisoned = Arc::new(Poisoned { inner: SampleWalletBalances, cured: AtomicBool::new(false) });
+    let poisoned = Arc::new(Sabotaged::new(0, true));
     let runner = start_runner(
         &pool,
         vec![poisoned.clone()],
@@ -296,7 +279,7 @@ async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
     assert!(parked.iter().all(|letter| letter.event_type == "sample_wallet.topped_up"));
 
     // The fix is deployed: one is applied again, the other given up.
-    poisoned.cured.store(true, Ordering::SeqCst);
+    poisoned.poisoned.store(false, Ordering::SeqCst);
     let (first, second) = (parked[0].position.global_position, parked[1].position.global_position);
     assert!(matches!(dead_letters::retry(&pool, poisoned.as_ref(), first).await, Ok(Resolution::Applied)));
     assert!(matches!(
