@@ -417,55 +417,52 @@ impl From<StoreError> for Problem {
             tracing::warn!(%error, "event store unavailable");
             return Self::service_unavailable("the event store is unavailable");
         }
-        if let StoreError::Database(database) = &error
-            && is_data_exception(database)
-        {
-            return data_exception(database);
+        match error {
+            // What PostgreSQL said is read the same way for the event store as for read models.
+            StoreError::Database(database) => database.into(),
+            other => {
+                tracing::error!(error = %other, "event store failed");
+                Self::internal()
+            }
         }
-        tracing::error!(%error, "event store failed");
-        Self::internal()
     }
 }
 
-/// Whether PostgreSQL refused a value of the request itself (SQLSTATE class 22, "data
-/// exception": a NUL or an invalid byte sequence in text, a number out of range, a string too
-/// long): the request is at fault, so the answer is a 400, not a 500.
-fn is_data_exception(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")))
-}
-
-fn data_exception(error: &sqlx::Error) -> Problem {
-    tracing::info!(%error, "the database refused a value of the request");
-    Problem::invalid_request("a value in the request cannot be stored (a NUL, say, or a number out of range)")
-}
-
-/// For reads: queries of read models fail with `sqlx::Error`.
+/// PostgreSQL's errors, for the event store and the read models alike. The request is at
+/// fault when PostgreSQL refused one of its values (SQLSTATE class 22, "data exception": a NUL
+/// or an invalid byte sequence in text, a number out of range): 400. A moment's wait helps when
+/// the database is unreachable, a statement ran past `statement_timeout` (57014), or a read
+/// model is not built yet on a brand-new database (42P01, 3F000): 503. Anything else is ours.
 impl From<sqlx::Error> for Problem {
     fn from(error: sqlx::Error) -> Self {
         if loopync_commands::error::is_unavailable(&error) {
             tracing::warn!(%error, "database unavailable");
             return Self::service_unavailable("the database is unavailable");
         }
-        if is_data_exception(&error) {
-            return data_exception(&error);
+        let code = match &error {
+            sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+            _ => None,
+        };
+        match code.as_deref() {
+            Some(code) if code.starts_with("22") => {
+                tracing::info!(%error, "the database refused a value of the request");
+                Self::invalid_request(
+                    "a value in the request cannot be stored (a NUL, say, or a number out of range)",
+                )
+            }
+            Some("57014") => {
+                tracing::warn!(%error, "a query ran past the statement timeout");
+                Self::service_unavailable("the database took too long; try again shortly")
+            }
+            Some("42P01" | "3F000") => {
+                tracing::warn!(%error, "a read model does not exist yet");
+                Self::service_unavailable("the read models are being built; try again shortly")
+            }
+            _ => {
+                tracing::error!(%error, "database query failed");
+                Self::internal()
+            }
         }
-        // A statement cancelled by `statement_timeout`: the database is too slow right now.
-        if let sqlx::Error::Database(db) = &error
-            && db.code().as_deref() == Some("57014")
-        {
-            tracing::warn!(%error, "a query ran past the statement timeout");
-            return Self::service_unavailable("the database took too long; try again shortly");
-        }
-        // A read model not built yet (a brand-new database, before the projection runner has
-        // made its tables): a moment's wait, not a server fault.
-        if let sqlx::Error::Database(db) = &error
-            && matches!(db.code().as_deref(), Some("42P01" | "3F000"))
-        {
-            tracing::warn!(%error, "a read model does not exist yet");
-            return Self::service_unavailable("the read models are being built; try again shortly");
-        }
-        tracing::error!(%error, "database query failed");
-        Self::internal()
     }
 }
 

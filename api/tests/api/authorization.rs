@@ -4,7 +4,7 @@
 //! rule says. An operation missing from [`access`] fails the test, so a new endpoint joins the
 //! matrix the day it appears; no answer is ever a 5xx.
 
-use crate::contract::{product_spec, resolve};
+use crate::contract::{operations, product_spec};
 use loopync_domain::identity::Role;
 use loopync_testkit::{Options, Reply, TestApp, User, spawn_app};
 use reqwest::Method;
@@ -117,15 +117,17 @@ impl World {
         if operation.ends_with("/refund") { &self.payee } else { &self.owner }
     }
 
-    /// `path` with its parameters naming the owner's things.
-    fn path(&self, operation: &str, path: &str) -> String {
-        let user = if operation.starts_with("PUT /admin/") { self.role_target.id } else { self.owner.id };
-        path.replace("{userId}", &user.to_string())
-            .replace("{sessionId}", &self.owner.session_id.to_string())
-            .replace("{paymentId}", &self.payment_id)
-            .replace("{topUpId}", &self.top_up_id)
-            .replace("{walletId}", &self.owner.id.to_string())
-            .replace("{provider}", "dev")
+    /// The path parameter `name` of `operation`, naming the owner's things.
+    fn parameter(&self, operation: &str, name: &str) -> String {
+        match name {
+            "userId" if operation.starts_with("PUT /admin/") => self.role_target.id.to_string(),
+            "userId" | "walletId" => self.owner.id.to_string(),
+            "sessionId" => self.owner.session_id.to_string(),
+            "paymentId" => self.payment_id.clone(),
+            "topUpId" => self.top_up_id.clone(),
+            "provider" => "dev".to_owned(),
+            other => panic!("{operation}: no value for the path parameter {other}"),
+        }
     }
 }
 
@@ -136,7 +138,7 @@ async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Reply {
-    let reply = app.call(method.clone(), &format!("/api{path}"), token, body, None).await;
+    let reply = app.call(method.clone(), path, token, body, None).await;
     assert!(reply.status < 500, "{}: {} {}", reply.what, reply.status, reply.text);
     reply
 }
@@ -160,110 +162,103 @@ async fn every_operation_answers_each_kind_of_caller_as_its_access_rule_says(poo
 
     let mut unlisted = Vec::new();
     let mut checked = 0;
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let name = format!("{} {path}", method.to_ascii_uppercase());
-            let Some(rule) = access(&name) else {
-                unlisted.push(name);
-                continue;
-            };
-            let content = operation["requestBody"]["content"].as_object();
-            let mut body = content
-                .and_then(|content| content.values().next())
-                .map(|media| resolve(&spec, &media["schema"])["example"].clone());
-            // The example's current password might be a caller's: never change a password here.
-            if name == "POST /auth/change-password"
-                && let Some(body) = &mut body
-            {
-                body["currentPassword"] = json!("not anybody's password");
-            }
-            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            let url = world.path(&name, path);
-            let secured = operation["security"].as_array().is_some_and(|schemes| !schemes.is_empty());
-            assert_eq!(
-                secured,
-                rule != Access::Public,
-                "{name}: the document's security and the matrix disagree"
-            );
-
-            // Anonymous, and a signed-out session.
-            let anonymous = call(&app, &method, &url, None, body.as_ref()).await;
-            let revoked = call(&app, &method, &url, Some(&signed_out.token), body.as_ref()).await;
-            if rule == Access::Public {
-                for (who, reply) in [("anonymous", &anonymous), ("a signed-out token", &revoked)] {
-                    let code = code(reply);
-                    assert!(!AUTHORIZATION_REFUSALS.contains(&code), "{name}, {who}: {}", reply.text);
-                }
-            } else {
-                assert_eq!((anonymous.status, code(&anonymous)), (401, "unauthorized"), "{name}, anonymous");
-                assert_eq!((revoked.status, code(&revoked)), (401, "session_ended"), "{name}, signed out");
-            }
-            if rule == Access::Public {
-                checked += 1;
-                continue;
-            }
-
-            // Each signed-in caller on a session of their own, so that an operation that ends a
-            // session (sign-out, a password change) ends only that one.
-            let stranger =
-                call(&app, &method, &url, Some(&fresh(&app, &world.stranger).await), body.as_ref()).await;
-            let owner =
-                call(&app, &method, &url, Some(&fresh(&app, world.owner_of(&name)).await), body.as_ref())
-                    .await;
-            let auditor =
-                call(&app, &method, &url, Some(&fresh(&app, &world.auditor).await), body.as_ref()).await;
-            let admin =
-                call(&app, &method, &url, Some(&fresh(&app, &world.admin).await), body.as_ref()).await;
-            let refused_as_stranger =
-                |reply: &Reply| (reply.status == 403 && code(reply) == "forbidden") || reply.status == 404;
-            let allowed = |reply: &Reply| !AUTHORIZATION_REFUSALS.contains(&code(reply));
-            match rule {
-                Access::Public => unreachable!(),
-                Access::SignedIn => {
-                    for (who, reply) in [("stranger", &stranger), ("owner", &owner), ("admin", &admin)] {
-                        assert!(allowed(reply), "{name}, {who}: {} {}", reply.status, reply.text);
-                    }
-                }
-                Access::Owner => {
-                    assert!(allowed(&owner), "{name}, owner: {} {}", owner.status, owner.text);
-                    assert!(
-                        refused_as_stranger(&stranger),
-                        "{name}, stranger: {} {}",
-                        stranger.status,
-                        stranger.text
-                    );
-                    assert!(
-                        refused_as_stranger(&auditor),
-                        "{name}, auditor: {} {}",
-                        auditor.status,
-                        auditor.text
-                    );
-                }
-                Access::OwnerOrAuditor => {
-                    for (who, reply) in [("owner", &owner), ("auditor", &auditor), ("admin", &admin)] {
-                        assert!(allowed(reply), "{name}, {who}: {} {}", reply.status, reply.text);
-                    }
-                    assert!(
-                        refused_as_stranger(&stranger),
-                        "{name}, stranger: {} {}",
-                        stranger.status,
-                        stranger.text
-                    );
-                }
-                Access::Admin => {
-                    assert!(allowed(&admin), "{name}, admin: {} {}", admin.status, admin.text);
-                    for (who, reply) in [("stranger", &stranger), ("owner", &owner), ("auditor", &auditor)] {
-                        assert_eq!(
-                            (reply.status, code(reply)),
-                            (403, "forbidden"),
-                            "{name}, {who}: {}",
-                            reply.text
-                        );
-                    }
-                }
-            }
-            checked += 1;
+    for operation in operations(&spec) {
+        let name = operation.name.clone();
+        let Some(rule) = access(&name) else {
+            unlisted.push(name);
+            continue;
+        };
+        let mut body = operation.example.clone();
+        // The example's current password might be a caller's: never change a password here.
+        if name == "POST /auth/change-password"
+            && let Some(body) = &mut body
+        {
+            body["currentPassword"] = json!("not anybody's password");
         }
+        let method = operation.method.clone();
+        let url = operation.url(|parameter| world.parameter(&name, parameter));
+        let secured = operation.operation["security"].as_array().is_some_and(|schemes| !schemes.is_empty());
+        assert_eq!(
+            secured,
+            rule != Access::Public,
+            "{name}: the document's security and the matrix disagree"
+        );
+
+        // Anonymous, and a signed-out session.
+        let anonymous = call(&app, &method, &url, None, body.as_ref()).await;
+        let revoked = call(&app, &method, &url, Some(&signed_out.token), body.as_ref()).await;
+        if rule == Access::Public {
+            for (who, reply) in [("anonymous", &anonymous), ("a signed-out token", &revoked)] {
+                let code = code(reply);
+                assert!(!AUTHORIZATION_REFUSALS.contains(&code), "{name}, {who}: {}", reply.text);
+            }
+        } else {
+            assert_eq!((anonymous.status, code(&anonymous)), (401, "unauthorized"), "{name}, anonymous");
+            assert_eq!((revoked.status, code(&revoked)), (401, "session_ended"), "{name}, signed out");
+        }
+        if rule == Access::Public {
+            checked += 1;
+            continue;
+        }
+
+        // Each signed-in caller on a session of their own, so that an operation that ends a
+        // session (sign-out, a password change) ends only that one.
+        let stranger =
+            call(&app, &method, &url, Some(&fresh(&app, &world.stranger).await), body.as_ref()).await;
+        let owner =
+            call(&app, &method, &url, Some(&fresh(&app, world.owner_of(&name)).await), body.as_ref()).await;
+        let auditor =
+            call(&app, &method, &url, Some(&fresh(&app, &world.auditor).await), body.as_ref()).await;
+        let admin = call(&app, &method, &url, Some(&fresh(&app, &world.admin).await), body.as_ref()).await;
+        let refused_as_stranger =
+            |reply: &Reply| (reply.status == 403 && code(reply) == "forbidden") || reply.status == 404;
+        let allowed = |reply: &Reply| !AUTHORIZATION_REFUSALS.contains(&code(reply));
+        match rule {
+            Access::Public => unreachable!(),
+            Access::SignedIn => {
+                for (who, reply) in [("stranger", &stranger), ("owner", &owner), ("admin", &admin)] {
+                    assert!(allowed(reply), "{name}, {who}: {} {}", reply.status, reply.text);
+                }
+            }
+            Access::Owner => {
+                assert!(allowed(&owner), "{name}, owner: {} {}", owner.status, owner.text);
+                assert!(
+                    refused_as_stranger(&stranger),
+                    "{name}, stranger: {} {}",
+                    stranger.status,
+                    stranger.text
+                );
+                assert!(
+                    refused_as_stranger(&auditor),
+                    "{name}, auditor: {} {}",
+                    auditor.status,
+                    auditor.text
+                );
+            }
+            Access::OwnerOrAuditor => {
+                for (who, reply) in [("owner", &owner), ("auditor", &auditor), ("admin", &admin)] {
+                    assert!(allowed(reply), "{name}, {who}: {} {}", reply.status, reply.text);
+                }
+                assert!(
+                    refused_as_stranger(&stranger),
+                    "{name}, stranger: {} {}",
+                    stranger.status,
+                    stranger.text
+                );
+            }
+            Access::Admin => {
+                assert!(allowed(&admin), "{name}, admin: {} {}", admin.status, admin.text);
+                for (who, reply) in [("stranger", &stranger), ("owner", &owner), ("auditor", &auditor)] {
+                    assert_eq!(
+                        (reply.status, code(reply)),
+                        (403, "forbidden"),
+                        "{name}, {who}: {}",
+                        reply.text
+                    );
+                }
+            }
+        }
+        checked += 1;
     }
     assert!(unlisted.is_empty(), "operations missing from the authorization matrix: {unlisted:?}");
     assert!(checked >= 30, "{checked} operations checked");

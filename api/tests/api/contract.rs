@@ -22,6 +22,55 @@ pub fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     }
 }
 
+/// One operation of the document, as the tests that sweep every operation call it.
+pub struct Operation<'a> {
+    pub method: reqwest::Method,
+    /// `METHOD /path`, with the document's path (`POST /users/{userId}/role`).
+    pub name: String,
+    /// The document's path, without the `/api` prefix.
+    pub path: String,
+    pub operation: &'a Value,
+    /// The schema of its request body (a `$ref` or inline), if it takes one.
+    pub body_schema: Option<&'a Value>,
+    /// The example of its request body, whatever JSON media type it is documented under.
+    pub example: Option<Value>,
+}
+
+impl Operation<'_> {
+    /// The URL to call: `/api` and the path, each `{parameter}` filled by `fill(name)`.
+    pub fn url(&self, fill: impl Fn(&str) -> String) -> String {
+        let parts: Vec<String> = self
+            .path
+            .split('/')
+            .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => fill(name),
+                None => part.to_owned(),
+            })
+            .collect();
+        format!("/api{}", parts.join("/"))
+    }
+}
+
+/// Every operation of `spec`, in the document's order.
+pub fn operations(spec: &Value) -> Vec<Operation<'_>> {
+    let mut found = Vec::new();
+    for (path, methods) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in methods.as_object().into_iter().flatten() {
+            let content = operation["requestBody"]["content"].as_object();
+            let schema = content.and_then(|content| content.values().next()).map(|media| &media["schema"]);
+            found.push(Operation {
+                method: reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap(),
+                name: format!("{} {path}", method.to_ascii_uppercase()),
+                path: path.clone(),
+                operation,
+                body_schema: schema,
+                example: schema.map(|schema| resolve(spec, schema)["example"].clone()),
+            });
+        }
+    }
+    found
+}
+
 fn described(value: &Value) -> bool {
     value["description"].as_str().is_some_and(|d| !d.trim().is_empty())
 }

@@ -3,9 +3,8 @@
 //! is decided. A key dropped as if absent would let a client's retry run again (a retried
 //! transfer would move money twice), so no such key is ever ignored.
 
-use crate::contract::{product_spec, resolve};
+use crate::contract::{Operation, operations, product_spec};
 use loopync_testkit::{Options, event_count, spawn_app};
-use reqwest::Method;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -23,33 +22,26 @@ fn unusable_keys() -> Vec<(&'static str, Vec<HeaderValue>)> {
     ]
 }
 
-/// `(method, path)` of every operation whose parameters include `Idempotency-Key`, with the
-/// example body of its request.
-fn commands_taking_a_key(spec: &Value) -> Vec<(Method, String, Option<Value>)> {
-    let mut found = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let params = operation["parameters"].as_array().into_iter().flatten();
-            if !params.clone().any(|param| param["name"] == "Idempotency-Key") {
-                continue;
-            }
-            // The request's example, whatever JSON media type it is documented under.
-            let content = operation["requestBody"]["content"].as_object();
-            let body = content.and_then(|content| content.values().next()).map(|media| &media["schema"]);
-            let example = body.map(|schema| resolve(spec, schema)["example"].clone());
-            assert!(example.as_ref().is_none_or(|e| !e.is_null()), "{method} {path}: no example body");
-            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            found.push((method, path.clone(), example));
-        }
+/// Every operation whose parameters include `Idempotency-Key`.
+fn commands_taking_a_key(spec: &Value) -> Vec<Operation<'_>> {
+    let commands: Vec<Operation<'_>> = operations(spec)
+        .into_iter()
+        .filter(|command| {
+            let mut params = command.operation["parameters"].as_array().into_iter().flatten();
+            params.any(|param| param["name"] == "Idempotency-Key")
+        })
+        .collect();
+    for command in &commands {
+        assert!(command.example.as_ref().is_none_or(|e| !e.is_null()), "{}: no example body", command.name);
     }
-    found
+    commands
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn every_command_refuses_an_unusable_idempotency_key_and_changes_nothing(pool: PgPool) {
     let spec = product_spec(&pool).await;
     let commands = commands_taking_a_key(&spec);
-    let paths: Vec<&str> = commands.iter().map(|(_, path, _)| path.as_str()).collect();
+    let paths: Vec<&str> = commands.iter().map(|command| command.path.as_str()).collect();
     for must in ["/looppay/transfer", "/looppay/pay", "/looppay/topup"] {
         assert!(paths.contains(&must), "{must} takes a key: {paths:?}");
     }
@@ -57,12 +49,10 @@ async fn every_command_refuses_an_unusable_idempotency_key_and_changes_nothing(p
     let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(10_000).await;
     let before = event_count(&pool).await;
-    for (method, path, example) in &commands {
+    for command in &commands {
+        let (method, example) = (&command.method, &command.example);
         // Path parameters get ids that exist nowhere: the key is checked before any lookup.
-        let path = path
-            .split('/')
-            .map(|part| if part.starts_with('{') { Uuid::now_v7().to_string() } else { part.to_owned() });
-        let url = format!("/api{}", path.collect::<Vec<_>>().join("/"));
+        let url = command.url(|_| Uuid::now_v7().to_string());
         for (what, lines) in unusable_keys() {
             let mut request =
                 reqwest::Client::new().request(method.clone(), app.url(&url)).bearer_auth(&ada.token);

@@ -4,9 +4,8 @@
 //! boolean is — and the answer must be a 400 naming that field (`invalid_request`, or a
 //! feature's more specific code such as LoopPay's `invalid_amount`), with nothing appended. (poem-openapi alone takes `"password": 12345678` as the string "12345678".)
 
-use crate::contract::{product_spec, resolve};
+use crate::contract::{Operation, operations, product_spec, resolve};
 use loopync_testkit::{Options, event_count, spawn_app};
-use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -65,48 +64,34 @@ async fn a_value_of_the_wrong_json_type_is_a_400_naming_the_field_on_every_endpo
     let ada = app.signup().await;
     let before = event_count(&pool).await;
     let mut swept = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        if RAW_BODIES.contains(&path.as_str()) {
+    for operation in operations(&spec) {
+        let (Some(schema), Some(example)) = (operation.body_schema, &operation.example) else { continue };
+        if RAW_BODIES.contains(&operation.path.as_str()) {
             continue;
         }
-        for (method, operation) in item.as_object().unwrap() {
-            let content = operation["requestBody"]["content"].as_object();
-            let Some(schema) =
-                content.and_then(|content| content.values().next()).map(|media| &media["schema"])
-            else {
-                continue;
-            };
-            let example = resolve(&spec, schema)["example"].clone();
-            let mut fields = Vec::new();
-            mistypings(&spec, schema, &example, "", &mut fields);
-            assert!(!fields.is_empty(), "{method} {path}: an example with no fields to sweep: {example}");
-            let url = path
-                .split('/')
-                .map(|part| if part.starts_with('{') { ada.id.to_string() } else { part.to_owned() })
-                .collect::<Vec<_>>()
-                .join("/");
-            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            for (field, values) in fields {
-                for value in values {
-                    let body = with_field(&example, &field, value.clone());
-                    let reply = app
-                        .call(method.clone(), &format!("/api{url}"), Some(&ada.token), Some(&body), None)
-                        .await;
-                    let named: Vec<&str> = reply.body["errors"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["field"].as_str())
-                        .collect();
-                    assert!(
-                        reply.status == 400 && named.contains(&field.as_str()),
-                        "{method} {path} with {field} = {value}: {} {}",
-                        reply.status,
-                        reply.text
-                    );
-                }
-                swept.push(format!("{method} {path} {field}"));
+        let Operation { method, path, .. } = &operation;
+        let mut fields = Vec::new();
+        mistypings(&spec, schema, example, "", &mut fields);
+        assert!(!fields.is_empty(), "{method} {path}: an example with no fields to sweep: {example}");
+        let url = operation.url(|_| ada.id.to_string());
+        for (field, values) in fields {
+            for value in values {
+                let body = with_field(example, &field, value.clone());
+                let reply = app.call(method.clone(), &url, Some(&ada.token), Some(&body), None).await;
+                let named: Vec<&str> = reply.body["errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["field"].as_str())
+                    .collect();
+                assert!(
+                    reply.status == 400 && named.contains(&field.as_str()),
+                    "{method} {path} with {field} = {value}: {} {}",
+                    reply.status,
+                    reply.text
+                );
             }
+            swept.push(format!("{method} {path} {field}"));
         }
     }
     assert!(swept.iter().any(|s| s == "POST /auth/signup password"), "{swept:?}");

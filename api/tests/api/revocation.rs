@@ -4,7 +4,7 @@
 //! request — money-moving commands included — on every node, and a session that cannot be
 //! checked is refused, never taken for live.
 
-use crate::contract::{product_spec, resolve};
+use crate::contract::{Operation, operations, product_spec};
 use loopync_testkit::{
     Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app, spawn_two_nodes,
 };
@@ -12,31 +12,16 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::Duration;
-use uuid::Uuid;
 
-/// `(method, path, example body)` of every operation that takes a bearer token, path
-/// parameters filled with `id`.
-fn authenticated_operations(spec: &Value, id: Uuid) -> Vec<(Method, String, Option<Value>)> {
-    let mut found = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let secured = operation["security"].as_array().into_iter().flatten();
-            if !secured.clone().any(|scheme| scheme.get("BearerAuth").is_some()) {
-                continue;
-            }
-            let content = operation["requestBody"]["content"].as_object();
-            let body = content.and_then(|content| content.values().next()).map(|media| &media["schema"]);
-            let example = body.map(|schema| resolve(spec, schema)["example"].clone());
-            let path = path
-                .split('/')
-                .map(|part| if part.starts_with('{') { id.to_string() } else { part.to_owned() })
-                .collect::<Vec<_>>()
-                .join("/");
-            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            found.push((method, format!("/api{path}"), example));
-        }
-    }
-    found
+/// Every operation that takes a bearer token.
+fn authenticated_operations(spec: &Value) -> Vec<Operation<'_>> {
+    operations(spec)
+        .into_iter()
+        .filter(|operation| {
+            let mut secured = operation.operation["security"].as_array().into_iter().flatten();
+            secured.any(|scheme| scheme.get("BearerAuth").is_some())
+        })
+        .collect()
 }
 
 /// Whether `user`'s access token still works for a read and for a money-moving command:
@@ -61,13 +46,16 @@ async fn every_authenticated_operation_refuses_a_signed_out_session(pool: PgPool
     let spec = product_spec(&pool).await;
     let app = spawn_app(&pool, Options::default()).await;
     let (ada, _) = app.funded(10_000).await;
-    let operations = authenticated_operations(&spec, ada.id);
+    let operations = authenticated_operations(&spec);
     assert!(operations.len() >= 20, "{} operations take a bearer token", operations.len());
     app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
 
     let before = event_count(&pool).await;
-    for (method, path, body) in &operations {
-        let reply = app.call(method.clone(), path, Some(&ada.token), body.as_ref(), None).await;
+    for operation in &operations {
+        let url = operation.url(|_| ada.id.to_string());
+        let reply = app
+            .call(operation.method.clone(), &url, Some(&ada.token), operation.example.as_ref(), None)
+            .await;
         assert_problem(reply, 401, "session_ended");
     }
     assert_eq!(event_count(&pool).await, before, "nothing ran for the ended session");
