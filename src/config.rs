@@ -5,7 +5,9 @@
 use clap::{Args, ValueEnum};
 use loopync_api::features::SettingsError;
 use loopync_api::realtime::RealtimeSettings;
-use loopync_api::{ApiConfig, Delivery, FeatureSettings, RateLimitConfig, SessionConsistencyConfig};
+use loopync_api::{
+    ApiConfig, Delivery, FeatureSettings, RateLimitConfig, SessionConsistencyConfig, TrustedProxies,
+};
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
 use std::time::Duration;
 
@@ -150,6 +152,31 @@ pub struct Config {
     #[arg(long, env = "LOOPYNC_RATE_LIMIT_SIGN_IN", default_value_t = 10)]
     pub rate_limit_sign_in: u32,
 
+    /// How long a request may take, in milliseconds, before it is cut off with 503.
+    #[arg(long, env = "LOOPYNC_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Requests a minute on the sign-in endpoints from all addresses together, per node (0: no
+    /// limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_SIGN_IN_NODE", default_value_t = 600)]
+    pub rate_limit_sign_in_node: u32,
+
+    /// Requests a minute per client address on the payment providers' webhooks, instead of the
+    /// anonymous limit (0: no limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_WEBHOOK", default_value_t = 600)]
+    pub rate_limit_webhook: u32,
+
+    /// Requests a minute per client address on `/ready` and `/metrics` (0: no limit).
+    #[arg(long, env = "LOOPYNC_RATE_LIMIT_OPERATIONS", default_value_t = 120)]
+    pub rate_limit_operations: u32,
+
+    /// The deployment's reverse proxies (addresses or networks, comma-separated), whose
+    /// `X-Forwarded-For` names the client. Unset: the TCP peer is the client and the header is
+    /// ignored.
+    #[arg(long, env = "LOOPYNC_TRUSTED_PROXIES", value_delimiter = ',', value_parser = loopync_api::parse_network)]
+    pub trusted_proxies: Vec<loopync_api::IpNet>,
+
     /// Bearer token sent to the SMS webhook.
     #[arg(long, env = "LOOPYNC_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
     pub sms_webhook_token: Option<String>,
@@ -202,6 +229,9 @@ impl Config {
             anonymous_per_minute: self.rate_limit_anonymous,
             authenticated_per_minute: self.rate_limit_authenticated,
             sign_in_per_minute: self.rate_limit_sign_in,
+            sign_in_node_per_minute: self.rate_limit_sign_in_node,
+            webhook_per_minute: self.rate_limit_webhook,
+            operations_per_minute: self.rate_limit_operations,
         }
     }
 
@@ -245,6 +275,8 @@ impl Config {
             read_your_writes_timeout: self.read_your_writes_timeout(),
             session_consistency: self.session_consistency(),
             rate_limits: self.rate_limits(),
+            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
             realtime: self.realtime.config(),
             ..ApiConfig::default()
         })

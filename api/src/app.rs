@@ -17,14 +17,16 @@
 
 use crate::auth::Authenticate;
 use crate::body_limit::BodyLimit;
+use crate::client_address::ClientAddress;
 use crate::consistency::sessions::RememberPositions;
 use crate::contract::Documented;
 use crate::identity::{AdminApi, AuthApi, UsersApi};
 use crate::looppay::LoopPayApi;
 use crate::problem_layer::ProblemLayer;
-use crate::rate_limit::RateLimit;
+use crate::rate_limit::{Budget, RateLimit, RateLimitClass};
 use crate::realtime::{self, PresenceApi};
 use crate::request_id::REQUEST_ID_HEADER;
+use crate::request_timeout::RequestTimeout;
 use crate::routes::DocumentedRoutes;
 use crate::state::AppState;
 use crate::system;
@@ -86,9 +88,19 @@ pub fn app<T: OpenApi + 'static>(
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
     let max_body_bytes = state.config.max_body_bytes;
+    let request_timeout = state.config.request_timeout;
     let rate_limits = state.config.rate_limits;
-    let rate_limit_classes =
+    let mut rate_limit_classes: Vec<RateLimitClass> =
         crate::features::all().iter().flat_map(|feature| feature.rate_limit_classes(&state.config)).collect();
+    // `/ready` asks PostgreSQL several questions and `/metrics` renders every series: cheap
+    // for a probe or a scraper, not for a flood. (`/health` answers from memory.)
+    rate_limit_classes.push(RateLimitClass {
+        name: "operations",
+        paths: &["/ready", "/metrics"],
+        per_minute: rate_limits.operations_per_minute,
+        budget: Budget::PerAddress,
+    });
+    let trusted_proxies = state.config.trusted_proxies.clone();
     let session_positions = state.session_positions.clone();
     Route::new()
         .at("/health", get(system::health))
@@ -104,8 +116,10 @@ pub fn app<T: OpenApi + 'static>(
         // Inside `data`: it reads the token keys from the app state. Outside the layers above,
         // which read the caller it verified.
         .with(Authenticate)
+        .with(ClientAddress::new(trusted_proxies))
         .data(state)
         .with(BodyLimit::new(max_body_bytes))
+        .with(RequestTimeout::new(request_timeout))
         .with(ProblemLayer::new(routes.clone()))
         .with(Telemetry::new(routes))
 }

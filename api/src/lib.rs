@@ -62,6 +62,7 @@
 pub mod app;
 pub mod auth;
 mod body_limit;
+pub mod client_address;
 pub mod command_request;
 pub mod consistency;
 pub mod contract;
@@ -78,6 +79,7 @@ pub mod rate_limit;
 pub mod realtime;
 pub mod refusals;
 pub mod request_id;
+mod request_timeout;
 mod routes;
 pub mod serve;
 pub mod state;
@@ -87,6 +89,7 @@ pub mod timestamp;
 
 pub use app::{FeatureApis, app, feature_apis, openapi_service};
 pub use auth::{BearerAuth, Caller};
+pub use client_address::{IpNet, TrustedProxies, client_ip, parse_network};
 pub use command_request::{CommandRequest, WithoutKey};
 pub use consistency::{
     Answer, Applied, CommandResponse, Created, Done, Freshness, ReadResponse, SessionConsistencyConfig,
@@ -97,7 +100,7 @@ pub use features::FeatureSettings;
 pub use json::JsonBody;
 pub use pagination::{PageCursor, PageLimit, Pagination};
 pub use problem::{DomainProblem, FieldProblem, Problem, ProblemDetails, codes, field_codes};
-pub use rate_limit::{RateLimitClass, RateLimitConfig};
+pub use rate_limit::{Budget, RateLimitClass, RateLimitConfig};
 pub use refusals::{RefusalSet, Refusals, Refused};
 pub use request_id::RequestId;
 pub use serve::{bind, local_addr, serve};

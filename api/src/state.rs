@@ -1,6 +1,7 @@
 //! What every handler shares: connections, the command pipeline, the checkpoint board, the
 //! sessions' last positions and the API's configuration.
 
+use crate::client_address::TrustedProxies;
 use crate::consistency::{SessionConsistencyConfig, SessionPositions};
 use crate::identity::{AuthConfig, AuthError, Identity};
 use crate::looppay::{LoopPay, LoopPayConfig};
@@ -29,12 +30,17 @@ pub struct ApiConfig {
     /// How long `/ready` waits for PostgreSQL before calling it unreachable (default 2 s):
     /// probes have short timeouts of their own, and a hung probe tells them nothing.
     pub readiness_timeout: Duration,
+    /// How long a request may take before it is cut off with 503 (default 30 s).
+    pub request_timeout: Duration,
     /// How long a graceful shutdown lets requests in flight finish (default 10 s).
     pub shutdown_grace: Duration,
     /// Identity: token lifetimes, bcrypt cost, code rules, lockouts.
     pub auth: AuthConfig,
     /// Requests a minute per caller (429 `rate_limited` past them).
     pub rate_limits: RateLimitConfig,
+    /// The deployment's reverse proxies, whose `X-Forwarded-For` names the client (none by
+    /// default: the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
     /// LoopPay: the payment provider and top-up limits.
     pub looppay: LoopPayConfig,
     /// The WebSocket gateway: heartbeats, timeouts, queue and frame limits, presence.
@@ -48,9 +54,11 @@ impl Default for ApiConfig {
             read_your_writes_timeout: Duration::from_millis(2000),
             session_consistency: SessionConsistencyConfig::default(),
             readiness_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            trusted_proxies: TrustedProxies::default(),
             looppay: LoopPayConfig::default(),
             realtime: RealtimeConfig::default(),
         }

@@ -95,15 +95,19 @@ async fn check_postgres(state: &AppState) -> (Check, Check) {
     if problems.is_empty() { (Ok(()), Ok(())) } else { (Ok(()), Err(problems.join("; "))) }
 }
 
-/// Whether every read model of every feature has its view in `read_models`. (A catalog
-/// query, not a checked one: the views are made by the projection runner, not by migrations.)
+/// Whether every read model of every feature has its views in `read_models` and
+/// `private_read_models`. (A catalog query, not a checked one: the views are made by the
+/// projection runner, not by migrations.)
 async fn check_read_models(state: &AppState) -> Check {
     let expected: Vec<String> = crate::features::projections()
         .iter()
-        .flat_map(|projection| projection.tables().iter().map(|table| (*table).to_owned()))
+        .flat_map(|projection| {
+            loopync_projections::views(projection.as_ref()).map(|(views, table)| format!("{views}.{table}"))
+        })
         .collect();
     let query = sqlx::query_scalar::<_, String>(
-        "SELECT viewname::text FROM pg_views WHERE schemaname = 'read_models' AND viewname = ANY($1)",
+        "SELECT schemaname::text || '.' || viewname::text FROM pg_views \
+         WHERE schemaname::text || '.' || viewname::text = ANY($1)",
     )
     .bind(&expected)
     .fetch_all(&state.pool);

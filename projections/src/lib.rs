@@ -23,4 +23,4 @@ pub mod sample;
 
 pub use checkpoints::{CheckpointBoard, Consistency};
 pub use log::{EventLog, LogWaker};
-pub use projection::{LiveUpdate, Projection, ProjectionError};
+pub use projection::{LiveUpdate, PRIVATE_VIEWS, Projection, ProjectionError, VIEWS, views};

@@ -36,8 +36,15 @@ pub trait Projection: Send + Sync + 'static {
     /// a fresh schema for every generation.
     fn schema_sql(&self) -> &'static str;
 
-    /// The tables exposed as views `read_models.<table>`.
+    /// The tables exposed as views `read_models.<table>`: what analysts may read.
     fn tables(&self) -> &'static [&'static str];
+
+    /// The tables exposed as views `private_read_models.<table>` instead: personal data (email
+    /// addresses, phone numbers, IP addresses) that the API reads for its owner and that the
+    /// analysts' database role cannot (it reads `read_models` only).
+    fn private_tables(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Applies a batch of events (in log order) inside the runtime's transaction, which also
     /// advances the checkpoint. Must be deterministic: a rebuild from zero has to produce the
@@ -97,18 +104,30 @@ pub async fn drop_generation(
     Ok(())
 }
 
-/// Points the views `read_models.<table>` at a generation. Call inside a transaction: readers
-/// then see the old generation or the new one, never a mixture or nothing.
+/// The schema of the views over the tables analysts may read.
+pub const VIEWS: &str = "read_models";
+/// The schema of the views over personal data ([`Projection::private_tables`]).
+pub const PRIVATE_VIEWS: &str = "private_read_models";
+
+/// Every view of `projection`, as `(schema, table)`.
+pub fn views(projection: &dyn Projection) -> impl Iterator<Item = (&'static str, &'static str)> {
+    let public = projection.tables().iter().map(|table| (VIEWS, *table));
+    public.chain(projection.private_tables().iter().map(|table| (PRIVATE_VIEWS, *table)))
+}
+
+/// Points the views `read_models.<table>` (and `private_read_models.<table>`) at a generation.
+/// Call inside a transaction: readers then see the old generation or the new one, never a
+/// mixture or nothing.
 pub async fn point_views(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     generation: i32,
 ) -> Result<(), sqlx::Error> {
     let schema = generation_schema(projection.name(), generation);
-    for table in projection.tables() {
+    for (views, table) in views(projection) {
         // DROP + CREATE, not CREATE OR REPLACE: a rebuilt generation may have other columns.
-        sqlx::query(&format!("DROP VIEW IF EXISTS read_models.{table}")).execute(&mut *conn).await?;
-        sqlx::query(&format!("CREATE VIEW read_models.{table} AS SELECT * FROM {schema}.{table}"))
+        sqlx::query(&format!("DROP VIEW IF EXISTS {views}.{table}")).execute(&mut *conn).await?;
+        sqlx::query(&format!("CREATE VIEW {views}.{table} AS SELECT * FROM {schema}.{table}"))
             .execute(&mut *conn)
             .await?;
     }

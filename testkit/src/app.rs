@@ -70,11 +70,7 @@ impl Default for Options {
                 jwt_secret: JwtSecret::new(JWT_SECRET),
                 ..AuthConfig::default()
             },
-            rate_limits: RateLimitConfig {
-                anonymous_per_minute: 0,
-                authenticated_per_minute: 0,
-                sign_in_per_minute: 0,
-            },
+            rate_limits: RateLimitConfig::off(),
             ..ApiConfig::default()
         };
         Self {

@@ -4,6 +4,7 @@
 //! email and a wrong password are both `invalid_credentials`, and a password reset is
 //! accepted whether or not the address has an account.
 
+use super::passwords::PasswordError;
 use crate::problem::{DomainProblem, FieldProblem, Problem, codes, field_codes};
 use loopync_commands::{CommandError, StoreError};
 use loopync_domain::identity::IdentityError;
@@ -86,6 +87,9 @@ pub enum AuthError {
     DeliveryUnavailable,
     #[error("the profile changed while this request was handled; reload and retry")]
     ProfileChanged,
+    /// Too many passwords are waiting to be checked on this node.
+    #[error("the server is busy checking passwords; retry in a moment")]
+    Busy,
     /// What the command pipeline answers for every feature alike: the streams kept changing,
     /// an idempotency key was reused or malformed, the store is unreachable.
     #[error("{0}")]
@@ -160,6 +164,10 @@ impl From<AuthError> for Problem {
                 return Problem::new(StatusCode::TOO_MANY_REQUESTS, c::RATE_LIMITED, detail)
                     .with_retry_after(*retry_after);
             }
+            AuthError::Busy => {
+                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_UNAVAILABLE, detail)
+                    .with_retry_after(1);
+            }
             AuthError::DeliveryUnavailable => {
                 return Problem::new(StatusCode::SERVICE_UNAVAILABLE, c::DELIVERY_UNAVAILABLE, detail)
                     .with_retry_after(crate::problem::RETRY_AFTER_SECONDS);
@@ -185,6 +193,15 @@ impl From<AuthError> for Problem {
             AuthError::ProfileChanged => (StatusCode::CONFLICT, codes::CONFLICT),
         };
         Problem::new(status, code, detail)
+    }
+}
+
+impl From<PasswordError> for AuthError {
+    fn from(error: PasswordError) -> Self {
+        match error {
+            PasswordError::Busy => Self::Busy,
+            other => Self::internal(other),
+        }
     }
 }
 

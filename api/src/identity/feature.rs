@@ -1,7 +1,7 @@
 //! Identity's descriptor: its event types, read models, live frames and sign-in budget.
 
 use crate::feature::Feature;
-use crate::rate_limit::RateLimitClass;
+use crate::rate_limit::{Budget, RateLimitClass};
 use crate::realtime::asyncapi::examples::ADA;
 use crate::realtime::asyncapi::{Cursor, FrameDoc, Sender};
 use crate::state::ApiConfig;
@@ -69,10 +69,21 @@ impl Feature for IdentityFeature {
     }
 
     fn rate_limit_classes(&self, config: &ApiConfig) -> Vec<RateLimitClass> {
-        vec![RateLimitClass {
-            name: "sign_in",
-            paths: SIGN_IN_PATHS,
-            per_minute: config.rate_limits.sign_in_per_minute,
-        }]
+        vec![
+            RateLimitClass {
+                name: "sign_in",
+                paths: SIGN_IN_PATHS,
+                per_minute: config.rate_limits.sign_in_per_minute,
+                budget: Budget::PerAddress,
+            },
+            // All addresses together: one password tried against many accounts from a botnet
+            // is as slow on one node as this budget.
+            RateLimitClass {
+                name: "sign_in_node",
+                paths: SIGN_IN_PATHS,
+                per_minute: config.rate_limits.sign_in_node_per_minute,
+                budget: Budget::Node,
+            },
+        ]
     }
 }

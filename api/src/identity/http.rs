@@ -142,7 +142,7 @@ fn device(request: &Request) -> Device {
             .get(poem::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
-        ip: request.remote_addr().as_socket_addr().map(|address| address.ip().to_string()),
+        ip: crate::client_address::client_ip(request).map(|address| address.to_string()),
     }
 }
 
@@ -324,14 +324,15 @@ impl AuthApi {
         })))
     }
 
-    /// Ask for a password reset mail. Always 202, whether or not the address has an account.
+    /// Ask for a password reset mail. 202 whether or not the address has an account; a few an
+    /// hour per address (then 429 `rate_limited`, also whether or not it has an account).
     #[oai(path = "/forgot-password", method = "post")]
     async fn forgot_password(
         &self,
         body: JsonBody<EmailRequest>,
         request_id: RequestId,
     ) -> Result<Later<Accepted>, Refused<ForgotPasswordRefusals>> {
-        self.identity.forgot_password(&body.0.email, &request_id.command_context());
+        self.identity.forgot_password(&body.0.email, &request_id.command_context()).await?;
         Ok(Later::Accepted(Json(Accepted {
             message: "if the address has an account, a reset mail is on its way".into(),
         })))

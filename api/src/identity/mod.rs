@@ -87,12 +87,29 @@ pub struct AuthConfig {
     pub failed_login_window: Duration,
     /// Base URL of the app, for links in mails.
     pub app_url: String,
-    /// How long a node trusts that a session is live before asking the event store again
-    /// (default 5 s): the longest an ended session can still be used on a node that missed
-    /// its ending on NATS.
+    /// How long a node trusts that a session is live before asking the event store again,
+    /// while it hears every ending over NATS (default 60 s): the longest an ended session can
+    /// still be used elsewhere when its ending could not be announced.
     pub session_check_ttl: Duration,
+    /// The same, for verdicts the node checked before a gap in hearing (NATS down or
+    /// reconnected; default 5 s): the longest an ended session can still be used on a node
+    /// that missed its ending.
+    pub session_check_unheard_ttl: Duration,
     /// Most sessions whose verdict one node remembers (default 100,000).
     pub session_check_capacity: usize,
+    /// Most password hashes waiting for a core on one node before sign-ins are refused with
+    /// 503 (default 32).
+    pub bcrypt_max_waiting: usize,
+    /// Account mails (verification, password reset) per recipient address in `send_window`,
+    /// each kind counted apart, across all nodes (default 5 an hour).
+    pub mail_per_recipient: u32,
+    /// SMS codes sent per phone number in `send_window`, across all nodes (default 5 an hour).
+    pub codes_per_phone: u32,
+    pub send_window: Duration,
+    /// Wrong SMS codes per phone number in `code_failure_window`, whatever code they were
+    /// tried against, across all nodes (default 10 an hour).
+    pub code_failures_per_phone: u32,
+    pub code_failure_window: Duration,
 }
 
 impl Default for AuthConfig {
@@ -110,8 +127,15 @@ impl Default for AuthConfig {
             failed_login_limit: 5,
             failed_login_window: Duration::from_secs(15 * 60),
             app_url: "http://localhost:3000".to_owned(),
-            session_check_ttl: Duration::from_secs(5),
+            session_check_ttl: Duration::from_secs(60),
+            session_check_unheard_ttl: Duration::from_secs(5),
             session_check_capacity: 100_000,
+            bcrypt_max_waiting: 32,
+            mail_per_recipient: 5,
+            codes_per_phone: 5,
+            send_window: Duration::from_secs(3600),
+            code_failures_per_phone: 10,
+            code_failure_window: Duration::from_secs(3600),
         }
     }
 }

@@ -28,15 +28,37 @@ pub struct IdentitySettings {
     #[arg(long, env = "LOOPYNC_FAILED_LOGIN_LIMIT", default_value_t = 5)]
     pub failed_login_limit: u32,
 
+    /// Password hashes that may wait for a core on one node; past them, sign-ins answer 503
+    /// with `Retry-After` at once.
+    #[arg(long, env = "LOOPYNC_BCRYPT_MAX_WAITING", default_value_t = 32)]
+    pub bcrypt_max_waiting: usize,
+
+    /// Verification mails, and password-reset mails, per recipient address an hour (0: no cap).
+    #[arg(long, env = "LOOPYNC_MAIL_PER_RECIPIENT_HOURLY", default_value_t = 5)]
+    pub mail_per_recipient_hourly: u32,
+
+    /// SMS codes per phone number an hour (0: no cap).
+    #[arg(long, env = "LOOPYNC_CODES_PER_PHONE_HOURLY", default_value_t = 5)]
+    pub codes_per_phone_hourly: u32,
+
+    /// Wrong SMS codes per phone number an hour, across codes, before 429 (0: no limit).
+    #[arg(long, env = "LOOPYNC_CODE_FAILURES_PER_PHONE_HOURLY", default_value_t = 10)]
+    pub code_failures_per_phone_hourly: u32,
+
     /// Base URL of the app, for the links in account mail.
     #[arg(long, env = "LOOPYNC_APP_URL", default_value = "http://localhost:3000")]
     pub app_url: String,
 
-    /// How long a node trusts that a session is live before asking the event store again, in
-    /// milliseconds: the longest an ended session can still be used on a node that missed its
-    /// ending on NATS (endings reach every listening node at once).
-    #[arg(long, env = "LOOPYNC_SESSION_CHECK_TTL_MS", default_value_t = 5000)]
+    /// How long a node that hears every ending on NATS trusts that a session is live before
+    /// asking the event store again, in milliseconds (endings reach every listening node at
+    /// once; this bounds what an ending whose announcement failed can cost).
+    #[arg(long, env = "LOOPYNC_SESSION_CHECK_TTL_MS", default_value_t = 60_000)]
     pub session_check_ttl_ms: u64,
+
+    /// The same, in milliseconds, for a verdict checked before the node's last gap in hearing
+    /// NATS: the longest an ended session can still be used on a node that missed its ending.
+    #[arg(long, env = "LOOPYNC_SESSION_CHECK_UNHEARD_TTL_MS", default_value_t = 5000)]
+    pub session_check_unheard_ttl_ms: u64,
 }
 
 impl IdentitySettings {
@@ -50,8 +72,15 @@ impl IdentitySettings {
             refresh_ttl: Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600),
             bcrypt_cost: self.bcrypt_cost,
             failed_login_limit: self.failed_login_limit,
+            bcrypt_max_waiting: self.bcrypt_max_waiting,
+            mail_per_recipient: self.mail_per_recipient_hourly,
+            codes_per_phone: self.codes_per_phone_hourly,
+            send_window: Duration::from_secs(3600),
+            code_failures_per_phone: self.code_failures_per_phone_hourly,
+            code_failure_window: Duration::from_secs(3600),
             app_url: self.app_url.trim_end_matches('/').to_owned(),
             session_check_ttl: Duration::from_millis(self.session_check_ttl_ms),
+            session_check_unheard_ttl: Duration::from_millis(self.session_check_unheard_ttl_ms),
             ..AuthConfig::default()
         }
     }

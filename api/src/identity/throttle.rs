@@ -1,13 +1,16 @@
-//! Lockouts after repeated failures: at most `limit` failures per key in a sliding `window`,
-//! then 429 with `Retry-After` until the oldest failure in the window ages out.
+//! Limits shared by every node: at most `limit` counted attempts per key in a sliding
+//! `window`, then 429 with `Retry-After` until the oldest one in the window ages out.
 //!
-//! Every attempt is recorded as a failure when it starts ([`FailureThrottle::begin`]) and
-//! forgiven when it succeeds ([`FailureThrottle::clear`]): an attempt that dies half-way (a
-//! crash, a dropped connection) still counts, and N guesses sent at once count as N.
+//! - **Lockouts after failures** (passwords per email address, SMS codes per phone number):
+//!   every attempt is counted when it starts ([`SharedLimit::take`]) and forgiven when it
+//!   succeeds ([`SharedLimit::forgive`]): an attempt that dies half-way (a crash, a dropped
+//!   connection) still counts, and N guesses sent at once count as N.
+//! - **Caps on what is sent** (mail and SMS per recipient): every send is counted and never
+//!   forgiven, so nobody can flood one inbox or phone, from however many addresses.
 //!
 //! Counted in PostgreSQL (`auth_failures`), not in memory, so the limit is the same whichever
-//! node a guess lands on and survives restarts. A check and a record are one indexed query
-//! each; next to a bcrypt verification they cost nothing.
+//! node a request lands on and survives restarts. A check and a record are one indexed query
+//! each. Keys are stored as their SHA-256: the table holds no addresses or numbers.
 
 use super::errors::AuthError;
 use sha2::{Digest, Sha256};
@@ -15,14 +18,14 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct FailureThrottle {
+pub struct SharedLimit {
     pool: PgPool,
     scope: &'static str,
     limit: u32,
     window: Duration,
 }
 
-impl FailureThrottle {
+impl SharedLimit {
     pub fn new(pool: PgPool, scope: &'static str, limit: u32, window: Duration) -> Self {
         Self { pool, scope, limit, window }
     }
@@ -31,11 +34,13 @@ impl FailureThrottle {
         hex::encode(Sha256::digest(key.as_bytes()))
     }
 
-    /// Starts an attempt for `key`: refuses with `RateLimited` when the window already holds
-    /// `limit` failures, and otherwise records this attempt as a failure until [`Self::clear`]
-    /// says it succeeded. Counting and recording happen under a per-key advisory lock, so
+    /// Counts an attempt for `key`: refuses with `RateLimited` when the window already holds
+    /// `limit` of them, and otherwise records this one (until [`Self::forgive`], if ever). Counting and recording happen under a per-key advisory lock, so
     /// parallel guesses cannot all slip past the count before any of them is recorded.
-    pub async fn begin(&self, key: &str) -> Result<(), AuthError> {
+    pub async fn take(&self, key: &str) -> Result<(), AuthError> {
+        if self.limit == 0 {
+            return Ok(()); // a limit of 0 is off
+        }
         let key_hash = Self::key_hash(key);
         let window_seconds = self.window.as_secs_f64();
         let mut transaction = self.pool.begin().await?;
@@ -70,7 +75,7 @@ impl FailureThrottle {
     }
 
     /// After a success: earlier failures no longer count.
-    pub async fn clear(&self, key: &str) -> Result<(), AuthError> {
+    pub async fn forgive(&self, key: &str) -> Result<(), AuthError> {
         sqlx::query!(
             "DELETE FROM auth_failures WHERE scope = $1 AND key_hash = $2",
             self.scope,

@@ -1,7 +1,9 @@
 //! LoopPay's descriptor: its event types, ledger read model, balance frames and hold expiry.
 
 use crate::feature::{Feature, Job, JobContext};
+use crate::rate_limit::{Budget, RateLimitClass};
 use crate::realtime::asyncapi::{Cursor, FrameDoc, Sender};
+use crate::state::ApiConfig;
 use loopync_projections::Projection;
 use loopync_projections::looppay::{BalanceUpdated, LedgerReadModel};
 use loopync_schemas::EventTypeInfo;
@@ -45,5 +47,17 @@ impl Feature for LoopPayFeature {
                 context.shutdown.child_token(),
             ),
         )]
+    }
+
+    /// The payment providers' notices have a budget of their own, instead of the anonymous
+    /// one: a provider sends from few addresses, in bursts (retries after an outage), and must
+    /// not be refused for sharing the budget of anonymous readers.
+    fn rate_limit_classes(&self, config: &ApiConfig) -> Vec<RateLimitClass> {
+        vec![RateLimitClass {
+            name: "webhook",
+            paths: &["/api/looppay/webhooks/"],
+            per_minute: config.rate_limits.webhook_per_minute,
+            budget: Budget::PerAddressInstead,
+        }]
     }
 }

@@ -241,11 +241,8 @@ async fn the_database_down_is_503_with_retry_after() {
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn past_its_budget_a_caller_gets_429_with_retry_after_and_health_is_never_limited(pool: PgPool) {
     let mut options = sample::options();
-    options.config.rate_limits = loopync_api::RateLimitConfig {
-        anonymous_per_minute: 3,
-        authenticated_per_minute: 0,
-        sign_in_per_minute: 0,
-    };
+    options.config.rate_limits =
+        loopync_api::RateLimitConfig { anonymous_per_minute: 3, ..loopync_api::RateLimitConfig::off() };
     let app = sample::spawn(&pool, options).await;
     // Any /api request counts, whatever its answer: these are 400s (not a wallet id).
     for _ in 0..3 {
@@ -260,6 +257,87 @@ async fn past_its_budget_a_caller_gets_429_with_retry_after_and_health_is_never_
     for _ in 0..10 {
         assert_eq!(app.get("/health").await.status, 200, "operational endpoints are not limited");
     }
+}
+
+/// An anonymous read that passed through a proxy claiming `forwarded_for`.
+async fn from(app: &loopync_testkit::TestApp, forwarded_for: &str) -> loopync_testkit::Reply {
+    let request =
+        app.client.get(app.url("/api/sample-wallets/not-an-id")).header("X-Forwarded-For", forwarded_for);
+    app.execute(request).await
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_client_is_known_by_what_trusted_proxies_forwarded_and_never_by_its_own_claim(pool: PgPool) {
+    use loopync_api::{RateLimitConfig, TrustedProxies, parse_network};
+    let limited = RateLimitConfig { anonymous_per_minute: 2, ..RateLimitConfig::off() };
+
+    // Without trusted proxies the header is the client's own word: ignored.
+    let mut options = sample::options();
+    options.config.rate_limits = limited;
+    let app = sample::spawn(&pool, options).await;
+    for claimed in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(from(&app, claimed).await.status, 400);
+    }
+    assert_problem(from(&app, "203.0.113.3").await, 429, "rate_limited");
+    drop(app);
+
+    // Behind our proxy (the tests' peer, 127.0.0.1), each forwarded client has its own budget;
+    // what a client wrote left of it counts for nothing.
+    let mut options = sample::options();
+    options.config.rate_limits = limited;
+    options.config.trusted_proxies = TrustedProxies::new(vec![parse_network("127.0.0.1").unwrap()]);
+    let app = sample::spawn(&pool, options).await;
+    for _ in 0..2 {
+        assert_eq!(from(&app, "203.0.113.1").await.status, 400);
+    }
+    assert_problem(from(&app, "203.0.113.1").await, 429, "rate_limited");
+    assert_problem(from(&app, "198.51.100.9, 203.0.113.1").await, 429, "rate_limited");
+    assert_eq!(from(&app, "203.0.113.2").await.status, 400, "another client behind the proxy");
+    // IPv6 clients by their /64: a new address in the same /64 is the same client.
+    for address in ["2001:db8:0:1::1", "2001:db8:0:1::2"] {
+        assert_eq!(from(&app, address).await.status, 400);
+    }
+    assert_problem(from(&app, "2001:db8:0:1:ffff::3").await, 429, "rate_limited");
+    assert_eq!(from(&app, "2001:db8:0:2::1").await.status, 400, "the next /64");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn readiness_and_metrics_have_a_budget_and_liveness_has_none(pool: PgPool) {
+    let mut options = sample::options();
+    options.config.rate_limits =
+        loopync_api::RateLimitConfig { operations_per_minute: 3, ..loopync_api::RateLimitConfig::off() };
+    let app = sample::spawn(&pool, options).await;
+    for path in ["/ready", "/metrics", "/ready"] {
+        let status = app.get(path).await.status;
+        assert!(status == 200 || status == 503, "{path}: {status}");
+    }
+    assert_problem(app.get("/metrics").await, 429, "rate_limited");
+    assert_problem(app.get("/ready").await, 429, "rate_limited");
+    assert_eq!(app.get("/health").await.status, 200);
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_request_past_its_deadline_is_503_and_the_next_one_is_served(pool: PgPool) {
+    use loopync_testkit::{Options, spawn_app};
+    // No statement timeout on this pool: only the request's deadline can cut the read off.
+    let mut options = Options::default();
+    options.config.request_timeout = Duration::from_millis(300);
+    let app = spawn_app(&pool, options).await;
+    let ada = app.signup().await;
+    app.caught_up().await;
+
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE proj_user_profiles_g1.user_profiles IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "cut off, not hung: {:?}", started.elapsed());
+    assert!(reply.header("retry-after").is_some());
+    assert_problem(reply, 503, "service_unavailable");
+    holder.rollback().await.unwrap();
+    assert_eq!(app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await.status, 200);
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]

@@ -6,7 +6,8 @@
 
 use crate::contract::{Operation, operations, product_spec};
 use loopync_testkit::{
-    Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app, spawn_two_nodes,
+    NatsServer, Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app,
+    spawn_two_nodes,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -139,6 +140,54 @@ async fn a_session_ended_on_one_node_is_refused_at_once_on_the_other() {
         first.post_as(&laptop.token, "/api/auth/change-password", &change).await.expect(200);
         assert_eq!(token_works(&second, &laptop, &bob).await, ended(), "round {round}: password change");
     }
+    drop((first, second));
+    db.drop_database().await;
+}
+
+/// Waits until `app`'s session gate hears endings (`true`) or has noticed it cannot.
+async fn until_hearing(app: &TestApp, hearing: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.state.identity.sessions.hearing() != hearing {
+        assert!(tokio::time::Instant::now() < deadline, "the node never saw hearing = {hearing}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_may_have_missed_an_ending_trusts_live_only_briefly() {
+    let db = TestDb::create(20).await;
+    let mut server = NatsServer::start().await;
+    // A minute of trust while endings are heard, 300 ms for verdicts a gap may have outdated.
+    let options = |nats| {
+        Options::default().with_nats(nats).with_auth(|auth| {
+            auth.session_check_ttl = Duration::from_secs(60);
+            auth.session_check_unheard_ttl = Duration::from_millis(300);
+        })
+    };
+    let first = spawn_app(&db.pool, options(server.client().await)).await;
+    let second_pool = db.another_pool(20).await;
+    let second =
+        spawn_app(&second_pool, Options { projections: false, ..options(server.client().await) }).await;
+    until_hearing(&second, true).await;
+    let bob = first.signup().await;
+    let (ada, _) = first.funded(10_000).await;
+    assert_eq!(token_works(&second, &ada, &bob).await, Ok(()), "checked, trusted for a minute");
+
+    server.kill();
+    until_hearing(&second, false).await;
+    // The sign-out answers although its announcement cannot go out, and cannot reach the
+    // second node: only the second node's shorter trust ends the session there.
+    let started = tokio::time::Instant::now();
+    first.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+    assert!(started.elapsed() < Duration::from_secs(5), "a sign-out hung on the outage");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(token_works(&second, &ada, &bob).await, ended(), "past the unheard trust");
+
+    // Back: the gap is noticed and hearing resumes.
+    server.restart().await;
+    until_hearing(&second, true).await;
+    let (grace, _) = first.funded(10_000).await;
+    assert_eq!(token_works(&second, &grace, &bob).await, Ok(()));
     drop((first, second));
     db.drop_database().await;
 }

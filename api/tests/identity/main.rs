@@ -6,6 +6,7 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod authorization;
 mod logs;
 mod phone;

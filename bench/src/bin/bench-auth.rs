@@ -179,11 +179,7 @@ async fn main() -> Result<()> {
     let config = ApiConfig {
         auth: AuthConfig { bcrypt_cost: args.bcrypt_cost, ..AuthConfig::default() },
         // Measured here: the endpoints, not the limiter's refusals.
-        rate_limits: RateLimitConfig {
-            anonymous_per_minute: 0,
-            authenticated_per_minute: 0,
-            sign_in_per_minute: 0,
-        },
+        rate_limits: RateLimitConfig::off(),
         ..ApiConfig::default()
     };
     let delivery =

@@ -479,11 +479,7 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
             ..AuthConfig::default()
         },
         // Measured here: the endpoint, not the limiter's refusals.
-        rate_limits: RateLimitConfig {
-            anonymous_per_minute: 0,
-            authenticated_per_minute: 0,
-            sign_in_per_minute: 0,
-        },
+        rate_limits: RateLimitConfig::off(),
         looppay: LoopPayConfig { provider: ProviderChoice::Dev, limits, ..LoopPayConfig::default() },
         ..ApiConfig::default()
     };

@@ -264,11 +264,7 @@ fn config(session_memory: bool) -> ApiConfig {
             jwt_secret: JwtSecret::new("bench-ryw-signing-secret-0123456789abcdef"),
             ..AuthConfig::default()
         },
-        rate_limits: RateLimitConfig {
-            anonymous_per_minute: 0,
-            authenticated_per_minute: 0,
-            sign_in_per_minute: 0,
-        },
+        rate_limits: RateLimitConfig::off(),
         looppay: LoopPayConfig {
             provider: ProviderChoice::Dev,
             limits: TopUpLimits { per_top_up: 1_000_000, daily: i64::MAX / 4 },

@@ -379,6 +379,13 @@ pub enum AccountError {
 }
 
 impl Account {
+    /// Whether a reset with the token of hash `token_hash` at `at` would be accepted: the same
+    /// check `ResetPassword` makes, asked before the new password is hashed, so a wrong token
+    /// costs no bcrypt.
+    pub fn reset_token_check(&self, token_hash: &str, at: DateTime<Utc>) -> Result<(), AccountError> {
+        Self::checked_challenge(self.password_reset.as_ref(), token_hash, at)
+    }
+
     fn checked_challenge(
         challenge: Option<&TokenChallenge>,
         token_hash: &str,

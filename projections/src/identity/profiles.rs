@@ -35,11 +35,24 @@ impl UserProfiles {
 /// The tables, created in each generation's schema (see the file's comments).
 const SCHEMA: &str = include_str!("profiles.sql");
 
+/// The columns of `user_profiles`, as written.
 const PROFILE_COLUMNS: &str = "user_id, handle, name, bio, avatar, cover_photo, location, website, role, \
-     email, email_verified, phone, privacy, notifications, dark_mode, registered_at, updated_at, last_position";
+     privacy, notifications, dark_mode, registered_at, updated_at, last_position";
 
-/// An account as `read_models.user_profiles` shows it. Holds private fields (email, phone,
-/// settings): callers choose what to show to whom.
+/// A [`ProfileRow`], read from `user_profiles` joined with its `user_contacts`
+/// ([`GENERATION_PROFILES`], [`PRIVATE_PROFILES`]). A profile without contacts has none.
+const PROFILE_FIELDS: &str = "user_id, handle, name, bio, avatar, cover_photo, location, website, role, \
+     email, coalesce(email_verified, false) AS email_verified, phone, privacy, notifications, dark_mode, \
+     registered_at, updated_at, last_position";
+
+/// The generation being written, profiles with their contacts (the runtime's search path).
+const GENERATION_PROFILES: &str = "user_profiles LEFT JOIN user_contacts USING (user_id)";
+/// Profiles with their contacts, as the API reads them.
+const PRIVATE_PROFILES: &str =
+    "read_models.user_profiles LEFT JOIN private_read_models.user_contacts USING (user_id)";
+
+/// An account as `read_models.user_profiles` and `private_read_models.user_contacts` show it.
+/// Holds private fields (email, phone, settings): callers choose what to show to whom.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProfileRow {
     pub user_id: Uuid,
@@ -76,6 +89,10 @@ impl Projection for UserProfiles {
 
     fn tables(&self) -> &'static [&'static str] {
         &["user_profiles"]
+    }
+
+    fn private_tables(&self) -> &'static [&'static str] {
+        &["user_contacts"]
     }
 
     async fn apply(
@@ -253,7 +270,7 @@ fn privacy_name(privacy: Privacy) -> &'static str {
 
 /// The rows of `ids` in the generation being written (unqualified: the runtime's search path).
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProfileRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM user_profiles WHERE user_id = ANY($1)"))
+    sqlx::query_as(&format!("SELECT {PROFILE_FIELDS} FROM {GENERATION_PROFILES} WHERE user_id = ANY($1)"))
         .bind(ids)
         .fetch_all(&mut *conn)
         .await
@@ -271,12 +288,11 @@ async fn write(conn: &mut PgConnection, rows: &[&ProfileRow]) -> Result<(), sqlx
     sqlx::query(&format!(
         "INSERT INTO user_profiles ({PROFILE_COLUMNS}) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], \
-             $14::boolean[], $15::boolean[], $16::timestamptz[], $17::timestamptz[], $18::bigint[]) \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::boolean[], \
+             $13::timestamptz[], $14::timestamptz[], $15::bigint[]) \
          ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle, name = excluded.name, \
              bio = excluded.bio, avatar = excluded.avatar, cover_photo = excluded.cover_photo, \
              location = excluded.location, website = excluded.website, role = excluded.role, \
-             email = excluded.email, email_verified = excluded.email_verified, phone = excluded.phone, \
              privacy = excluded.privacy, notifications = excluded.notifications, \
              dark_mode = excluded.dark_mode, registered_at = excluded.registered_at, \
              updated_at = excluded.updated_at, last_position = excluded.last_position"
@@ -290,15 +306,24 @@ async fn write(conn: &mut PgConnection, rows: &[&ProfileRow]) -> Result<(), sqlx
     .bind(&columns.location)
     .bind(&columns.website)
     .bind(&columns.role)
-    .bind(&columns.email)
-    .bind(&columns.email_verified)
-    .bind(&columns.phone)
     .bind(&columns.privacy)
     .bind(&columns.notifications)
     .bind(&columns.dark_mode)
     .bind(&columns.registered_at)
     .bind(&columns.updated_at)
     .bind(&columns.last_position)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO user_contacts (user_id, email, email_verified, phone) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[]) \
+         ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
+             email_verified = excluded.email_verified, phone = excluded.phone",
+    )
+    .bind(&columns.user_id)
+    .bind(&columns.email)
+    .bind(&columns.email_verified)
+    .bind(&columns.phone)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -350,9 +375,9 @@ impl<'a> ProfileColumns<'a> {
     }
 }
 
-/// Reads one account from `read_models.user_profiles`.
+/// Reads one account from `read_models.user_profiles` and its contacts.
 pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<Option<ProfileRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM read_models.user_profiles WHERE user_id = $1"))
+    sqlx::query_as(&format!("SELECT {PROFILE_FIELDS} FROM {PRIVATE_PROFILES} WHERE user_id = $1"))
         .bind(user_id)
         .fetch_optional(pool)
         .await
@@ -448,7 +473,7 @@ pub async fn search(
     // constant once the parameters are bound, so the planner turns it into a range of the
     // handle btree; the four conditions of the inner WHERE each have an index (a BitmapOr).
     let sql = format!(
-        "SELECT {PROFILE_COLUMNS}, score FROM ( \
+        "SELECT {PROFILE_FIELDS}, score FROM ( \
              SELECT *, (CASE WHEN handle_prefix THEN {HANDLE_PREFIX_POINTS} ELSE 0 END \
                         + CASE WHEN name_prefix THEN {NAME_PREFIX_POINTS} ELSE 0 END \
                         + similarity_points) AS score \
@@ -459,7 +484,7 @@ pub async fn search(
                      round(greatest(word_similarity(lower($1), handle), \
                                     word_similarity(lower($1), lower(name))) \
                            * {SIMILARITY_POINTS})::int AS similarity_points \
-                 FROM read_models.user_profiles \
+                 FROM {PRIVATE_PROFILES} \
                  WHERE (handle LIKE lower($2) || '%' \
                     OR lower(name) LIKE lower($2) || '%' \
                     OR lower($1) <% handle \

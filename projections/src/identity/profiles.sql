@@ -1,6 +1,7 @@
 -- User profiles read model (projection `user_profiles`): created in each generation's schema;
--- readers use the views `read_models.<table>`.
+-- readers use the views `read_models.user_profiles` and `private_read_models.user_contacts`.
 -- One row per account: its profile, settings and role after the last event that changed them.
+-- Its email address and phone number are in `user_contacts`, whose view analysts cannot read.
 -- `handle` is deliberately not UNIQUE: the command side guarantees uniqueness with claim
 -- streams, and a read model must never refuse an event the log already holds.
 CREATE TABLE IF NOT EXISTS user_profiles (
@@ -13,9 +14,6 @@ CREATE TABLE IF NOT EXISTS user_profiles (
     location text,
     website text,
     role text NOT NULL,
-    email text,
-    email_verified boolean NOT NULL,
-    phone text,
     privacy text NOT NULL,
     notifications boolean NOT NULL,
     dark_mode boolean NOT NULL,
@@ -32,3 +30,11 @@ CREATE INDEX IF NOT EXISTS user_profiles_handle_prefix ON user_profiles (handle 
 -- gin_trgm_ops lives in `public`, which follows the generation's schema on the search path.
 CREATE INDEX IF NOT EXISTS user_profiles_handle_trgm ON user_profiles USING gin (handle gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS user_profiles_name_trgm ON user_profiles USING gin (lower(name) gin_trgm_ops);
+-- How to reach each account: personal data, apart from what analysts read (its view is in
+-- `private_read_models`). Written with the account's `user_profiles` row, in the same batch.
+CREATE TABLE IF NOT EXISTS user_contacts (
+    user_id uuid PRIMARY KEY,
+    email text,
+    email_verified boolean NOT NULL,
+    phone text
+);

@@ -42,10 +42,22 @@ pub const CREDENTIALS_CHANGED: &str = SessionEndReason::CredentialsChanged.as_st
 /// The tables, created in each generation's schema (see the file's comments).
 const SCHEMA: &str = include_str!("sessions.sql");
 
-const SESSION_COLUMNS: &str = "session_id, user_id, device, ip, credentials_epoch, started_at, last_used_at, \
+/// The columns of `user_sessions`, as written.
+const SESSION_COLUMNS: &str = "session_id, user_id, device, credentials_epoch, started_at, last_used_at, \
      expires_at, revoked_at, revoked_reason";
 
-/// A session as `read_models.user_sessions` shows it.
+/// A [`SessionRow`], read from `user_sessions` joined with its address.
+const SESSION_FIELDS: &str = "session_id, user_id, device, ip, credentials_epoch, started_at, last_used_at, \
+     expires_at, revoked_at, revoked_reason";
+
+/// The generation being written, sessions with their addresses (the runtime's search path).
+const GENERATION_SESSIONS: &str = "user_sessions LEFT JOIN user_session_addresses USING (session_id)";
+/// Sessions with their addresses, as the API reads them.
+const PRIVATE_SESSIONS: &str =
+    "read_models.user_sessions LEFT JOIN private_read_models.user_session_addresses USING (session_id)";
+
+/// A session as `read_models.user_sessions` and `private_read_models.user_session_addresses`
+/// show it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
     pub session_id: Uuid,
@@ -80,6 +92,10 @@ impl Projection for UserSessions {
 
     fn tables(&self) -> &'static [&'static str] {
         &["user_sessions"]
+    }
+
+    fn private_tables(&self) -> &'static [&'static str] {
+        &["user_session_addresses"]
     }
 
     async fn apply(
@@ -279,7 +295,7 @@ async fn load_sessions(
     let session_ids: Vec<Uuid> = session_ids.iter().copied().collect();
     let users: Vec<Uuid> = users.iter().copied().collect();
     sqlx::query_as(&format!(
-        "SELECT {SESSION_COLUMNS} FROM user_sessions \
+        "SELECT {SESSION_FIELDS} FROM {GENERATION_SESSIONS} \
          WHERE session_id = ANY($1) OR (user_id = ANY($2) AND revoked_at IS NULL)"
     ))
     .bind(&session_ids)
@@ -315,10 +331,10 @@ async fn write_sessions(conn: &mut PgConnection, rows: &[&SessionRow]) -> Result
     }
     sqlx::query(&format!(
         "INSERT INTO user_sessions ({SESSION_COLUMNS}) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[], \
-             $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[]) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], \
+             $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
          ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, device = excluded.device, \
-             ip = excluded.ip, credentials_epoch = excluded.credentials_epoch, \
+             credentials_epoch = excluded.credentials_epoch, \
              started_at = excluded.started_at, last_used_at = excluded.last_used_at, \
              expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, \
              revoked_reason = excluded.revoked_reason"
@@ -326,13 +342,21 @@ async fn write_sessions(conn: &mut PgConnection, rows: &[&SessionRow]) -> Result
     .bind(&columns.session_id)
     .bind(&columns.user_id)
     .bind(&columns.device)
-    .bind(&columns.ip)
     .bind(&columns.credentials_epoch)
     .bind(&columns.started_at)
     .bind(&columns.last_used_at)
     .bind(&columns.expires_at)
     .bind(&columns.revoked_at)
     .bind(&columns.revoked_reason)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO user_session_addresses (session_id, ip) \
+         SELECT * FROM unnest($1::uuid[], $2::text[]) \
+         ON CONFLICT (session_id) DO UPDATE SET ip = excluded.ip",
+    )
+    .bind(&columns.session_id)
+    .bind(&columns.ip)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -394,7 +418,7 @@ pub async fn active_sessions(
     now: DateTime<Utc>,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {SESSION_COLUMNS} FROM read_models.user_sessions \
+        "SELECT {SESSION_FIELDS} FROM {PRIVATE_SESSIONS} \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
          ORDER BY started_at DESC, session_id DESC"
     ))
@@ -406,7 +430,7 @@ pub async fn active_sessions(
 
 /// Reads one session from `read_models.user_sessions`.
 pub async fn session(pool: &PgPool, session_id: Uuid) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM read_models.user_sessions WHERE session_id = $1"))
+    sqlx::query_as(&format!("SELECT {SESSION_FIELDS} FROM {PRIVATE_SESSIONS} WHERE session_id = $1"))
         .bind(session_id)
         .fetch_optional(pool)
         .await

@@ -1,12 +1,11 @@
 -- User sessions read model (projection `user_sessions`): created in each generation's schema;
--- readers use the views `read_models.<table>`.
+-- readers use the views `read_models.user_sessions` and `private_read_models.user_session_addresses`.
 -- One row per session, as its events and its account's password changes left it.
 CREATE TABLE IF NOT EXISTS user_sessions (
     session_id uuid PRIMARY KEY,
     user_id uuid NOT NULL,
-    -- The client's User-Agent and address when it signed in.
+    -- The client's User-Agent when it signed in (its address is in user_session_addresses).
     device text,
-    ip text,
     -- The account's credentials epoch when the session started.
     credentials_epoch integer NOT NULL,
     started_at timestamptz NOT NULL,
@@ -26,4 +25,10 @@ CREATE INDEX IF NOT EXISTS user_sessions_by_user ON user_sessions (user_id, star
 CREATE TABLE IF NOT EXISTS user_session_epochs (
     user_id uuid PRIMARY KEY,
     credentials_epoch integer NOT NULL
+);
+-- The client's address when each session signed in: personal data, apart from what analysts
+-- read (its view is in `private_read_models`). Written with the session's row.
+CREATE TABLE IF NOT EXISTS user_session_addresses (
+    session_id uuid PRIMARY KEY,
+    ip text
 );

@@ -526,10 +526,10 @@ async fn a_rebuild_from_zero_gives_the_same_rows(pool: PgPool) {
     rebuilt_sessions.catch_up(&pool, 1000).await;
 
     let profiles_before = live_profiles.dump(&pool).await;
-    assert_eq!(profiles_before.len(), 4);
+    assert_eq!(profiles_before.len(), 8, "4 profiles and their 4 contacts");
     assert_eq!(rebuilt_profiles.dump(&pool).await, profiles_before);
     let sessions_before = live_sessions.dump(&pool).await;
-    assert_eq!(sessions_before.len(), 10, "8 sessions and 2 epochs");
+    assert_eq!(sessions_before.len(), 18, "8 sessions, their 8 addresses and 2 epochs");
     assert_eq!(rebuilt_sessions.dump(&pool).await, sessions_before);
 
     // The rebuilt generation's trigram indexes resolved `gin_trgm_ops`, and search uses them.
@@ -577,4 +577,50 @@ async fn search_finds_a_profile_that_is_not_public_only_by_its_exact_handle_or_f
     assert_eq!(found(stranger, "ada_lovelace").await, ["ada_lovelace"]);
     assert_eq!(found(stranger, "ADA_LOVELACE").await, ["ada_lovelace"], "handles fold case");
     assert_eq!(found(ada, "lovelace").await, ["ada_lovelace"], "one finds oneself");
+}
+
+// ----------------------------------------------------------------------------------------------
+// personal data apart
+// ----------------------------------------------------------------------------------------------
+
+/// The columns of the views in `schema`, as `table.column`.
+async fn view_columns(pool: &PgPool, schema: &str) -> BTreeSet<String> {
+    let columns: Vec<String> = ok(sqlx::query_scalar(
+        "SELECT table_name::text || '.' || column_name::text FROM information_schema.columns \
+         WHERE table_schema = $1",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await);
+    columns.into_iter().collect()
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn email_phone_and_ip_addresses_are_only_in_the_private_views(pool: PgPool) {
+    let commands = Commands::new(&pool);
+    let mut profiles_generation = Generation::create(&pool, UserProfiles, 1, true).await;
+    let mut sessions_generation = Generation::create(&pool, UserSessions, 1, true).await;
+    let ada = commands.register("ada_l", "Ada Lovelace", day(1)).await;
+    let session = commands.sign_in(ada, 0, day(2)).await;
+    profiles_generation.catch_up(&pool, 100).await;
+    sessions_generation.catch_up(&pool, 100).await;
+
+    // What analysts read: nothing that reaches or locates a person.
+    let public = view_columns(&pool, "read_models").await;
+    assert!(public.contains("user_profiles.handle") && public.contains("user_sessions.device"), "{public:?}");
+    for personal in ["email", "email_verified", "phone", "ip"] {
+        assert!(
+            !public.iter().any(|column| column.ends_with(&format!(".{personal}"))),
+            "{personal} in {public:?}"
+        );
+    }
+    let private = view_columns(&pool, "private_read_models").await;
+    for column in ["user_contacts.email", "user_contacts.phone", "user_session_addresses.ip"] {
+        assert!(private.contains(column), "{column} not in {private:?}");
+    }
+
+    // The API still reads them, for the account's owner.
+    assert_eq!(profile(&pool, ada).await.email.as_deref(), Some("ada_l@example.com"));
+    let row = ok(sessions::session(&pool, session).await).unwrap_or_else(|| panic!("no session"));
+    assert!(row.ip.is_some(), "{row:?}");
 }

@@ -21,7 +21,7 @@ mod sessions;
 
 use super::errors::{AuthError, account_refusal, command_error, identity_problem};
 use super::session_gate::{Ending, SessionGate};
-use super::throttle::FailureThrottle;
+use super::throttle::SharedLimit;
 use super::tokens::{MintedToken, TokenKeys, mint_opaque, parse_opaque, six_digit_code};
 use super::{AuthConfig, Passwords};
 use crate::problem::{FieldProblem, field_codes};
@@ -111,6 +111,33 @@ pub struct CodeSent {
     pub resend_after_seconds: u64,
 }
 
+/// Identity's limits in PostgreSQL, each a scope of its own in `auth_failures`.
+struct SharedLimits {
+    /// Failed logins per email address (and failed password checks per account).
+    login_failures: SharedLimit,
+    /// Wrong SMS codes per phone number, across codes.
+    code_failures: SharedLimit,
+    /// Verification mails per address.
+    verification_mails: SharedLimit,
+    /// Password-reset mails per address.
+    reset_mails: SharedLimit,
+    /// SMS codes per phone number.
+    codes_sent: SharedLimit,
+}
+
+impl SharedLimits {
+    fn new(pool: &PgPool, config: &AuthConfig) -> Self {
+        let limit = |scope, limit, window| SharedLimit::new(pool.clone(), scope, limit, window);
+        Self {
+            login_failures: limit("login", config.failed_login_limit, config.failed_login_window),
+            code_failures: limit("phone_code", config.code_failures_per_phone, config.code_failure_window),
+            verification_mails: limit("verification_mail", config.mail_per_recipient, config.send_window),
+            reset_mails: limit("reset_mail", config.mail_per_recipient, config.send_window),
+            codes_sent: limit("sms_code", config.codes_per_phone, config.send_window),
+        }
+    }
+}
+
 pub struct Identity {
     pipeline: Arc<CommandPipeline>,
     pool: PgPool,
@@ -118,7 +145,8 @@ pub struct Identity {
     passwords: Passwords,
     mailer: Arc<dyn Mailer>,
     sms: Arc<dyn SmsSender>,
-    login_failures: FailureThrottle,
+    /// The limits every node shares (see `throttle`).
+    limits: SharedLimits,
     /// Which sessions are live, as this node knows it (see `session_gate`).
     pub sessions: Arc<SessionGate>,
     config: AuthConfig,
@@ -152,15 +180,15 @@ impl Identity {
     ) -> Result<Self, AuthError> {
         let tokens =
             TokenKeys::new(config.jwt_secret.as_bytes(), config.access_ttl).map_err(AuthError::internal)?;
-        let passwords = Passwords::new(config.bcrypt_cost).map_err(AuthError::internal)?;
-        let login_failures = FailureThrottle::new(
-            pool.clone(),
-            "login",
-            config.failed_login_limit,
-            config.failed_login_window,
-        );
-        let sessions = Arc::new(SessionGate::new(config.session_check_capacity, config.session_check_ttl));
-        Ok(Self { pipeline, pool, tokens, passwords, mailer, sms, login_failures, sessions, config })
+        let passwords =
+            Passwords::new(config.bcrypt_cost, config.bcrypt_max_waiting).map_err(AuthError::internal)?;
+        let limits = SharedLimits::new(&pool, &config);
+        let sessions = Arc::new(SessionGate::new(
+            config.session_check_capacity,
+            config.session_check_ttl,
+            config.session_check_unheard_ttl,
+        ));
+        Ok(Self { pipeline, pool, tokens, passwords, mailer, sms, limits, sessions, config })
     }
 
     pub fn config(&self) -> &AuthConfig {

@@ -9,6 +9,9 @@ impl Identity {
     /// `POST /auth/send-code`.
     pub async fn send_code(&self, phone: &str, base: &CommandContext) -> Result<CodeSent, AuthError> {
         let phone = PhoneNumber::parse(phone).map_err(|e| AuthError::identity("phoneNumber", &e))?;
+        // A few codes an hour per number, from however many addresses: nobody can flood a
+        // phone with them (nor run up the SMS bill).
+        self.limits.codes_sent.take(phone.as_str()).await?;
         let code = six_digit_code();
         let now = Utc::now();
         let command = PhoneCodeCommand::Send {
@@ -67,15 +70,19 @@ impl Identity {
         let (Some(phone), true) = (phone, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));
         };
-        // A handle someone else holds would fail the sign-up after the code is used up: refuse
+        // A handle someone holds would fail the sign-up after the code is used up: refuse
         // first, while the code is still good. (A race for the handle in between is rare; the
-        // claim still decides it.)
+        // claim still decides it.) Refused whether or not the number has an account, which
+        // would ignore the handle: answering differently would tell anyone who tries a known
+        // handle whether a number is registered. The handle is for new accounts only.
         if let Some(Some(wanted)) = &handle
             && self.owner_of(HANDLE, wanted.as_str()).await?.is_some()
-            && self.owner_of(PHONE, phone.as_str()).await?.is_none()
         {
             return Err(AuthError::HandleTaken);
         }
+        // Wrong codes are counted per number over a window, whichever code they were tried
+        // against: a new code every minute must not bring five new guesses.
+        self.limits.code_failures.take(phone.as_str()).await?;
         let command = PhoneCodeCommand::Verify {
             code_hash: self.tokens.code_hash(phone.as_str(), code),
             at: Utc::now(),
@@ -97,6 +104,7 @@ impl Identity {
             let remaining = self.config.code_attempts.saturating_sub(failed.failed_attempts);
             return Err(AuthError::InvalidCode { remaining });
         }
+        self.limits.code_failures.forgive(phone.as_str()).await?;
         if let Some(user_id) = self.owner_of(PHONE, phone.as_str()).await? {
             let account = self.account(user_id).await?;
             let signed_in = self.start_session(user_id, &account, device, base).await?;

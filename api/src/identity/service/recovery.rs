@@ -45,6 +45,7 @@ impl Identity {
     pub async fn resend_verification(&self, user_id: Uuid, base: &CommandContext) -> Result<(), AuthError> {
         let account = self.account(user_id).await?;
         let Some(email) = account.email.clone().filter(|_| !account.email_verified) else { return Ok(()) };
+        self.limits.verification_mails.take(email.as_str()).await?;
         let token = mint_opaque(user_id);
         let challenge = TokenChallenge {
             token_hash: token.hash.clone(),
@@ -61,10 +62,17 @@ impl Identity {
         Ok(())
     }
 
-    /// `POST /auth/forgot-password`: always accepted. The work happens in the background, so
-    /// neither the answer nor its timing says whether the address has an account.
-    pub fn forgot_password(self: &Arc<Self>, email: &str, base: &CommandContext) {
-        let Ok(email) = Email::parse(email) else { return };
+    /// `POST /auth/forgot-password`: accepted whether or not the address has an account. The
+    /// work happens in the background, so neither the answer nor its timing says which. Each
+    /// address gets a few resets an hour, counted whether or not it has an account (so the
+    /// 429 says nothing either), so nobody can flood an inbox with them.
+    pub async fn forgot_password(
+        self: &Arc<Self>,
+        email: &str,
+        base: &CommandContext,
+    ) -> Result<(), AuthError> {
+        let Ok(email) = Email::parse(email) else { return Ok(()) };
+        self.limits.reset_mails.take(email.as_str()).await?;
         let identity = self.clone();
         let base = base.clone();
         tokio::spawn(async move {
@@ -72,6 +80,7 @@ impl Identity {
                 tracing::warn!(%error, "password reset could not be started");
             }
         });
+        Ok(())
     }
 
     pub(super) async fn send_password_reset(
@@ -111,8 +120,11 @@ impl Identity {
         let (user_id, token_hash) = parse_opaque(token).ok_or(AuthError::InvalidToken)?;
         let account = self.account(user_id).await.map_err(|_| AuthError::InvalidToken)?;
         let email = account.email.as_ref().ok_or(AuthError::InvalidToken)?;
+        // The cheap checks first: a wrong or expired token costs no bcrypt. (The command checks
+        // the token again, against the account as it is when the reset commits.)
+        account.reset_token_check(&token_hash, Utc::now()).map_err(account_refusal)?;
         check_password(&password, email).map_err(|e| AuthError::identity("password", &e))?;
-        let password_hash = self.passwords.hash(password).await.map_err(AuthError::internal)?;
+        let password_hash = self.passwords.hash(password).await?;
         self.change_account(
             user_id,
             None,
@@ -139,7 +151,7 @@ impl Identity {
         } else if !(8..=128).contains(&new.chars().count()) {
             return Err(AuthError::identity("newPassword", &IdentityError::PasswordLength));
         }
-        self.login_failures.begin(&user_id.to_string()).await?;
+        self.limits.login_failures.take(&user_id.to_string()).await?;
         if !self
             .passwords
             .verify(current, Some(verified_against.clone()))
@@ -148,8 +160,8 @@ impl Identity {
         {
             return Err(AuthError::InvalidCredentials);
         }
-        self.login_failures.clear(&user_id.to_string()).await?;
-        let password_hash = self.passwords.hash(new).await.map_err(AuthError::internal)?;
+        self.limits.login_failures.forgive(&user_id.to_string()).await?;
+        let password_hash = self.passwords.hash(new).await?;
         let command = AccountCommand::ChangePassword { verified_against, password_hash, at: Utc::now() };
         let changed = self.change_account(user_id, Some(user_id), command, base).await?;
         let mut signed_in = self.start_session(user_id, &changed.account, device, base).await?;

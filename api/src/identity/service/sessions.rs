@@ -28,7 +28,7 @@ impl Identity {
         let (Some(email), Some(handle), Some(name), true) = (email, handle, name, errors.is_empty()) else {
             return Err(AuthError::Invalid(errors));
         };
-        let password_hash = self.passwords.hash(form.password).await.map_err(AuthError::internal)?;
+        let password_hash = self.passwords.hash(form.password).await?;
         let user_id = Uuid::now_v7();
         let now = Utc::now();
         let verification = mint_opaque(user_id);
@@ -139,22 +139,23 @@ impl Identity {
         device: &Device,
         base: &CommandContext,
     ) -> Result<SignedIn, AuthError> {
-        let Ok(email) = Email::parse(email) else {
-            // Not an address, so certainly no account: still spend a bcrypt's time.
-            self.passwords.verify(password, None).await.map_err(AuthError::internal)?;
+        // Not an address, or a password no account can have: certainly no match, and no bcrypt
+        // spent on it. Answering at once reveals nothing: the reason is in the request itself.
+        let Ok(email) = Email::parse(email) else { return Err(AuthError::InvalidCredentials) };
+        if !(8..=128).contains(&password.chars().count()) {
             return Err(AuthError::InvalidCredentials);
-        };
-        self.login_failures.begin(email.as_str()).await?;
+        }
+        self.limits.login_failures.take(email.as_str()).await?;
         let account = match self.owner_of(EMAIL, email.as_str()).await? {
             Some(user_id) => Some((user_id, self.account(user_id).await?)),
             None => None,
         };
         let hash = account.as_ref().and_then(|(_, account)| account.password_hash.clone());
-        let matches = self.passwords.verify(password, hash).await.map_err(AuthError::internal)?;
+        let matches = self.passwords.verify(password, hash).await?;
         let Some((user_id, account)) = account.filter(|_| matches) else {
             return Err(AuthError::InvalidCredentials);
         };
-        self.login_failures.clear(email.as_str()).await?;
+        self.limits.login_failures.forgive(email.as_str()).await?;
         self.start_session(user_id, &account, device, base).await
     }
 
