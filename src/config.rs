@@ -9,6 +9,7 @@ use loopync_api::{
     ApiConfig, Delivery, FeatureSettings, RateLimitConfig, SessionConsistencyConfig, TrustedProxies,
 };
 use loopync_delivery::{DeliveryError, MailerConfig, SmsConfig, SmtpConfig, SmtpSecurity};
+use loopync_projections::Subjects;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -36,6 +37,11 @@ pub struct Config {
     /// NATS URL (live updates).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+
+    /// Prefix of every NATS subject (dot-separated tokens of letters, digits, `-` and `_`), so
+    /// that deployments sharing a NATS cluster never hear each other. Unset: no prefix.
+    #[arg(long, env = "LOOPYNC_NATS_PREFIX", default_value = "", value_parser = Subjects::new)]
+    pub nats_prefix: Subjects,
 
     /// Development mode, for a developer's machine (`just run` turns it on): allows settings
     /// that are unsafe anywhere else — an unset `LOOPYNC_JWT_SECRET`, the `dev` payment
@@ -278,6 +284,7 @@ impl Config {
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             realtime: self.realtime.config(),
+            subjects: self.nats_prefix.clone(),
             ..ApiConfig::default()
         })
     }

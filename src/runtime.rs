@@ -84,6 +84,7 @@ fn runner_config(config: &Config) -> RunnerConfig {
     RunnerConfig {
         worker_id: config.worker_id.clone().unwrap_or(defaults.worker_id.clone()),
         batch_size: config.projection_batch_size,
+        subjects: config.nats_prefix.clone(),
         ..defaults
     }
 }

@@ -28,7 +28,6 @@ pub mod sessions;
 mod sharing;
 
 pub use sessions::{SessionConsistencyConfig, SessionPositions};
-pub use sharing::SUBJECT as POSITIONS_SUBJECT;
 
 use crate::auth::Caller;
 use crate::problem::{FieldProblem, POSITION_HEADER, Problem, codes, field_codes};

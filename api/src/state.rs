@@ -9,7 +9,7 @@ use crate::rate_limit::RateLimitConfig;
 use crate::realtime::{Hub, HubError, RealtimeConfig};
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
-use loopync_projections::CheckpointBoard;
+use loopync_projections::{CheckpointBoard, Subjects};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,8 @@ pub struct ApiConfig {
     pub looppay: LoopPayConfig,
     /// The WebSocket gateway: heartbeats, timeouts, queue and frame limits, presence.
     pub realtime: RealtimeConfig,
+    /// The NATS subjects of this deployment (`LOOPYNC_NATS_PREFIX`).
+    pub subjects: Subjects,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +63,7 @@ impl Default for ApiConfig {
             trusted_proxies: TrustedProxies::default(),
             looppay: LoopPayConfig::default(),
             realtime: RealtimeConfig::default(),
+            subjects: Subjects::default(),
         }
     }
 }
@@ -128,12 +131,13 @@ impl AppState {
             delivery.sms,
         )?);
         if let Some(nats) = &nats {
-            identity.sessions.listen(nats.clone());
+            identity.sessions.listen(nats.clone(), &config.subjects);
         }
         let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
         let session_positions = SessionPositions::start(
             &config.session_consistency,
             nats.clone(),
+            &config.subjects,
             pool.clone(),
             checkpoints.clone(),
         );
@@ -154,8 +158,15 @@ impl AppState {
     /// `/api/ws` answers 503).
     pub async fn with_realtime(mut self) -> Result<Self, HubError> {
         if let Some(nats) = &self.nats {
-            self.realtime =
-                Some(Hub::start(nats.clone(), self.pool.clone(), self.config.realtime.clone()).await?);
+            self.realtime = Some(
+                Hub::start(
+                    nats.clone(),
+                    &self.config.subjects,
+                    self.pool.clone(),
+                    self.config.realtime.clone(),
+                )
+                .await?,
+            );
         }
         Ok(self)
     }

@@ -5,6 +5,7 @@
 //! - [`projection`]: the contract of a projection (a named fold of events into tables) and
 //!   where its tables live (one schema per generation, views in `read_models`).
 //! - [`live`]: the durable per-user live updates the realtime gateway replays on resume.
+//! - [`subjects`]: every NATS subject, under the deployment's prefix.
 //! - [`checkpoints`]: where each projection has read up to, and read-your-writes waits.
 //! - [`sample`]: the reference projection of the core's sample wallet.
 //! - [`identity`]: user profiles (with user search) and sessions.
@@ -20,7 +21,9 @@ pub mod log;
 pub mod looppay;
 pub mod projection;
 pub mod sample;
+pub mod subjects;
 
 pub use checkpoints::{CheckpointBoard, Consistency};
 pub use log::{EventLog, LogWaker};
 pub use projection::{LiveUpdate, PRIVATE_VIEWS, Projection, ProjectionError, VIEWS, views};
+pub use subjects::Subjects;

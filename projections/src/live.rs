@@ -2,8 +2,9 @@
 //!
 //! A projection's batch yields [`LiveUpdate`]s for the users it concerns. The runtime stores them
 //! with [`append`] in the batch's own transaction (so they exist exactly when the read-model
-//! change does) and publishes them on NATS after the commit, on [`durable_subject`], as a
-//! [`StoredUpdate::frame`] with the cursor also in the [`CURSOR_HEADER`] header.
+//! change does) and publishes them on NATS after the commit, on the user's
+//! [`Subjects::live_durable`](crate::Subjects::live_durable), as a [`StoredUpdate::frame`] with
+//! the cursor also in the [`CURSOR_HEADER`] header.
 //!
 //! Each user's updates are numbered 1, 2, 3, ... in commit order without gaps (see migration
 //! `0006_live_updates.sql` for why the numbering cannot skip). The cursor a client sees is that
@@ -31,11 +32,6 @@ use std::collections::BTreeMap;
 /// The NATS header carrying a durable update's cursor, so that nodes need not parse payloads to
 /// order them.
 pub const CURSOR_HEADER: &str = "Loopync-Cursor";
-
-/// Subject of a user's durable updates.
-pub fn durable_subject(user_id: Uuid) -> String {
-    format!("live.user.{user_id}.durable")
-}
 
 /// The payload (`data`) of one `type` of frame of the realtime protocol.
 ///

@@ -185,6 +185,7 @@ where
     let sms = RecordingSmsSender::new();
     let delivery = Delivery { mailer: Arc::new(mailer.clone()), sms: Arc::new(sms.clone()) };
     let session_consistency = options.config.session_consistency.enabled;
+    let subjects = options.config.subjects.clone();
     let state = AppState::new(
         pool.clone(),
         pipeline,
@@ -226,7 +227,7 @@ where
             waker,
             state.checkpoints.clone(),
             options.nats.clone(),
-            RunnerConfig::default(),
+            RunnerConfig { subjects, ..RunnerConfig::default() },
         );
         tokio::spawn(runner.run(shutdown.clone()));
     }

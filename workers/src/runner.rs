@@ -28,7 +28,7 @@ use crate::lease::Lease;
 use crate::rebuild::{self, Generation};
 use loopync_projections::live::{self, StoredUpdate};
 use loopync_projections::projection::{self, Projection, ProjectionError};
-use loopync_projections::{CheckpointBoard, EventLog, LogWaker};
+use loopync_projections::{CheckpointBoard, EventLog, LogWaker, Subjects};
 use loopync_schemas::Position;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -52,6 +52,8 @@ pub struct RunnerConfig {
     pub lease_interval: Duration,
     /// Longest back-off after a failing batch.
     pub max_backoff: Duration,
+    /// Where live updates are published (the deployment's NATS prefix).
+    pub subjects: Subjects,
 }
 
 impl Default for RunnerConfig {
@@ -63,6 +65,7 @@ impl Default for RunnerConfig {
             idle_poll: Duration::from_millis(500),
             lease_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
+            subjects: Subjects::default(),
         }
     }
 }
@@ -376,7 +379,7 @@ impl ProjectionTask {
         for update in updates {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(live::CURSOR_HEADER, update.seq.to_string().as_str());
-            let subject = live::durable_subject(update.user_id);
+            let subject = self.shared.config.subjects.live_durable(update.user_id);
             if let Err(error) = nats.publish_with_headers(subject, headers, update.frame().into()).await {
                 tracing::warn!(%error, projection = self.projection.name(), "live update not published");
             }

@@ -30,8 +30,8 @@
 use super::sharing::Sharing;
 use crate::auth::caller_of;
 use crate::problem::POSITION_HEADER;
-use loopync_projections::CheckpointBoard;
 use loopync_projections::checkpoints::active_checkpoints;
+use loopync_projections::{CheckpointBoard, Subjects};
 use loopync_schemas::Position;
 use lru::LruCache;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -146,6 +146,7 @@ impl SessionPositions {
     pub fn start(
         config: &SessionConsistencyConfig,
         nats: Option<async_nats::Client>,
+        subjects: &Subjects,
         pool: PgPool,
         board: Arc<CheckpointBoard>,
     ) -> Arc<Self> {
@@ -154,7 +155,7 @@ impl SessionPositions {
             return Arc::new(Self { memory, sharing: None, enabled: false });
         }
         tokio::spawn(sweep(Arc::downgrade(&memory), pool, board));
-        let sharing = nats.map(|nats| Sharing::start(nats, Arc::downgrade(&memory)));
+        let sharing = nats.map(|nats| Sharing::start(nats, subjects, Arc::downgrade(&memory)));
         Arc::new(Self { memory, sharing, enabled: true })
     }
 

@@ -1,6 +1,6 @@
 //! Sessions' positions shared between nodes over core NATS (publish/subscribe, nothing stored).
 //!
-//! Every node subscribes to [`SUBJECT`] and remembers every position it hears. A message is
+//! Every node subscribes to the deployment's [`Subjects::session_positions`] and remembers every position it hears. A message is
 //! `<node>:<ticket> [<session> <transaction>-<position>]`: the sending node, a number it uses
 //! once, and the session's position (absent in the fence a node sends itself on start).
 //!
@@ -18,6 +18,7 @@
 //! (core NATS stores nothing), and their reads of those sessions then do not wait.
 
 use super::sessions::Memory;
+use loopync_projections::Subjects;
 use loopync_schemas::Position;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -26,9 +27,6 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
-
-/// Where every node publishes and hears sessions' positions.
-pub const SUBJECT: &str = "positions.sessions";
 
 /// Longest a command waits for its position to come back from NATS before answering anyway.
 const ECHO_TIMEOUT: Duration = Duration::from_millis(50);
@@ -39,6 +37,8 @@ type Pending = Mutex<HashMap<u64, oneshot::Sender<()>>>;
 /// This node's side of the sharing.
 pub(super) struct Sharing {
     nats: async_nats::Client,
+    /// Where every node publishes and hears sessions' positions.
+    subject: String,
     /// Tells this node's messages from the others' (random per process).
     node: u64,
     next_ticket: AtomicU64,
@@ -47,7 +47,7 @@ pub(super) struct Sharing {
     live: watch::Receiver<bool>,
 }
 
-/// A message on [`SUBJECT`].
+/// A message on the positions' subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Message {
     node: u64,
@@ -83,12 +83,20 @@ impl Message {
 impl Sharing {
     /// Subscribes in the background; once the subscription is in place, [`Sharing::live`]
     /// says so.
-    pub(super) fn start(nats: async_nats::Client, memory: Weak<Memory>) -> Self {
+    pub(super) fn start(nats: async_nats::Client, subjects: &Subjects, memory: Weak<Memory>) -> Self {
         let node = rand::random::<u64>();
         let pending: Arc<Pending> = Arc::default();
         let (live_sender, live) = watch::channel(false);
-        let sharing = Self { nats: nats.clone(), node, next_ticket: AtomicU64::new(0), pending, live };
-        tokio::spawn(listen(nats, node, memory, Arc::downgrade(&sharing.pending), live_sender));
+        let subject = subjects.session_positions();
+        let sharing = Self {
+            nats: nats.clone(),
+            subject: subject.clone(),
+            node,
+            next_ticket: AtomicU64::new(0),
+            pending,
+            live,
+        };
+        tokio::spawn(listen(nats, subject, node, memory, Arc::downgrade(&sharing.pending), live_sender));
         sharing
     }
 
@@ -103,7 +111,7 @@ impl Sharing {
     pub(super) async fn publish(&self, session: Uuid, position: Position) {
         let (ticket, echoed) = self.ticket();
         let message = Message { node: self.node, ticket, position: Some((session, position)) };
-        if let Err(error) = self.nats.publish(SUBJECT, message.encode().into()).await {
+        if let Err(error) = self.nats.publish(self.subject.clone(), message.encode().into()).await {
             tracing::debug!(%error, "session position not shared");
         } else if self.nats.connection_state() == async_nats::connection::State::Connected
             && tokio::time::timeout(ECHO_TIMEOUT, echoed).await.is_err()
@@ -124,13 +132,14 @@ impl Sharing {
 /// fence to itself: when it comes back, the subscription is in place on the server.
 async fn listen(
     nats: async_nats::Client,
+    subject: String,
     node: u64,
     memory: Weak<Memory>,
     pending: Weak<Pending>,
     live: watch::Sender<bool>,
 ) {
     use futures::StreamExt;
-    let mut subscriber = match nats.subscribe(SUBJECT).await {
+    let mut subscriber = match nats.subscribe(subject.clone()).await {
         Ok(subscriber) => subscriber,
         Err(error) => {
             tracing::warn!(%error, "sessions' positions are not shared: the subscription failed");
@@ -139,7 +148,7 @@ async fn listen(
     };
     // Ticket numbers of this node count up from 0 for commands; the fence uses the last one.
     let fence = Message { node, ticket: u64::MAX, position: None };
-    if let Err(error) = nats.publish(SUBJECT, fence.encode().into()).await {
+    if let Err(error) = nats.publish(subject, fence.encode().into()).await {
         tracing::warn!(%error, "sessions' positions: the start fence was not sent");
     }
     while let Some(delivered) = subscriber.next().await {

@@ -17,7 +17,7 @@
 //!   event store (the session's and the account's streams, caught up), not in a read model that
 //!   may lag. A lookup that fails is not taken for "live": the request fails closed.
 //! - **Endings, at once on every node.** The node that ends a session marks it here before it
-//!   answers and tells every node over NATS ([`SUBJECT`]); a password change or reset makes every
+//!   answers and tells every node over NATS ([`Subjects::sessions_ended`]); a password change or reset makes every
 //!   node forget its "live" verdicts on the account's sessions, so their next request is looked
 //!   up again. A verdict from a lookup that started before an ending never overwrites it.
 //! - **What window remains.** A node that misses a NATS message (the broker is down, or the node
@@ -29,6 +29,7 @@
 //! the event store. With a thousand active sessions, re-checking every 5 s was about 400 queries
 //! a second, which cost HTTP transfers a tenth of their rate (BENCHMARKS.md, bench-ledger).
 
+use loopync_projections::Subjects;
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,9 +37,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uuid::Uuid;
-
-/// Where every node hears about ended sessions and changed credentials.
-pub const SUBJECT: &str = "identity.sessions.ended";
 
 /// Independent locks, so concurrent requests rarely wait for each other.
 const SHARDS: usize = 16;
@@ -99,8 +97,9 @@ pub struct SessionGate {
     /// Nanoseconds after `origin` (plus one) since which this node has heard every ending
     /// without a gap, or [`NOT_HEARING`]. Read on every request: an atomic, not a lock.
     hearing_since: AtomicU64,
-    nats: Mutex<Option<async_nats::Client>>,
-    /// Whether this node's subscription to [`SUBJECT`] is in place on the server.
+    /// The connection and subject ([`Subjects::sessions_ended`]) endings are announced on.
+    nats: Mutex<Option<(async_nats::Client, String)>>,
+    /// Whether this node's subscription to the endings' subject is in place on the server.
     listening: watch::Sender<bool>,
 }
 
@@ -236,9 +235,9 @@ impl SessionGate {
     pub async fn end(&self, ending: Ending) {
         self.apply(ending);
         let nats = self.nats.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let Some(nats) = nats else { return };
+        let Some((nats, subject)) = nats else { return };
         let announced = tokio::time::timeout(ANNOUNCE_WITHIN, async {
-            nats.publish(SUBJECT, ending.encode().into()).await?;
+            nats.publish(subject, ending.encode().into()).await?;
             nats.flush().await.map_err(|error| error.to_string())?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         })
@@ -252,11 +251,12 @@ impl SessionGate {
         }
     }
 
-    /// Hears the other nodes' endings over `nats` (and announces this node's there), until the
-    /// gate is dropped.
-    pub fn listen(self: &Arc<Self>, nats: async_nats::Client) {
-        *self.nats.lock().unwrap_or_else(PoisonError::into_inner) = Some(nats.clone());
-        tokio::spawn(hear(nats, Arc::downgrade(self), self.listening.clone()));
+    /// Hears the other nodes' endings over `nats` (and announces this node's there), on the
+    /// deployment's `subjects`, until the gate is dropped.
+    pub fn listen(self: &Arc<Self>, nats: async_nats::Client, subjects: &Subjects) {
+        let subject = subjects.sessions_ended();
+        *self.nats.lock().unwrap_or_else(PoisonError::into_inner) = Some((nats.clone(), subject.clone()));
+        tokio::spawn(hear(nats, subject, Arc::downgrade(self), self.listening.clone()));
     }
 
     /// Waits (at most `within`) until this node hears the other nodes' endings: a node should
@@ -268,9 +268,14 @@ impl SessionGate {
     }
 }
 
-async fn hear(nats: async_nats::Client, gate: Weak<SessionGate>, listening: watch::Sender<bool>) {
+async fn hear(
+    nats: async_nats::Client,
+    subject: String,
+    gate: Weak<SessionGate>,
+    listening: watch::Sender<bool>,
+) {
     use futures::StreamExt;
-    let mut subscriber = match nats.subscribe(SUBJECT).await {
+    let mut subscriber = match nats.subscribe(subject).await {
         Ok(subscriber) => subscriber,
         Err(error) => {
             tracing::error!(%error, "ended sessions are not heard from other nodes: the subscription failed");

@@ -435,7 +435,7 @@ impl Connection {
 
     async fn publish_to(&self, to: Uuid, frame: Option<String>) {
         let Some(frame) = frame else { return };
-        if let Err(error) = self.hub.nats.publish(format!("live.user.{to}.ephemeral"), frame.into()).await {
+        if let Err(error) = self.hub.nats.publish(self.hub.subjects.live_ephemeral(to), frame.into()).await {
             tracing::debug!(%error, "ephemeral frame not published");
         }
     }

@@ -22,6 +22,7 @@ use super::connection::may_see_presence;
 use super::presence::Presence;
 use super::protocol::{self, FrameError, close, codes};
 use futures::StreamExt;
+use loopync_projections::Subjects;
 use loopync_projections::identity::{SessionRevoked, profiles};
 use loopync_projections::live::{self, LiveFrame};
 use sqlx::PgPool;
@@ -308,6 +309,8 @@ impl Route {
 /// The connections of this node.
 pub struct Hub {
     pub(crate) nats: async_nats::Client,
+    /// The deployment's subjects (`LOOPYNC_NATS_PREFIX`).
+    pub(crate) subjects: Subjects,
     pub(crate) pool: PgPool,
     pub(crate) config: RealtimeConfig,
     pub(crate) presence: Presence,
@@ -330,13 +333,15 @@ impl Hub {
     /// Starts the hub: presence buckets, node heartbeat, broker watch.
     pub async fn start(
         nats: async_nats::Client,
+        subjects: &Subjects,
         pool: PgPool,
         config: RealtimeConfig,
     ) -> Result<Arc<Self>, HubError> {
         let node_id = Uuid::now_v7();
-        let presence = Presence::start(nats.clone(), node_id, &config).await?;
+        let presence = Presence::start(nats.clone(), subjects, node_id, &config).await?;
         let hub = Arc::new(Self {
             nats,
+            subjects: subjects.clone(),
             pool,
             config,
             presence,
@@ -380,7 +385,7 @@ impl Hub {
     /// Adds a device; returns once its user's subscription is in place, so that whatever the
     /// projections publish from now on reaches it.
     pub(crate) async fn attach(self: &Arc<Self>, device: Arc<Device>) {
-        let subject = format!("live.user.{}.*", device.user_id);
+        let subject = self.subjects.live_all(device.user_id);
         let route = self.join(&self.users, device.user_id, subject, device.clone(), Kind::Own);
         self.presence.connected(device.user_id);
         metrics::gauge!("loopync_ws_connections").increment(1.0);
@@ -403,7 +408,7 @@ impl Hub {
     pub(crate) async fn watch(self: &Arc<Self>, device: &Arc<Device>, user_id: Uuid) {
         let fresh = device.watching.lock().unwrap_or_else(PoisonError::into_inner).insert(user_id);
         if fresh {
-            let subject = format!("presence.user.{user_id}");
+            let subject = self.subjects.presence(user_id);
             let route = self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched(user_id));
             wait_subscribed(route).await;
         }

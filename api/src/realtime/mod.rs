@@ -7,6 +7,10 @@
 //!                                             every node with a device of <id> subscribes ◀┘
 //! ```
 //!
+//! Every subject starts with the deployment's `LOOPYNC_NATS_PREFIX`
+//! ([`Subjects`](loopync_projections::Subjects)), so deployments sharing a NATS cluster never
+//! hear each other.
+//!
 //! - [`protocol`]: the frame envelope, reading client frames, error codes, close codes.
 //! - [`frames`]: the typed payloads of the gateway's own frames, both ways.
 //! - [`hub`]: this node's connections, per-user NATS subscriptions, loss-free delivery.

@@ -23,6 +23,7 @@ use super::hub::HubError;
 use super::protocol;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use loopync_projections::Subjects;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,8 +32,6 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-const NODES_SUBJECT: &str = "loopync.presence.nodes";
-const QUERY_SUBJECT: &str = "loopync.presence.query";
 /// How long a status request waits for peers that do not answer.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(250);
 /// Users whose last seen a node remembers, at most (the oldest are forgotten first).
@@ -105,6 +104,7 @@ pub struct Presence {
 
 struct Shared {
     nats: async_nats::Client,
+    subjects: Subjects,
     node_id: Uuid,
     period: Duration,
     local: Mutex<HashMap<Uuid, Local>>,
@@ -116,19 +116,22 @@ struct Shared {
 impl Presence {
     pub(crate) async fn start(
         nats: async_nats::Client,
+        subjects: &Subjects,
         node_id: Uuid,
         config: &RealtimeConfig,
     ) -> Result<Self, HubError> {
         let shared = Arc::new(Shared {
             nats: nats.clone(),
+            subjects: subjects.clone(),
             node_id,
             period: (config.presence_node_ttl / 3).max(Duration::from_millis(100)),
             local: Mutex::new(HashMap::new()),
             last_seen: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
         });
-        let announcements = nats.subscribe(NODES_SUBJECT).await.map_err(|e| HubError(e.to_string()))?;
-        let queries = nats.subscribe(QUERY_SUBJECT).await.map_err(|e| HubError(e.to_string()))?;
+        let announcements =
+            nats.subscribe(subjects.presence_nodes()).await.map_err(|e| HubError(e.to_string()))?;
+        let queries = nats.subscribe(subjects.presence_query()).await.map_err(|e| HubError(e.to_string()))?;
         let _ = tokio::time::timeout(Duration::from_secs(2), nats.flush()).await;
         let (changes, inbox) = mpsc::unbounded_channel();
         let tasks = vec![
@@ -252,7 +255,7 @@ impl Shared {
         let inbox = self.nats.new_inbox();
         let Ok(mut answers) = self.nats.subscribe(inbox.clone()).await else { return Status::default() };
         let query = serde_json::to_vec(&Query { node_id: self.node_id, user_id }).unwrap_or_default();
-        if self.nats.publish_with_reply(QUERY_SUBJECT, inbox, query.into()).await.is_err() {
+        if self.nats.publish_with_reply(self.subjects.presence_query(), inbox, query.into()).await.is_err() {
             return Status::default();
         }
         let mut merged = Status::default();
@@ -290,7 +293,7 @@ impl Shared {
             protocol::ephemeral(&UserOffline { user_id, last_seen })
         };
         let Some(frame) = frame else { return };
-        if let Err(error) = self.nats.publish(format!("presence.user.{user_id}"), frame.into()).await {
+        if let Err(error) = self.nats.publish(self.subjects.presence(user_id), frame.into()).await {
             tracing::debug!(%error, "presence change not broadcast");
         }
     }
@@ -298,7 +301,7 @@ impl Shared {
     async fn announce(&self, hello: bool) {
         let announcement =
             serde_json::to_vec(&Announcement { node_id: self.node_id, hello }).unwrap_or_default();
-        let _ = self.nats.publish(NODES_SUBJECT, announcement.into()).await;
+        let _ = self.nats.publish(self.subjects.presence_nodes(), announcement.into()).await;
     }
 }
 

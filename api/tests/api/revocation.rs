@@ -5,6 +5,7 @@
 //! checked is refused, never taken for live.
 
 use crate::contract::{Operation, operations, product_spec};
+use loopync_projections::Subjects;
 use loopync_testkit::{
     NatsServer, Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app,
     spawn_two_nodes,
@@ -141,6 +142,36 @@ async fn a_session_ended_on_one_node_is_refused_at_once_on_the_other() {
         assert_eq!(token_works(&second, &laptop, &bob).await, ended(), "round {round}: password change");
     }
     drop((first, second));
+    db.drop_database().await;
+}
+
+/// Two deployments sharing one NATS cluster, told apart by `LOOPYNC_NATS_PREFIX`: an ending
+/// announced in one reaches its other node at once and is never heard by the other deployment
+/// (whose node here shares the database only so that the same token means something to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endings_are_heard_within_a_deployment_and_not_across_deployments() {
+    let db = TestDb::create(20).await;
+    let nats = loopync_testkit::nats().await;
+    let options = |prefix: &str| {
+        let mut options = Options::default()
+            .with_nats(nats.clone())
+            .with_auth(|auth| auth.session_check_ttl = Duration::from_secs(60));
+        options.config.subjects = Subjects::new(prefix).expect("a valid prefix");
+        options
+    };
+    let [first, second] = spawn_two_nodes(&db, options("acme.prod")).await;
+    let elsewhere = spawn_app(&db.another_pool(5).await, options("acme.staging").without_projections()).await;
+    let bob = first.signup().await;
+    let (ada, _) = first.funded(10_000).await;
+    for node in [&second, &elsewhere] {
+        assert_eq!(token_works(node, &ada, &bob).await, Ok(()), "{}", node.addr);
+    }
+
+    first.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+    assert_eq!(token_works(&second, &ada, &bob).await, ended(), "the same deployment hears the ending");
+    // The other deployment never heard it: its minute of trust in "live" still runs.
+    assert_eq!(token_works(&elsewhere, &ada, &bob).await, Ok(()), "another deployment heard the ending");
+    drop((first, second, elsewhere));
     db.drop_database().await;
 }
 

@@ -3,7 +3,7 @@
 //! commits.
 
 use futures::StreamExt;
-use loopync_projections::live;
+use loopync_projections::{Subjects, live};
 use loopync_testkit::{Options, spawn_app};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -21,7 +21,7 @@ struct Listener {
 impl Listener {
     async fn new(nats: &async_nats::Client, pool: &PgPool, user_id: uuid::Uuid) -> Self {
         let after = live::head(pool, user_id).await.expect("head");
-        let subject = live::durable_subject(user_id);
+        let subject = Subjects::default().live_durable(user_id);
         let subscriber = nats.subscribe(subject.clone()).await.expect("subscribe");
         Self { subscriber, subject, after }
     }

@@ -4,6 +4,7 @@
 //! and only the later one is published.)
 
 use crate::client::{Client, cursor, node};
+use loopync_projections::Subjects;
 use loopync_projections::live::{self, CURSOR_HEADER, LiveUpdate};
 use serde_json::json;
 use sqlx::PgPool;
@@ -37,7 +38,7 @@ async fn a_lost_message_is_filled_from_the_store_when_the_next_one_arrives(pool:
     let nats = crate::client::nats().await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(CURSOR_HEADER, stored[1].seq.to_string().as_str());
-    nats.publish_with_headers(live::durable_subject(bob.id), headers, stored[1].frame().into())
+    nats.publish_with_headers(Subjects::default().live_durable(bob.id), headers, stored[1].frame().into())
         .await
         .expect("publish");
     nats.flush().await.expect("flush");
@@ -53,7 +54,7 @@ async fn a_lost_message_is_filled_from_the_store_when_the_next_one_arrives(pool:
     // The first one's message turning up late changes nothing: no duplicate.
     headers = async_nats::HeaderMap::new();
     headers.insert(CURSOR_HEADER, stored[0].seq.to_string().as_str());
-    nats.publish_with_headers(live::durable_subject(bob.id), headers, stored[0].frame().into())
+    nats.publish_with_headers(Subjects::default().live_durable(bob.id), headers, stored[0].frame().into())
         .await
         .expect("publish");
     bobs.silent(Duration::from_millis(500), "after a late duplicate").await;

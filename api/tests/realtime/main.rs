@@ -10,6 +10,7 @@ mod bad_input;
 mod client;
 mod cursors;
 mod delivery;
+mod deployments;
 mod gaps;
 mod heartbeats;
 mod nats_restart;

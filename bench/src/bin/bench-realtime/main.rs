@@ -783,7 +783,9 @@ async fn fanout(args: &Args, fleet: &mut Fleet, users: &[User]) -> Result<Fanout
     }
     subscriber.flush().await?;
 
-    let live: Vec<String> = users.iter().map(|u| format!("live.user.{}.ephemeral", u.id)).collect();
+    // The gateway under test runs without `LOOPYNC_NATS_PREFIX`.
+    let subjects = loopync_projections::Subjects::default();
+    let live: Vec<String> = users.iter().map(|u| subjects.live_ephemeral(u.id)).collect();
     let mut result = Fanout {
         audience: users.len(),
         rounds: args.fanout_rounds,
