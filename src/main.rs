@@ -10,6 +10,8 @@
 //!   2 could not audit);
 //! - `admin set-role --email ... --role ...`: an operator's role change (the first founder).
 
+mod allocator;
+
 mod admin;
 mod config;
 mod projections;
@@ -117,6 +119,7 @@ enum ProjectionsCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    allocator::configure();
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
     match cli.command {

@@ -9,7 +9,7 @@
 //!
 //! | part | what | baseline in the same run |
 //! |------|------|--------------------------|
-//! | (a) idle | `--idle` clients (distinct users, tokens minted with the server's secret) connect, `--ramp` at a time, wait for `ready`, stay idle `--hold-secs`, then each sends `ping` and must get `pong`; after they leave, the same clients connect once more (RSS that does not grow is memory kept for reuse, not leaked) | the server's RSS and CPU before they connect |
+//! | (a) idle | `--idle` clients (distinct users signed up over HTTP: a socket needs a live session) connect, `--ramp` at a time, wait for `ready`, stay idle `--hold-secs`, then each sends `ping` and must get `pong`; after they leave, the same clients connect once more (RSS that does not grow is memory kept for reuse, not leaked) | the server's RSS and CPU before they connect |
 //! | (b) command → frame | `--clients` real users (signed up over HTTP) connected; half of them send 1-credit transfers to the other half at `--rate`/s for `--seconds`; the time from sending `POST /api/looppay/transfer` to the recipient's socket getting its `balance_updated` | the HTTP response time of the same transfers |
 //! | (c) fan-out | one `signal` frame to each of the same `--clients` users, published on `live.user.<id>.ephemeral` as fast as the bench can; time from the first publish until each client has it | the same publishes to as many plain NATS subscribers in the bench (no gateway) |
 //!
@@ -26,7 +26,6 @@
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 use clap::Parser;
-use loopync_api::identity::tokens::TokenKeys;
 use loopync_bench::cpu;
 use loopync_bench::machine::{Machine, ServerInfo};
 use loopync_bench::realtime::{
@@ -34,7 +33,6 @@ use loopync_bench::realtime::{
     run_to_end, summary,
 };
 use loopync_bench::scratch::{ScratchDatabase, Server};
-use loopync_domain::identity::Role;
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -172,6 +170,7 @@ async fn bench(args: &Args, database: &ScratchDatabase) -> Result<Results> {
         ("LOOPYNC_RATE_LIMIT_ANONYMOUS", "0".to_owned()),
         ("LOOPYNC_RATE_LIMIT_AUTHENTICATED", "0".to_owned()),
         ("LOOPYNC_RATE_LIMIT_SIGN_IN", "0".to_owned()),
+        ("LOOPYNC_RATE_LIMIT_SIGN_IN_NODE", "0".to_owned()),
         ("LOOPYNC_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]
@@ -187,7 +186,7 @@ async fn bench(args: &Args, database: &ScratchDatabase) -> Result<Results> {
     server.wait_ready(&http, Duration::from_secs(60)).await?;
     eprintln!("server ready on {addr} (pid {})", server.pid());
 
-    let measured = measure(args, &server, &http, &secret).await;
+    let measured = measure(args, &server, &http).await;
     if measured.is_err() {
         eprintln!("server log tail:\n{}", server.log_tail());
     }
@@ -195,16 +194,11 @@ async fn bench(args: &Args, database: &ScratchDatabase) -> Result<Results> {
     measured
 }
 
-async fn measure(
-    args: &Args,
-    server: &ServerProcess,
-    http: &reqwest::Client,
-    secret: &str,
-) -> Result<Results> {
+async fn measure(args: &Args, server: &ServerProcess, http: &reqwest::Client) -> Result<Results> {
     let mut results = Results::default();
     if args.idle > 0 {
         quiet(args, "(a) idle connections").await;
-        results.idle = Some(idle(args, server, secret).await?);
+        results.idle = Some(idle(args, server, http).await?);
     }
     if args.clients > 0 {
         quiet(args, "(b) command → frame").await;
@@ -272,17 +266,14 @@ impl Idle {
     }
 }
 
-async fn idle(args: &Args, server: &ServerProcess, secret: &str) -> Result<Idle> {
-    // Distinct random users: the gateway only checks the token, and reads the (empty) head of
-    // the user's live updates.
-    let keys = TokenKeys::new(secret.as_bytes(), Duration::from_secs(3600))?;
-    let now = Utc::now();
-    let urls = (0..args.idle)
-        .map(|_| {
-            keys.issue_access(Uuid::now_v7(), Uuid::now_v7(), Role::default(), now)
-                .map(|(token, _)| ws_url(server.addr, &token))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+async fn idle(args: &Args, server: &ServerProcess, http: &reqwest::Client) -> Result<Idle> {
+    // Distinct users with sessions of their own: the gateway checks each socket's session, and
+    // reads the (empty) head of the user's live updates.
+    let base = format!("http://{}", server.addr);
+    let tag = format!("{:06x}", rand::rng().random::<u32>() & 0x00ff_ffff);
+    eprintln!("(a) signing up {} users", args.idle);
+    let users = sign_up(http, &base, &format!("idle{tag}"), args.idle, args.signup_concurrency).await?;
+    let urls: Vec<String> = users.iter().map(|user| ws_url(server.addr, &user.token)).collect();
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.stats().ok_or_else(|| anyhow!("cannot read the server's /proc"))?;
