@@ -114,6 +114,30 @@ async fn each_way_a_session_ends_stops_its_access_token_at_once(pool: PgPool) {
     assert_eq!(token_works(&app, &barbara, &bob).await, ended(), "after the reset");
 }
 
+/// A correctly signed token whose session or account does not exist (a token minted with a
+/// leaked secret, or one from before a database was restored) is simply not live: 401
+/// `session_ended` on HTTP and 4003 on the WebSocket, not the 503 of a check that failed.
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_token_for_a_session_or_account_that_does_not_exist_is_refused(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let ada = app.signup().await;
+    let tokens = &app.state.identity.tokens;
+    let claims = tokens.verify_access(&ada.token).expect("Ada's token");
+    let now = chrono::Utc::now();
+    let minted = [
+        ("no such session", ada.id, uuid::Uuid::now_v7()),
+        ("no such account", uuid::Uuid::now_v7(), uuid::Uuid::now_v7()),
+        ("another account's session", uuid::Uuid::now_v7(), claims.sid),
+    ];
+    for (case, user_id, session_id) in minted {
+        let (token, _) = tokens.issue_access(user_id, session_id, claims.role, now).expect("issue");
+        let reply = app.get_as(&token, "/api/auth/me").await;
+        assert_problem(&reply, 401, "session_ended");
+        assert_eq!(reply.status, 401, "{case}");
+    }
+    assert_eq!(app.get_as(&ada.token, "/api/auth/me").await.status, 200, "Ada's own session");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_ended_on_one_node_is_refused_at_once_on_the_other() {
     let db = TestDb::create(20).await;

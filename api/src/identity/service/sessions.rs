@@ -232,19 +232,46 @@ impl Identity {
             return Ok(known);
         }
         let started = std::time::Instant::now();
-        let live = self.session_is_live(user_id, session_id).await?;
-        self.sessions.record(user_id, session_id, live, started);
-        Ok(live)
+        match self.session_check(user_id, session_id).await? {
+            SessionCheck::Live(live) => {
+                self.sessions.record(user_id, session_id, live, started);
+                Ok(live)
+            }
+            // Not recorded: the verdict is about this claim, and the session may well be live
+            // for the account it belongs to.
+            SessionCheck::AnotherAccounts => Ok(false),
+        }
     }
 
-    /// Whether a session is live: not revoked, and not ended by a password change (asked of
-    /// the event store).
+    /// Whether a session is live for `user_id`: the account's, not revoked, and not ended by
+    /// a password change (asked of the event store). A session or account that does not exist
+    /// is not live: that is an answer, not a failure to check.
     pub async fn session_is_live(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, AuthError> {
-        let session = self.pipeline.load_latest::<Session>(StreamName::of::<Session>(session_id)).await?;
-        let account = self.account(user_id).await?;
-        Ok(session.state.account_id.as_deref() == Some(user_id.to_string().as_str())
-            && session.state.is_live(account.credentials_epoch))
+        Ok(matches!(self.session_check(user_id, session_id).await?, SessionCheck::Live(true)))
     }
+
+    async fn session_check(&self, user_id: Uuid, session_id: Uuid) -> Result<SessionCheck, AuthError> {
+        let session = self.pipeline.load_latest::<Session>(StreamName::of::<Session>(session_id)).await?;
+        match session.state.account_id.as_deref() {
+            None => return Ok(SessionCheck::Live(false)),
+            Some(owner) if owner != user_id.to_string() => return Ok(SessionCheck::AnotherAccounts),
+            Some(_) => {}
+        }
+        match self.account(user_id).await {
+            Ok(account) => Ok(SessionCheck::Live(session.state.is_live(account.credentials_epoch))),
+            Err(AuthError::UserNotFound) => Ok(SessionCheck::Live(false)),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// What the event store says of a token's session.
+enum SessionCheck {
+    /// The session is the token's account's (or does not exist): live or not.
+    Live(bool),
+    /// The session belongs to another account: not live for this token, whatever it is for
+    /// its own.
+    AnotherAccounts,
 }
 
 /// A session's identity and its new refresh token, at the moment they were issued.
