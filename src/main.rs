@@ -190,7 +190,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// `loopync audit ledger`: writes the chain heads if asked (and clean), prints the report and
 /// returns the exit code.
-async fn audit_ledger(config: &Config, options: &audit::AuditOptions, json: bool, export_heads: Option<&Path>) -> i32 {
+async fn audit_ledger(
+    config: &Config,
+    options: &audit::AuditOptions,
+    json: bool,
+    export_heads: Option<&Path>,
+) -> i32 {
     let audited = match runtime::connect(config).await {
         Ok(pool) => audit::audit_ledger(&pool, options).await.map_err(anyhow::Error::from),
         Err(error) => Err(error),

@@ -169,9 +169,8 @@ async fn await_shared_positions(state: &AppState) {
 /// a login of `loopync_app` or `loopync_workers` may read the migrations table, not create
 /// anything (running the migrator at all would try to create that table).
 async fn migrations_up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied = sqlx::query!("SELECT version, checksum FROM _sqlx_migrations WHERE success")
-        .fetch_all(pool)
-        .await?;
+    let applied =
+        sqlx::query!("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(pool).await?;
     Ok(loopync_schemas::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).all(|migration| {
         applied.iter().any(|row| row.version == migration.version && *row.checksum == *migration.checksum)
     }))

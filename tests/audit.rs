@@ -233,7 +233,10 @@ async fn exported_chain_heads_verify_as_the_ledger_grows_and_fail_naming_a_rewri
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert_eq!((head["version"].as_i64().unwrap(), head["hash"].as_str().unwrap()), (version, hash.as_str()));
+        assert_eq!(
+            (head["version"].as_i64().unwrap(), head["hash"].as_str().unwrap()),
+            (version, hash.as_str())
+        );
     }
 
     // The ledger grows: every chain still extends its exported head.
@@ -273,7 +276,11 @@ async fn exported_chain_heads_verify_as_the_ledger_grows_and_fail_naming_a_rewri
     assert!(!another.exists());
 
     // A wallet whose head's event is gone: missing, named.
-    sqlx::query("DELETE FROM events WHERE stream_name = $1 AND stream_version >= 2").bind(victim).execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM events WHERE stream_name = $1 AND stream_version >= 2")
+        .bind(victim)
+        .execute(&pool)
+        .await
+        .unwrap();
     let verify = audit(&url, &["--skip-read-models", "--verify-heads", path]);
     let report = text(&verify);
     assert_eq!(verify.status.code(), Some(1), "{report}");

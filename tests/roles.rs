@@ -180,7 +180,8 @@ async fn each_role_does_its_work_and_nothing_more(pool: PgPool) {
         .args(["audit", "ledger"])
         .output()
         .unwrap();
-    let printed = format!("{}{}", String::from_utf8_lossy(&audit.stdout), String::from_utf8_lossy(&audit.stderr));
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&audit.stdout), String::from_utf8_lossy(&audit.stderr));
     assert_eq!(audit.status.code(), Some(0), "the audit as an auditor: {printed}");
     assert!(printed.contains("CLEAN"), "{printed}");
 
@@ -192,7 +193,8 @@ async fn each_role_does_its_work_and_nothing_more(pool: PgPool) {
         .await
         .unwrap()
         .expect("a rebuild generation");
-    let runner = start_runner(&other_workers.pool, loopync_api::features::projections(), RunnerConfig::default());
+    let runner =
+        start_runner(&other_workers.pool, loopync_api::features::projections(), RunnerConfig::default());
     let started = Instant::now();
     while active_generation(&pool, LedgerReadModel::NAME).await != generation {
         assert!(started.elapsed() < Duration::from_secs(30), "the rebuild did not switch over");
@@ -202,11 +204,8 @@ async fn each_role_does_its_work_and_nothing_more(pool: PgPool) {
     runner.stop().await;
     assert_eq!(count(&analyst.pool, "SELECT count(*) FROM read_models.wallet_balances").await, wallets);
     assert_eq!(count(&app.pool, "SELECT count(*) FROM read_models.wallet_balances").await, wallets);
-    let old_schema_left = count(
-        &pool,
-        "SELECT count(*) FROM pg_namespace WHERE nspname = 'proj_looppay_ledger_g1'",
-    )
-    .await;
+    let old_schema_left =
+        count(&pool, "SELECT count(*) FROM pg_namespace WHERE nspname = 'proj_looppay_ledger_g1'").await;
     assert_eq!(old_schema_left, 0, "the old generation was dropped");
 
     for login in [app, workers, analyst, auditor, other_workers] {
@@ -429,13 +428,17 @@ async fn databases_migrated_at_once_create_the_roles_once_and_all_succeed() {
 
     let mut admin = PgConnection::connect(&url).await.unwrap();
     for (name, _, _) in &outcomes {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
-    let roles: Vec<String> = sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
-        .bind(&prefix)
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
+            .bind(&prefix)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
     for role in &roles {
         sqlx::query(&format!("DROP ROLE {role}")).execute(&mut admin).await.unwrap();
     }

@@ -73,9 +73,10 @@ impl ChainHeads {
     /// Reads a heads file written by [`ChainHeads::write`].
     pub fn read(path: &Path) -> Result<Self, HeadsFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read(path).map_err(|source| HeadsFileError::Read { path: shown.clone(), source })?;
-        let heads: Self =
-            serde_json::from_slice(&text).map_err(|source| HeadsFileError::Parse { path: shown.clone(), source })?;
+        let text =
+            std::fs::read(path).map_err(|source| HeadsFileError::Read { path: shown.clone(), source })?;
+        let heads: Self = serde_json::from_slice(&text)
+            .map_err(|source| HeadsFileError::Parse { path: shown.clone(), source })?;
         if heads.format != HEADS_FORMAT {
             return Err(HeadsFileError::Format { path: shown, found: heads.format });
         }
@@ -190,7 +191,10 @@ pub(super) async fn verify(
                 auditor.report(
                     MismatchKind::HeadChanged,
                     here,
-                    format!("the exported head's hash was {}, the event at its version now has {hash}", head.hash),
+                    format!(
+                        "the exported head's hash was {}, the event at its version now has {hash}",
+                        head.hash
+                    ),
                 );
             }
         }

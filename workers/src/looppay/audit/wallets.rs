@@ -9,8 +9,8 @@
 
 use super::auditor::{Auditor, at, on};
 use super::chain::ChainVerifier;
-use super::heads::head;
 use super::double_entry::{EntryTally, LegRef, Side, bit, is_credit, is_debit, leg_shape, name};
+use super::heads::head;
 use super::payments::payment_slot;
 use super::report::MismatchKind;
 use loopync_domain::looppay::{LedgerAccount, WalletEvent, WalletEventKind};
