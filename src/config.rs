@@ -23,6 +23,12 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// Run the workers (projections, housekeeping, scheduled jobs) inside `serve`. Off: the API
+    /// only, for API nodes whose database login is a member of `loopync_app` alone, beside
+    /// `loopync worker` processes logged in as members of `loopync_workers`.
+    #[arg(long, env = "LOOPYNC_SERVE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub serve_workers: bool,
+
     /// Largest number of PostgreSQL connections this process opens (`serve` shares them: two
     /// fifths for commands, one fifth for projections and jobs, the rest for reads).
     #[arg(long, env = "LOOPYNC_DB_POOL_SIZE", default_value_t = 20)]

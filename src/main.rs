@@ -1,13 +1,13 @@
 //! `loopync`: the Loopync backend in one binary.
 //!
 //! - `serve`: the HTTP API, the WebSocket gateway and every worker in one process (the
-//!   single-node default);
+//!   single-node default; `LOOPYNC_SERVE_WORKERS=false`: the API only);
 //! - `worker`: workers only (projections, housekeeping), for scale-out;
 //! - `migrate`: applies the event store's migrations;
 //! - `projections status` / `rebuild NAME` / `failed` / `retry NAME POS` / `skip NAME POS`:
 //!   operate the projection runtime;
-//! - `audit ledger`: prove the LoopPay ledger from the event store (exit 0 clean, 1 mismatch,
-//!   2 could not audit);
+//! - `audit ledger`: prove the LoopPay ledger from the event store, export or verify its chain
+//!   heads (exit 0 clean, 1 mismatch, 2 could not audit);
 //! - `admin set-role --email ... --role ...`: an operator's role change (the first founder).
 
 mod allocator;
@@ -21,6 +21,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, LogFormat};
 use loopync_workers::looppay::audit;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -88,6 +90,15 @@ enum AuditCommand {
         /// Mismatches listed in the report; all are counted.
         #[arg(long, default_value_t = 1000)]
         max_mismatches: usize,
+        /// Write each wallet's chain head (stream, version, hash, position) to FILE as JSON, with
+        /// the log position they were taken at, if the ledger audits clean. Keep the file where
+        /// the database's writers cannot reach it.
+        #[arg(long, value_name = "FILE")]
+        export_heads: Option<PathBuf>,
+        /// Check that every head in FILE (from `--export-heads`) is still in its wallet's chain
+        /// with the same hash; a missing or changed one is a mismatch naming the wallet.
+        #[arg(long, value_name = "FILE")]
+        verify_heads: Option<PathBuf>,
     },
 }
 
@@ -150,32 +161,62 @@ async fn main() -> anyhow::Result<()> {
             admin::set_role(&cli.config, &email, role).await
         }
         Command::Audit {
-            command: AuditCommand::Ledger { json, wait_for_projection, skip_read_models, max_mismatches },
+            command:
+                AuditCommand::Ledger {
+                    json,
+                    wait_for_projection,
+                    skip_read_models,
+                    max_mismatches,
+                    export_heads,
+                    verify_heads,
+                },
         } => {
+            let verify_heads = match verify_heads.as_deref().map(audit::ChainHeads::read).transpose() {
+                Ok(heads) => heads.map(Arc::new),
+                Err(error) => {
+                    eprintln!("error: the ledger could not be audited: {error}");
+                    std::process::exit(2)
+                }
+            };
             let options = audit::AuditOptions {
                 wait_for_projection: (wait_for_projection > 0)
                     .then(|| Duration::from_secs(wait_for_projection)),
                 compare_read_models: !skip_read_models,
                 max_mismatches,
+                export_heads: export_heads.is_some(),
+                verify_heads,
             };
-            std::process::exit(audit_ledger(&cli.config, &options, json).await)
+            std::process::exit(audit_ledger(&cli.config, &options, json, export_heads.as_deref()).await)
         }
     }
 }
 
-/// `loopync audit ledger`: prints the report and returns the exit code.
-async fn audit_ledger(config: &Config, options: &audit::AuditOptions, json: bool) -> i32 {
+/// `loopync audit ledger`: writes the chain heads if asked (and clean), prints the report and
+/// returns the exit code.
+async fn audit_ledger(
+    config: &Config,
+    options: &audit::AuditOptions,
+    json: bool,
+    export_heads: Option<&Path>,
+) -> i32 {
     let audited = match runtime::connect(config).await {
         Ok(pool) => audit::audit_ledger(&pool, options).await.map_err(anyhow::Error::from),
         Err(error) => Err(error),
     };
-    let report = match audited {
+    let mut report = match audited {
         Ok(report) => report,
         Err(error) => {
             eprintln!("error: the ledger could not be audited: {error:#}");
             return 2;
         }
     };
+    if let (Some(path), Some(heads)) = (export_heads, &report.heads) {
+        if let Err(error) = heads.write(path) {
+            eprintln!("error: {error}");
+            return 2;
+        }
+        report.heads_exported = Some(heads.heads.len() as u64);
+    }
     use std::io::Write;
     let text = if json { report.to_json().map(|text| text + "\n") } else { Ok(report.to_string()) };
     let mut stdout = std::io::stdout().lock();

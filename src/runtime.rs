@@ -166,17 +166,44 @@ async fn await_shared_positions(state: &AppState) {
     }
 }
 
-/// Migrates if PostgreSQL is there; a node that cannot yet reports not-ready instead of dying.
-async fn migrate_if_reachable(pool: &PgPool) {
+/// Whether every migration this binary embeds is applied, with the same contents. Read only:
+/// a login of `loopync_app` or `loopync_workers` may read the migrations table, not create
+/// anything (running the migrator at all would try to create that table).
+async fn migrations_up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied =
+        sqlx::query!("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(pool).await?;
+    Ok(loopync_schemas::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).all(|migration| {
+        applied.iter().any(|row| row.version == migration.version && *row.checksum == *migration.checksum)
+    }))
+}
+
+/// Migrates when the database needs it and PostgreSQL is there; a node that cannot yet reports
+/// not-ready instead of dying. A database already up to date is not touched, so a node whose
+/// login holds no DDL rights (a member of `loopync_app`; `loopync migrate` ran as the owner)
+/// starts without trying.
+async fn migrate_if_needed(pool: &PgPool) {
+    match migrations_up_to_date(pool).await {
+        Ok(true) => {
+            tracing::debug!("migrations up to date");
+            return;
+        }
+        Ok(false) => {}
+        // No migrations table yet (a new database), or PostgreSQL unreachable: the migrator
+        // says which, below.
+        Err(error) => tracing::debug!(%error, "applied migrations not readable"),
+    }
     if let Err(error) = loopync_schemas::MIGRATOR.run(pool).await {
-        tracing::error!(%error, "migrations not applied; /ready reports it until they are");
+        tracing::error!(
+            %error,
+            "migrations not applied (run `loopync migrate` as the database owner); /ready reports it until they are"
+        );
     }
 }
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     config.refuse_development_settings()?;
     let pools = Pools::connect(config)?;
-    migrate_if_reachable(&pools.workers).await;
+    migrate_if_needed(&pools.workers).await;
     let store = PgEventStore::new(
         pools.commands.clone(),
         GroupCommit {
@@ -200,17 +227,21 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let api_config = config.api_config()?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    spawn_workers(
-        &mut tasks,
-        config,
-        &api_config,
-        &pools.workers,
-        pipeline.clone(),
-        waker,
-        board.clone(),
-        nats.clone(),
-        &shutdown,
-    );
+    if config.serve_workers {
+        spawn_workers(
+            &mut tasks,
+            config,
+            &api_config,
+            &pools.workers,
+            pipeline.clone(),
+            waker,
+            board.clone(),
+            nats.clone(),
+            &shutdown,
+        );
+    } else {
+        tracing::info!("API only: projections, housekeeping and scheduled jobs are left to `loopync worker`");
+    }
 
     let grace = api_config.shutdown_grace;
     let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;

@@ -7,6 +7,12 @@
 //! Projection code writes unqualified table names; the runtime sets `search_path` to the
 //! generation being written.
 //!
+//! Generations and views are made as the database role `loopync_workers` (when the session
+//! may act as it), which therefore owns them: any worker login can replace what another made,
+//! and each view is granted to the roles that read it as it is made — `read_models` views to
+//! the API, analysts and auditors, `private_read_models` views to the API only (see
+//! `schemas/migrations/0010_roles.sql`).
+//!
 //! The statements here are built at runtime (`sqlx::query(&format!(..))`): they name the
 //! generation's schema, which the checked `query!` macros cannot.
 
@@ -78,12 +84,40 @@ pub async fn use_generation(conn: &mut PgConnection, name: &str, generation: i32
     Ok(())
 }
 
-/// Creates a generation's schema and tables (idempotent). Call inside a transaction.
+/// The role that owns the read models (`0010_roles.sql`).
+pub const WORKERS_ROLE: &str = "loopync_workers";
+/// The roles that read the views in [`VIEWS`].
+pub const VIEW_READERS: &str = "loopync_app, loopync_analysts, loopync_auditors";
+/// The roles that read the views in [`PRIVATE_VIEWS`]: the API only.
+pub const PRIVATE_VIEW_READERS: &str = "loopync_app";
+
+/// Makes the rest of the transaction run as [`WORKERS_ROLE`] when this session may, so that
+/// what it creates belongs to that role rather than to the login that happened to create it:
+/// PostgreSQL lets only an object's owner (or a member of the owning role) drop or replace it,
+/// and a takeover or a rebuild by another worker login must replace the views and drop the old
+/// generation. A login outside the role (a single-user development database) creates as itself.
+/// Call inside a transaction, before the DDL.
+pub async fn act_as_workers(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let member: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT pg_has_role(oid, 'MEMBER') FROM pg_roles WHERE rolname = $1), false)",
+    )
+    .bind(WORKERS_ROLE)
+    .fetch_one(&mut *conn)
+    .await?;
+    if member {
+        sqlx::query(&format!("SET LOCAL ROLE {WORKERS_ROLE}")).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Creates a generation's schema and tables (idempotent), owned by [`WORKERS_ROLE`]. Call
+/// inside a transaction; the rest of it runs as that role.
 pub async fn create_generation(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     generation: i32,
 ) -> Result<(), sqlx::Error> {
+    act_as_workers(conn).await?;
     let schema = generation_schema(projection.name(), generation);
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut *conn).await?;
     use_generation(conn, projection.name(), generation).await?;
@@ -92,12 +126,14 @@ pub async fn create_generation(
     Ok(())
 }
 
-/// Drops a generation's tables. Call inside a transaction.
+/// Drops a generation's tables. Call inside a transaction; the rest of it runs as
+/// [`WORKERS_ROLE`].
 pub async fn drop_generation(
     conn: &mut PgConnection,
     name: &str,
     generation: i32,
 ) -> Result<(), sqlx::Error> {
+    act_as_workers(conn).await?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", generation_schema(name, generation)))
         .execute(&mut *conn)
         .await?;
@@ -115,14 +151,16 @@ pub fn views(projection: &dyn Projection) -> impl Iterator<Item = (&'static str,
     public.chain(projection.private_tables().iter().map(|table| (PRIVATE_VIEWS, *table)))
 }
 
-/// Points the views `read_models.<table>` (and `private_read_models.<table>`) at a generation.
-/// Call inside a transaction: readers then see the old generation or the new one, never a
-/// mixture or nothing.
+/// Points the views `read_models.<table>` (and `private_read_models.<table>`) at a generation
+/// and grants them to their readers. Call inside a transaction (the rest of it runs as
+/// [`WORKERS_ROLE`]): readers then see the old generation or the new one, never a mixture or
+/// nothing.
 pub async fn point_views(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     generation: i32,
 ) -> Result<(), sqlx::Error> {
+    act_as_workers(conn).await?;
     let schema = generation_schema(projection.name(), generation);
     for (views, table) in views(projection) {
         // DROP + CREATE, not CREATE OR REPLACE: a rebuilt generation may have other columns.
@@ -130,6 +168,10 @@ pub async fn point_views(
         sqlx::query(&format!("CREATE VIEW {views}.{table} AS SELECT * FROM {schema}.{table}"))
             .execute(&mut *conn)
             .await?;
+        // A new view has no grants: readers need SELECT on it (not on the generation's tables,
+        // which a view reads with its owner's rights).
+        let readers = if views == PRIVATE_VIEWS { PRIVATE_VIEW_READERS } else { VIEW_READERS };
+        sqlx::query(&format!("GRANT SELECT ON {views}.{table} TO {readers}")).execute(&mut *conn).await?;
     }
     Ok(())
 }

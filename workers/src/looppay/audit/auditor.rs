@@ -6,6 +6,7 @@
 
 use super::AuditOptions;
 use super::double_entry::EntryTally;
+use super::heads::ChainHead;
 use super::payments::PaymentCheck;
 use super::report::{Mismatch, MismatchKind, Totals};
 use super::wallets::WalletFinal;
@@ -53,6 +54,8 @@ pub(super) struct Auditor {
     pub(super) warnings: Vec<String>,
     pub(super) mismatch_count: u64,
     pub(super) mismatches: Vec<Mismatch>,
+    /// Each unbroken wallet's chain head, when the heads are to be exported.
+    pub(super) heads: Option<Vec<ChainHead>>,
 }
 
 /// Where a mismatch is: borrowed while scanning, owned only once something is reported.
@@ -93,6 +96,7 @@ impl Auditor {
             warnings: Vec::new(),
             mismatch_count: 0,
             mismatches: Vec::new(),
+            heads: None,
         }
     }
 

@@ -59,4 +59,9 @@ impl ChainVerifier {
     pub fn sequence(&self) -> i64 {
         self.sequence
     }
+
+    /// The hash of the last event verified (the genesis hash before the first).
+    pub fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
 }

@@ -52,7 +52,10 @@
 //! same event), and a whole movement removed from the tails of its wallets (every leg, and its
 //! payment's events) leaves no trace in the store. The read models, built before the
 //! tampering, are a second witness (that is why they are compared, `last_hash` included); the
-//! payment provider's records are the witness of top-ups.
+//! payment provider's records are the witness of top-ups. The third witness is the operator's:
+//! chain heads exported from a clean audit (`--export-heads`) and kept elsewhere, which a later
+//! audit checks the log against (`--verify-heads`, see `heads`): rewriting history up to an
+//! exported head changes the head's hash.
 //!
 //! **Memory.** What stays in memory is bounded by the number of *entries*, *wallets* and
 //! *payments*, never by events (a wallet of millions of events streams through one
@@ -76,6 +79,7 @@
 //! - `chain`: [`ChainVerifier`], one wallet's hash chain, event by event.
 //! - `double_entry`: legs by kind, entries balanced and whole, money conserved.
 //! - `read_models`: the read models compared with the replay at the projection's checkpoint.
+//! - `heads`: [`ChainHeads`], exported from a clean audit and verified by a later one.
 //! - `auditor`: what the audit keeps meanwhile, and where mismatches are recorded.
 //! - `report`: the [`AuditReport`] and its kinds of [`Mismatch`].
 //!
@@ -87,18 +91,21 @@ mod auditor;
 mod chain;
 mod double_entry;
 mod event_log;
+mod heads;
 mod payments;
 mod read_models;
 mod report;
 mod wallets;
 
 pub use chain::ChainVerifier;
+pub use heads::{ChainHead, ChainHeads, HEADS_FORMAT, HeadsFileError};
 pub use read_models::{LEDGER_PROJECTION, projection_checkpoint, wait_for_projection};
 pub use report::{AuditReport, Mismatch, MismatchKind, ReadModelCheck, ReadModelStatus, Totals};
 
 use auditor::{Auditor, NOWHERE};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the audit does besides the ledger's own checks.
@@ -110,11 +117,21 @@ pub struct AuditOptions {
     pub compare_read_models: bool,
     /// Mismatches kept in the report; the rest are only counted.
     pub max_mismatches: usize,
+    /// Collect every wallet's chain head ([`AuditReport::heads`], when the ledger is clean).
+    pub export_heads: bool,
+    /// Chain heads exported earlier, to check the log against.
+    pub verify_heads: Option<Arc<ChainHeads>>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        Self { wait_for_projection: None, compare_read_models: true, max_mismatches: 1000 }
+        Self {
+            wait_for_projection: None,
+            compare_read_models: true,
+            max_mismatches: 1000,
+            export_heads: false,
+            verify_heads: None,
+        }
     }
 }
 
@@ -147,6 +164,7 @@ pub async fn audit_ledger(pool: &PgPool, options: &AuditOptions) -> Result<Audit
     }
     let mut auditor = Auditor::new(options.clone(), checkpoint);
     auditor.warnings = warnings;
+    auditor.heads = options.export_heads.then(Vec::new);
 
     // Payments first ('payment-' < 'wallet-' anyway): their legs are checked as wallets stream by.
     event_log::read_payments(&mut tx, &mut auditor).await?;
@@ -155,6 +173,11 @@ pub async fn audit_ledger(pool: &PgPool, options: &AuditOptions) -> Result<Audit
     auditor.check_entries();
     auditor.check_payments();
     auditor.check_conservation();
+    let heads_verified = match &options.verify_heads {
+        Some(expected) => Some(heads::verify(&mut tx, &mut auditor, expected).await?),
+        None => None,
+    };
+    let log_end = if options.export_heads { heads::log_end(&mut tx).await? } else { None };
 
     let ledger_events = auditor.wallet_events + auditor.payment_events;
     let mut read_models = ReadModelCheck {
@@ -194,6 +217,17 @@ pub async fn audit_ledger(pool: &PgPool, options: &AuditOptions) -> Result<Audit
     }
     tx.rollback().await?;
 
+    // Heads are worth keeping only of a ledger proven clean: exporting those of a tampered one
+    // would anchor the tampering.
+    let heads = auditor.heads.take().filter(|_| auditor.mismatch_count == 0).map(|heads| ChainHeads {
+        format: HEADS_FORMAT.to_owned(),
+        taken_at: snapshot_at,
+        position: log_end,
+        heads,
+    });
+    if options.export_heads && heads.is_none() {
+        auditor.warnings.push("chain heads not exported: the ledger does not audit clean".to_owned());
+    }
     let mismatches_truncated = auditor.mismatch_count > auditor.mismatches.len() as u64;
     Ok(AuditReport {
         clean: auditor.mismatch_count == 0,
@@ -210,5 +244,8 @@ pub async fn audit_ledger(pool: &PgPool, options: &AuditOptions) -> Result<Audit
         mismatch_count: auditor.mismatch_count,
         mismatches: auditor.mismatches,
         mismatches_truncated,
+        heads_verified,
+        heads_exported: None,
+        heads,
     })
 }

@@ -5,6 +5,7 @@
 //!
 //! [`Display`]: fmt::Display
 
+use super::heads::ChainHeads;
 use chrono::{DateTime, Utc};
 use loopync_domain::looppay::ChainBreak;
 use loopync_schemas::Position;
@@ -56,6 +57,11 @@ pub enum MismatchKind {
     ReadModelExtra,
     /// A read-model row that differs from the replay.
     ReadModelDiffers,
+    /// An exported chain head (`--verify-heads`) whose event is no longer in its wallet.
+    HeadMissing,
+    /// An exported chain head whose event now carries another hash: history up to it was
+    /// rewritten.
+    HeadChanged,
 }
 
 impl MismatchKind {
@@ -81,6 +87,8 @@ impl MismatchKind {
             Self::ReadModelMissing => "read_model_missing",
             Self::ReadModelExtra => "read_model_extra",
             Self::ReadModelDiffers => "read_model_differs",
+            Self::HeadMissing => "head_missing",
+            Self::HeadChanged => "head_changed",
         }
     }
 
@@ -206,6 +214,16 @@ pub struct AuditReport {
     pub mismatches: Vec<Mismatch>,
     /// More mismatches were found than kept.
     pub mismatches_truncated: bool,
+    /// Exported chain heads checked against the log (`--verify-heads`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads_verified: Option<u64>,
+    /// Chain heads written to a file (`--export-heads`), once they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads_exported: Option<u64>,
+    /// The chain heads of this snapshot, when asked for and the ledger is clean: what
+    /// `--export-heads` writes.
+    #[serde(skip)]
+    pub heads: Option<ChainHeads>,
 }
 
 impl AuditReport {
@@ -257,6 +275,12 @@ impl fmt::Display for AuditReport {
             }
             ReadModelStatus::Absent => writeln!(f, "  read models       absent")?,
             ReadModelStatus::Skipped => writeln!(f, "  read models       not compared")?,
+        }
+        if let Some(verified) = self.heads_verified {
+            writeln!(f, "  chain heads       {verified} exported heads checked")?;
+        }
+        if let Some(exported) = self.heads_exported {
+            writeln!(f, "  chain heads       {exported} exported")?;
         }
         for warning in &self.warnings {
             writeln!(f, "WARNING {warning}")?;

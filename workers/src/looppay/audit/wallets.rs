@@ -10,6 +10,7 @@
 use super::auditor::{Auditor, at, on};
 use super::chain::ChainVerifier;
 use super::double_entry::{EntryTally, LegRef, Side, bit, is_credit, is_debit, leg_shape, name};
+use super::heads::head;
 use super::payments::payment_slot;
 use super::report::MismatchKind;
 use loopync_domain::looppay::{LedgerAccount, WalletEvent, WalletEventKind};
@@ -45,6 +46,8 @@ pub(super) struct WalletScan {
     pub(super) held: i128,
     pub(super) projected: Option<Head>,
     pub(super) prefix_open: bool,
+    /// The global position of the last event whose chain held: the wallet's chain head.
+    pub(super) tip_position: i64,
 }
 
 impl Auditor {
@@ -67,6 +70,7 @@ impl Auditor {
             held: 0,
             projected: None,
             prefix_open: true,
+            tip_position: 0,
         }
     }
 
@@ -110,6 +114,8 @@ impl Auditor {
             if let Some((kind, reason)) = broken {
                 scan.broken = true;
                 self.report(kind, here, reason);
+            } else {
+                scan.tip_position = position;
             }
         }
 
@@ -177,6 +183,12 @@ impl Auditor {
         self.totals.held += scan.held;
         if self.accounts.name(scan.account) == LedgerAccount::ESCROW {
             self.totals.escrow += scan.available + scan.held;
+        }
+        if let Some(heads) = self.heads.as_mut()
+            && !scan.broken
+            && scan.chain.sequence() > 0
+        {
+            heads.push(head(&scan.stream, scan.chain.sequence(), scan.chain.last_hash(), scan.tip_position));
         }
         let last = WalletFinal { projected: scan.projected, broken: scan.broken, compared: false };
         if self.wallets.insert(scan.account, last).is_some() {
