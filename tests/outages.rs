@@ -167,7 +167,7 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
 async fn serve_started_while_nats_is_down_serves_and_starts_realtime_when_nats_comes(pool: PgPool) {
     let mut nats = loopync_testkit::NatsServer::not_started();
     let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_loopync"))
+    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_loopync"))
         .env("DATABASE_URL", loopync_testkit::database_url(&pool).await)
         .env("NATS_URL", nats.url())
         .env("LOOPYNC_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
@@ -179,6 +179,7 @@ async fn serve_started_while_nats_is_down_serves_and_starts_realtime_when_nats_c
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("cannot run loopync serve");
+    let _serve = KillOnDrop(serve);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let get = |path: &str| {
         let request = client.get(format!("http://127.0.0.1:{http_port}{path}"));
@@ -216,6 +217,14 @@ async fn serve_started_while_nats_is_down_serves_and_starts_realtime_when_nats_c
     // The gateway answers (an upgrade request it can refuse as incomplete, not a 503).
     let (status, _) = get("/api/ws").await.unwrap();
     assert_ne!(status, 503, "/api/ws still unavailable");
-    let _ = serve.kill();
-    let _ = serve.wait();
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -297,6 +297,7 @@ async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
 /// The sample projection's parked events, as `projections status` shows them.
 async fn parked_events(pool: &PgPool) -> i64 {
     let statuses = projection_status(pool).await.unwrap();
-    let sample = statuses.iter().find(|s| s.name == SampleWalletBalances::NAME).expect("the sample projection");
+    let sample =
+        statuses.iter().find(|s| s.name == SampleWalletBalances::NAME).expect("the sample projection");
     sample.parked_events
 }

@@ -353,7 +353,11 @@ impl ProjectionTask {
 
     /// The transaction of [`apply_batch`](Self::apply_batch): the events read and the live
     /// updates stored (and marked unpublished), not yet published.
-    async fn commit_batch(&mut self, which: Which, limit: i64) -> Result<(usize, Vec<StoredUpdate>), RunError> {
+    async fn commit_batch(
+        &mut self,
+        which: Which,
+        limit: i64,
+    ) -> Result<(usize, Vec<StoredUpdate>), RunError> {
         let generation = match which {
             Which::Active => &self.active,
             Which::Rebuilding => match &self.rebuilding {
@@ -719,7 +723,8 @@ mod unpublished {
         let nats = nats().await;
         let user_id = Uuid::now_v7();
         let projection = Arc::new(Announced { user_id });
-        let store = PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
+        let store =
+            PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
         let pipeline = CommandPipeline::new(Arc::new(store), PipelineConfig::default());
         for wallet in ["a", "b"] {
             let command = SampleWalletCommand::TopUp { amount: 1 };
@@ -764,7 +769,8 @@ mod unpublished {
         for cursor in [1, 2] {
             let frame = tokio::time::timeout(Duration::from_secs(10), frames.next()).await;
             let frame = frame.unwrap_or_else(|_| panic!("update {cursor} was never published")).map(|m| {
-                let header = m.headers.as_ref().and_then(|h| h.get(live::CURSOR_HEADER)).map(|v| v.to_string());
+                let header =
+                    m.headers.as_ref().and_then(|h| h.get(live::CURSOR_HEADER)).map(|v| v.to_string());
                 (header, String::from_utf8_lossy(&m.payload).into_owned())
             });
             let (header, payload) = frame.unwrap_or_else(|| panic!("the subscription ended"));

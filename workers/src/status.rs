@@ -108,7 +108,11 @@ pub async fn projection_health(pool: &PgPool, lag_cap: i64) -> Result<Vec<Projec
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| ProjectionHealth { name: row.name, lag_events: row.lag_events, parked_events: row.parked_events })
+        .map(|row| ProjectionHealth {
+            name: row.name,
+            lag_events: row.lag_events,
+            parked_events: row.parked_events,
+        })
         .collect())
 }
 

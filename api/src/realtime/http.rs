@@ -36,8 +36,10 @@ pub async fn ws_endpoint(
     Data(state): Data<&AppState>,
 ) -> Response {
     let Some(hub) = state.realtime.hub() else {
-        return Problem::service_unavailable("live updates are unavailable: the node has no NATS connection yet")
-            .into_response();
+        return Problem::service_unavailable(
+            "live updates are unavailable: the node has no NATS connection yet",
+        )
+        .into_response();
     };
     let config = WebSocketConfig::default()
         .max_message_size(Some(hub.config.hard_frame_bytes))

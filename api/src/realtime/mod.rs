@@ -26,8 +26,8 @@ pub mod presence;
 pub mod protocol;
 pub mod settings;
 
-pub use http::{PresenceApi, asyncapi_document, ws_endpoint};
 pub use gateway::{Gateway, GatewayState};
+pub use http::{PresenceApi, asyncapi_document, ws_endpoint};
 pub use hub::{Hub, HubError};
 pub use settings::RealtimeSettings;
 

@@ -133,7 +133,9 @@ impl Presence {
         // yet retries (see `gateway`) rather than count as started.
         match tokio::time::timeout(Duration::from_secs(2), nats.flush()).await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(HubError(format!("NATS did not confirm the subscriptions: {error}"))),
+            Ok(Err(error)) => {
+                return Err(HubError(format!("NATS did not confirm the subscriptions: {error}")));
+            }
             Err(_) => return Err(HubError("NATS did not confirm the subscriptions in 2 s".to_owned())),
         }
         let (changes, inbox) = mpsc::unbounded_channel();

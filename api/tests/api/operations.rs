@@ -78,7 +78,9 @@ async fn ready_warns_about_a_lagging_projection_or_parked_events_and_stays_200(p
     assert_eq!(body["checks"]["projections"], "degraded", "{body}");
     let warnings = body["warnings"].as_array().expect("warnings").clone();
     assert!(
-        warnings.iter().all(|w| w["check"] == "projections" && w["lagging"] == true && w["parkedEvents"] == 0),
+        warnings
+            .iter()
+            .all(|w| w["check"] == "projections" && w["lagging"] == true && w["parkedEvents"] == 0),
         "{body}"
     );
     // Lag is counted in the log's events, whichever the projection handles: all of them lag.
