@@ -175,6 +175,7 @@ async fn serve_started_while_nats_is_down_serves_and_starts_realtime_when_nats_c
         .env("LOOPYNC_RATE_LIMIT_OPERATIONS", "0")
         .env("LOOPYNC_OUTBOX_DIR", std::env::temp_dir().join(format!("loopync-outbox-{http_port}")))
         .env("RUST_LOG", "warn")
+        .arg("serve")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
