@@ -40,6 +40,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub statement_timeout_ms: u64,
 
+    /// `/ready` warns (still 200) about a projection more than this many events behind the
+    /// log; 0: it does not look at lag.
+    #[arg(long, env = "LOOPYNC_READY_MAX_LAG_EVENTS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub ready_max_lag_events: i64,
+
     /// NATS URL (live updates).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
@@ -289,6 +295,7 @@ impl Config {
             rate_limits: self.rate_limits(),
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            ready_max_lag_events: self.ready_max_lag_events,
             realtime: self.realtime.config(),
             subjects: self.nats_prefix.clone(),
             ..ApiConfig::default()

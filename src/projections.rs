@@ -15,18 +15,19 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     let pool = connect(config).await?;
     let statuses = projection_status(&pool).await.context("cannot read projection status")?;
     println!(
-        "{:<28} {:>4} {:>24} {:>10} {:>9} {:<28} rebuild",
-        "projection", "gen", "position", "lag", "lag (s)", "owner"
+        "{:<28} {:>4} {:>24} {:>10} {:>9} {:>7} {:<28} rebuild",
+        "projection", "gen", "position", "lag", "lag (s)", "parked", "owner"
     );
     for s in &statuses {
         let rebuild = s.rebuild.map(|(g, p)| format!("g{g} at {p}")).unwrap_or_else(|| "-".to_owned());
         println!(
-            "{:<28} {:>4} {:>24} {:>10} {:>9.1} {:<28} {}",
+            "{:<28} {:>4} {:>24} {:>10} {:>9.1} {:>7} {:<28} {}",
             s.name,
             s.active_generation,
             s.position.to_string(),
             s.lag_events,
             s.lag_seconds,
+            s.parked_events,
             s.owner.as_deref().unwrap_or("(none)"),
             rebuild
         );

@@ -135,20 +135,18 @@ fn spawn_workers(
     }
 }
 
-/// Starts the WebSocket gateway. Without NATS (or JetStream) the node serves everything else and
-/// `/api/ws` answers 503.
-async fn with_realtime(state: AppState) -> AppState {
-    let fallback = state.clone();
-    match tokio::time::timeout(Duration::from_secs(10), state.with_realtime()).await {
-        Ok(Ok(state)) => state,
-        Ok(Err(error)) => {
-            tracing::error!(%error, "live updates over WebSocket are off");
-            fallback
+/// Whether NATS is connected, waiting up to `wait` for the first connection.
+async fn nats_connected(state: &AppState, wait: Duration) -> bool {
+    let Some(nats) = &state.nats else { return false };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if matches!(nats.connection_state(), async_nats::connection::State::Connected) {
+            return true;
         }
-        Err(_) => {
-            tracing::error!("NATS did not answer in 10 s; live updates over WebSocket are off");
-            fallback
+        if tokio::time::Instant::now() >= deadline {
+            return false;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -247,12 +245,21 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let delivery = config.delivery().context("mail or SMS delivery is misconfigured")?;
     let state = AppState::new(pools.reads.clone(), pipeline, board, nats, api_config, delivery)
         .map_err(|error| anyhow::anyhow!("identity is misconfigured: {error}"))?;
-    let state = with_realtime(state).await;
-    await_shared_positions(&state).await;
-    if state.nats.is_some() && !state.identity.sessions.listening(Duration::from_secs(10)).await {
+    // The gateway starts in the background, retrying until NATS answers: a node never gives
+    // live updates up because NATS was late, and never waits for NATS to serve the rest.
+    state.start_realtime(shutdown.child_token());
+    if nats_connected(&state, Duration::from_secs(2)).await {
+        await_shared_positions(&state).await;
+        if !state.identity.sessions.listening(Duration::from_secs(10)).await {
+            tracing::error!(
+                "NATS did not confirm the subscription to ended sessions in 10 s; other nodes' sign-outs reach \
+                 this node within the session check interval only"
+            );
+        }
+    } else if state.nats.is_some() {
         tracing::error!(
-            "NATS did not confirm the subscription to ended sessions in 10 s; other nodes' sign-outs reach \
-             this node within the session check interval only"
+            "NATS is not reachable at start-up; serving without it until it is (/ready names nats and \
+             realtime): live updates, other nodes' sessions' positions and sign-outs arrive once it answers"
         );
     }
     let acceptor = loopync_api::serve::bind(config.http_addr.clone())
@@ -262,13 +269,13 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         tracing::info!(%address, "serving");
     }
     let apis = loopync_api::feature_apis(&state);
-    let hub = state.realtime.clone();
+    let gateway = state.realtime.clone();
     let app = loopync_api::app(state, apis);
     // WebSockets do not end by themselves: on shutdown the hub closes them (1001, "reconnect and
     // resume") and marks this node's users offline before the server's grace period runs out.
     let signal = async move {
         shutdown_signal().await;
-        if let Some(hub) = hub {
+        if let Some(hub) = gateway.hub() {
             hub.shut_down().await;
         }
     };

@@ -159,3 +159,73 @@ async fn an_outage_fails_commands_cleanly_and_workers_resume_where_they_left_off
     assert_eq!(projected, 10_000);
     runner.stop().await;
 }
+
+/// `loopync serve` with NATS down at start-up serves at once (health, readiness saying why it
+/// is not ready) and, when NATS comes up, starts its WebSocket gateway by itself and becomes
+/// ready: it neither waits for NATS before serving nor gives live updates up for good.
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn serve_started_while_nats_is_down_serves_and_starts_realtime_when_nats_comes(pool: PgPool) {
+    let mut nats = loopync_testkit::NatsServer::not_started();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_loopync"))
+        .env("DATABASE_URL", loopync_testkit::database_url(&pool).await)
+        .env("NATS_URL", nats.url())
+        .env("LOOPYNC_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("LOOPYNC_DEV_MODE", "true")
+        .env("LOOPYNC_RATE_LIMIT_OPERATIONS", "0")
+        .env("LOOPYNC_OUTBOX_DIR", std::env::temp_dir().join(format!("loopync-outbox-{http_port}")))
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cannot run loopync serve");
+    let _serve = KillOnDrop(serve);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let get = |path: &str| {
+        let request = client.get(format!("http://127.0.0.1:{http_port}{path}"));
+        async move {
+            let response = request.send().await.ok()?;
+            let status = response.status().as_u16();
+            Some((status, response.json::<serde_json::Value>().await.unwrap_or_default()))
+        }
+    };
+
+    // Serving within seconds, NATS or not.
+    let started = std::time::Instant::now();
+    while get("/health").await.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(8), "serve did not answer /health without NATS");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, problem) = get("/ready").await.unwrap();
+    assert_eq!(status, 503, "{problem}");
+    let failing: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    assert!(failing.contains(&"nats") && failing.contains(&"realtime"), "{problem}");
+
+    // NATS comes: the gateway starts by itself and the node becomes ready.
+    nats.restart().await;
+    let started = std::time::Instant::now();
+    let body = loop {
+        match get("/ready").await {
+            Some((200, body)) => break body,
+            other => assert!(started.elapsed() < Duration::from_secs(60), "never ready: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["checks"]["realtime"], "ok", "{body}");
+    assert_eq!(body["checks"]["nats"], "ok", "{body}");
+    // The gateway answers (an upgrade request it can refuse as incomplete, not a 503).
+    let (status, _) = get("/api/ws").await.unwrap();
+    assert_ne!(status, 503, "/api/ws still unavailable");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -277,6 +277,7 @@ async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
     assert_eq!(parked.len(), 2, "{parked:?}");
     assert!(parked.iter().all(|letter| letter.error.contains("cannot be applied")), "{parked:?}");
     assert!(parked.iter().all(|letter| letter.event_type == "sample_wallet.topped_up"));
+    assert_eq!(parked_events(&pool).await, 2, "status (and its gauge) counts the parked events");
 
     // The fix is deployed: one is applied again, the other given up.
     poisoned.poisoned.store(false, Ordering::SeqCst);
@@ -289,5 +290,14 @@ async fn a_poisoned_event_is_parked_and_the_read_model_goes_on(pool: PgPool) {
     assert!(matches!(dead_letters::retry(&pool, poisoned.as_ref(), second).await, Ok(Resolution::NotFound)));
     assert_eq!(sample::wallet(&pool, "bad").await.unwrap().map(|view| view.balance), Some(10));
     assert!(dead_letters::list(&pool).await.unwrap().is_empty());
+    assert_eq!(parked_events(&pool).await, 0);
     runner.stop().await;
+}
+
+/// The sample projection's parked events, as `projections status` shows them.
+async fn parked_events(pool: &PgPool) -> i64 {
+    let statuses = projection_status(pool).await.unwrap();
+    let sample =
+        statuses.iter().find(|s| s.name == SampleWalletBalances::NAME).expect("the sample projection");
+    sample.parked_events
 }

@@ -10,6 +10,8 @@
 //! | `loopync_events_appended_total`, `loopync_append_conflicts_total{kind}` | `commands` |
 //! | `loopync_group_commit_batch_size` (histogram) | `commands` group commit |
 //! | `loopync_projection_lag_events{projection}`, `loopync_projection_lag_seconds{projection}` | `workers` |
+//! | `loopync_projection_parked_events{projection}` (events waiting for `loopync projections retry`/`skip`), `loopync_projection_dead_letters_total{projection}` | `workers` |
+//! | `loopync_live_updates_republished_total{projection}` (live updates published after a takeover or a NATS outage) | `workers` runner |
 //! | `loopync_event_log_held_back_events`, `loopync_event_log_oldest_transaction_seconds` | `workers` |
 //! | `loopync_http_requests_total{method,route,status}` | [`crate::telemetry`] |
 //! | `loopync_http_request_duration_seconds{method,route}` (histogram) | [`crate::telemetry`] |
@@ -101,6 +103,14 @@ fn describe() {
         "loopync_projection_lag_seconds",
         Unit::Seconds,
         "Age of the oldest event a projection has not applied yet."
+    );
+    metrics::describe_gauge!(
+        "loopync_projection_parked_events",
+        "Events a projection could not apply, parked until an operator retries or skips them."
+    );
+    metrics::describe_counter!(
+        "loopync_live_updates_republished_total",
+        "Live updates published after their batch's worker had not: a takeover, or NATS away."
     );
     metrics::describe_gauge!(
         "loopync_event_log_held_back_events",

@@ -6,13 +6,14 @@ use crate::consistency::{SessionConsistencyConfig, SessionPositions};
 use crate::identity::{AuthConfig, AuthError, Identity};
 use crate::looppay::{LoopPay, LoopPayConfig};
 use crate::rate_limit::RateLimitConfig;
-use crate::realtime::{Hub, HubError, RealtimeConfig};
+use crate::realtime::{Gateway, Hub, HubError, RealtimeConfig};
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
 use loopync_projections::{CheckpointBoard, Subjects};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Tuning of the HTTP edge. The binary fills it from its own typed configuration.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct ApiConfig {
     /// How long `/ready` waits for PostgreSQL before calling it unreachable (default 2 s):
     /// probes have short timeouts of their own, and a hung probe tells them nothing.
     pub readiness_timeout: Duration,
+    /// A projection more than this many events behind is named in `/ready`'s `warnings`
+    /// (default 10,000; 0: lag is not checked). A warning, not a failure: see `system`.
+    pub ready_max_lag_events: i64,
     /// How long a request may take before it is cut off with 503 (default 30 s).
     pub request_timeout: Duration,
     /// How long a graceful shutdown lets requests in flight finish (default 10 s).
@@ -56,6 +60,7 @@ impl Default for ApiConfig {
             read_your_writes_timeout: Duration::from_millis(2000),
             session_consistency: SessionConsistencyConfig::default(),
             readiness_timeout: Duration::from_secs(2),
+            ready_max_lag_events: 10_000,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             auth: AuthConfig::default(),
@@ -105,8 +110,9 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The wallet: top-ups, transfers, payments, holds, refunds.
     pub looppay: Arc<LoopPay>,
-    /// The WebSocket gateway of this node (`None` without NATS: `/api/ws` answers 503).
-    pub realtime: Option<Arc<Hub>>,
+    /// The WebSocket gateway of this node: off without NATS, starting until its NATS setup
+    /// succeeds (`/api/ws` answers 503 until then), up.
+    pub realtime: Gateway,
     pub config: ApiConfig,
 }
 
@@ -149,25 +155,34 @@ impl AppState {
             nats,
             identity,
             looppay,
-            realtime: None,
+            realtime: Gateway::default(),
             config,
         })
     }
 
     /// Starts this node's WebSocket gateway on the state's NATS connection (without one,
-    /// `/api/ws` answers 503).
+    /// `/api/ws` answers 503), failing if NATS does not confirm its setup.
     pub async fn with_realtime(mut self) -> Result<Self, HubError> {
         if let Some(nats) = &self.nats {
-            self.realtime = Some(
-                Hub::start(
-                    nats.clone(),
-                    &self.config.subjects,
-                    self.pool.clone(),
-                    self.config.realtime.clone(),
-                )
-                .await?,
-            );
+            let hub =
+                Hub::start(nats.clone(), &self.config.subjects, self.pool.clone(), self.config.realtime.clone())
+                    .await?;
+            self.realtime = Gateway::up(hub);
         }
         Ok(self)
+    }
+
+    /// Starts this node's WebSocket gateway in the background, retrying its NATS setup until
+    /// it succeeds (see [`Gateway`]); without NATS, none.
+    pub fn start_realtime(&self, shutdown: CancellationToken) {
+        if let Some(nats) = &self.nats {
+            self.realtime.start_in_background(
+                nats.clone(),
+                self.config.subjects.clone(),
+                self.pool.clone(),
+                self.config.realtime.clone(),
+                shutdown,
+            );
+        }
     }
 }

@@ -4,13 +4,26 @@
 //!   do. Restarting a process because PostgreSQL is down would not bring PostgreSQL back.
 //! - `/ready` is readiness: 200 only when PostgreSQL answers, every migration this binary
 //!   embeds is applied (with the same contents: checksums compared), every feature's read models exist (on a brand-new database the
-//!   projection runner creates them just after start), and NATS is connected; otherwise a 503 `not_ready` problem with
+//!   projection runner creates them just after start), NATS is connected, and the WebSocket
+//!   gateway (on a node that runs one) is up — `serve` retries its NATS setup in the background
+//!   until it is; otherwise a 503 `not_ready` problem with
 //!   `Retry-After`, naming the failing checks in `errors`. A load balancer stops sending
 //!   traffic to a node that is not ready.
+//!
+//!   A projection more than `LOOPYNC_READY_MAX_LAG_EVENTS` behind the log, or with parked
+//!   events, is a *warning*: still 200, with `"status": "degraded"` and the projection named in
+//!   `warnings`. Every node reads the same read models, so a lagging or poisoned one would fail
+//!   every node's check at once and the load balancer would take the whole service down —
+//!   commands, and every read that does not touch that read model, included — for what is a
+//!   slower or incomplete read model (reads of it still answer, marked stale when they cannot
+//!   wait for their writes). Alerting on it belongs to the metrics
+//!   (`loopync_projection_lag_events`, `loopync_projection_parked_events`); the warning tells
+//!   whoever looks at a node why.
 //! - `/metrics` is the Prometheus text exposition ([`crate::metrics`]).
 
 use crate::metrics;
 use crate::problem::{FieldProblem, Problem, RETRY_AFTER_SECONDS, codes};
+use crate::realtime::{Gateway, GatewayState};
 use crate::state::AppState;
 use loopync_commands::error::is_unavailable;
 use poem::http::StatusCode;
@@ -31,8 +44,14 @@ pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_jso
     let nats = check_nats(state.nats.as_ref());
     let read_models =
         if postgres.is_ok() { check_read_models(state).await } else { Err("unknown".to_owned()) };
-    let checks =
-        [("postgres", postgres), ("migrations", migrations), ("read_models", read_models), ("nats", nats)];
+    let realtime = check_realtime(&state.realtime);
+    let checks = [
+        ("postgres", postgres),
+        ("migrations", migrations),
+        ("read_models", read_models),
+        ("nats", nats),
+        ("realtime", realtime),
+    ];
     let failing: Vec<FieldProblem> = checks
         .iter()
         .filter_map(|(name, check)| {
@@ -49,10 +68,63 @@ pub(crate) async fn ready(Data(state): Data<&AppState>) -> Result<Json<serde_jso
         .with_errors(failing)
         .with_retry_after(RETRY_AFTER_SECONDS));
     }
-    Ok(Json(json!({
-        "status": "ready",
-        "checks": { "postgres": "ok", "migrations": "ok", "read_models": "ok", "nats": "ok" },
-    })))
+    let warnings = projection_warnings(state).await;
+    let projections = if warnings.is_empty() { "ok" } else { "degraded" };
+    let mut body = json!({
+        "status": if warnings.is_empty() { "ready" } else { "degraded" },
+        "checks": {
+            "postgres": "ok", "migrations": "ok", "read_models": "ok", "nats": "ok",
+            "realtime": if state.realtime.state() == GatewayState::Off { "off" } else { "ok" },
+            "projections": projections,
+        },
+    });
+    if !warnings.is_empty() {
+        body["warnings"] = serde_json::Value::Array(warnings);
+    }
+    Ok(Json(body))
+}
+
+/// A warning per projection that lags more than `ready_max_lag_events` or has parked events:
+/// `{"check": "projections", "projection", "lagging", "parkedEvents", "message"}`. None when
+/// they cannot be read in time: the checks that decide readiness have just passed, and a
+/// warning that cannot be computed is not worth failing them for.
+async fn projection_warnings(state: &AppState) -> Vec<serde_json::Value> {
+    let max_lag = state.config.ready_max_lag_events;
+    // Lag is counted up to one past the threshold: enough to know it is past.
+    let cap = if max_lag > 0 { max_lag.saturating_add(1) } else { 0 };
+    let query = loopync_workers::status::projection_health(&state.pool, cap);
+    let projections = match tokio::time::timeout(state.config.readiness_timeout, query).await {
+        Ok(Ok(projections)) => projections,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "readiness: projection health not readable");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    projections
+        .into_iter()
+        .filter_map(|projection| {
+            let lagging = max_lag > 0 && projection.lag_events > max_lag;
+            let parked = projection.parked_events;
+            if !lagging && parked == 0 {
+                return None;
+            }
+            let mut problems = Vec::new();
+            if lagging {
+                problems.push(format!("more than {max_lag} events behind the log"));
+            }
+            if parked > 0 {
+                problems.push(format!("{parked} parked events (loopync projections failed)"));
+            }
+            Some(json!({
+                "check": "projections",
+                "projection": projection.name,
+                "lagging": lagging,
+                "parkedEvents": parked,
+                "message": format!("{}: {}", projection.name, problems.join("; ")),
+            }))
+        })
+        .collect()
 }
 
 type Check = Result<(), String>;
@@ -125,6 +197,14 @@ fn check_nats(nats: Option<&async_nats::Client>) -> Check {
         None => Err("not configured".to_owned()),
         Some(async_nats::connection::State::Connected) => Ok(()),
         Some(state) => Err(format!("{state:?}").to_lowercase()),
+    }
+}
+
+/// The WebSocket gateway: up, or not run on this node (neither is a failure); starting is.
+fn check_realtime(gateway: &Gateway) -> Check {
+    match gateway.state() {
+        GatewayState::Up | GatewayState::Off => Ok(()),
+        GatewayState::Starting => Err("starting: its NATS setup is retried until NATS answers".to_owned()),
     }
 }
 

@@ -12,6 +12,12 @@
 //! reads the missing ones back with [`after`]. Housekeeping (`workers`) deletes updates past
 //! their retention.
 //!
+//! A gap shows only when a later update arrives, so an update must not be left unpublished
+//! for good: the batch also marks its updates ([`mark_unpublished`]), the runtime clears the
+//! marks once NATS confirms ([`published`]), and a projection's next owner publishes whatever
+//! is still marked ([`unpublished`]) — the updates of a worker that died between its commit
+//! and its publish.
+//!
 //! Every frame of the realtime protocol, durable or not, is a [`LiveFrame`]: a typed payload
 //! that knows its `type`. Projections build their updates from such types
 //! ([`LiveUpdate::new`]) next to the read model that emits them, the gateway builds its own
@@ -180,6 +186,65 @@ pub async fn append(
     .execute(&mut *conn)
     .await?;
     Ok(stored)
+}
+
+/// Marks stored updates as not yet published, for `projection`. Call in the batch's transaction,
+/// right after [`append`]: an update exists exactly when its mark does, until [`published`]
+/// clears the mark (see migration `0011_live_updates_unpublished.sql`).
+pub async fn mark_unpublished(
+    conn: &mut PgConnection,
+    projection: &str,
+    updates: &[StoredUpdate],
+) -> Result<(), sqlx::Error> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "INSERT INTO live_updates_unpublished (user_id, seq, projection) \
+         SELECT user_id, seq, $3 FROM unnest($1::uuid[], $2::bigint[]) AS batch(user_id, seq)",
+        &updates.iter().map(|u| u.user_id).collect::<Vec<_>>(),
+        &updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+        projection,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Clears the marks of updates NATS has confirmed.
+pub async fn published(pool: &PgPool, updates: &[StoredUpdate]) -> Result<(), sqlx::Error> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "DELETE FROM live_updates_unpublished u \
+         USING unnest($1::uuid[], $2::bigint[]) AS done(user_id, seq) \
+         WHERE u.user_id = done.user_id AND u.seq = done.seq",
+        &updates.iter().map(|u| u.user_id).collect::<Vec<_>>(),
+        &updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` of `projection`'s updates still marked unpublished, each user's in cursor
+/// order.
+pub async fn unpublished(
+    pool: &PgPool,
+    projection: &str,
+    limit: i64,
+) -> Result<Vec<StoredUpdate>, sqlx::Error> {
+    sqlx::query_as!(
+        StoredUpdate,
+        "SELECT l.user_id, l.seq, l.kind, l.data, l.created_at \
+           FROM live_updates_unpublished u JOIN live_updates l USING (user_id, seq) \
+          WHERE u.projection = $1 ORDER BY l.user_id, l.seq LIMIT $2",
+        projection,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The last number drawn for `user_id` (0 before their first update).

@@ -148,7 +148,7 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some(hub) = &self.state.realtime {
+        if let Some(hub) = self.state.realtime.hub() {
             hub.stop();
         }
     }

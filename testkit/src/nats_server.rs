@@ -29,13 +29,19 @@ impl NatsServer {
 
     /// Starts a server on a free port.
     pub async fn start() -> Self {
+        let mut server = Self::not_started();
+        server.restart().await;
+        server
+    }
+
+    /// A server with a free port of its own that does not run yet: NATS down from the start
+    /// until [`restart`](Self::restart).
+    pub fn not_started() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map(|addr| addr.port())
             .expect("free port");
-        let mut server = Self { binary: Self::binary(), port, child: None };
-        server.restart().await;
-        server
+        Self { binary: Self::binary(), port, child: None }
     }
 
     pub fn url(&self) -> String {

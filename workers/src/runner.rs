@@ -10,8 +10,13 @@
 //!    however the process dies;
 //! 3. when it reaches the head of the log, waits for new events (local signal, `LISTEN`, or a
 //!    short poll) — the same loop serves catch-up and live;
-//! 4. stores the batch's live updates in the same transaction (`live_updates`) and publishes
-//!    them to NATS after the commit;
+//! 4. stores the batch's live updates in the same transaction (`live_updates`), marked as not
+//!    yet published, publishes them to NATS after the commit and clears the marks once NATS
+//!    confirms. A worker that dies between the commit and the publish leaves the marks behind:
+//!    the next owner publishes those updates when it takes the projection over, before its
+//!    first batch (a client would otherwise see the gap only when a later update of theirs
+//!    came, maybe never), and an owner whose publish failed (NATS away) retries every
+//!    `lease_interval` until NATS confirms;
 //! 5. runs a requested rebuild side by side with the live generation (see `rebuild`);
 //! 6. when a batch fails with an error that would fail again ([`dead_letters::is_poison`]),
 //!    bisects it — half the batch, then half of that — down to the event at fault, parks that
@@ -221,18 +226,25 @@ pub(crate) struct ProjectionTask {
     pub(crate) projection: Arc<dyn Projection>,
     pub(crate) active: Generation,
     pub(crate) rebuilding: Option<Generation>,
+    /// Live updates of this projection may still be marked unpublished: at takeover (a
+    /// previous owner may have died before publishing), and after a publish NATS did not
+    /// confirm. While set, the task looks for them every `lease_interval`; while clear, it
+    /// does not query for them at all.
+    pub(crate) unconfirmed: bool,
 }
 
 impl ProjectionTask {
     async fn start(shared: Arc<Shared>, projection: Arc<dyn Projection>) -> Result<Self, RunError> {
         let (active, rebuilding) = rebuild::prepare(&shared.pool, projection.as_ref()).await?;
         shared.board.reset(projection.name(), active.position);
-        Ok(Self { shared, projection, active, rebuilding })
+        Ok(Self { shared, projection, active, rebuilding, unconfirmed: true })
     }
 
     async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RunError> {
         let mut wake = self.shared.waker.subscribe();
         let mut last_request_check = Instant::now();
+        // What a previous owner committed but did not publish goes out before anything newer.
+        self.republish().await;
         while !cancel.is_cancelled() {
             wake.mark_seen();
             let batch_size = self.shared.config.batch_size;
@@ -244,6 +256,9 @@ impl ProjectionTask {
             if last_request_check.elapsed() >= self.shared.config.lease_interval {
                 last_request_check = Instant::now();
                 self.pick_up_rebuild_request().await?;
+                if self.unconfirmed {
+                    self.republish().await;
+                }
             }
             if applied == 0 {
                 tokio::select! {
@@ -330,18 +345,32 @@ impl ProjectionTask {
     }
 
     /// Applies the next batch of at most `limit` events to one generation, in one transaction
-    /// with its checkpoint and live updates.
+    /// with its checkpoint and live updates, then publishes the updates.
     async fn apply_batch(&mut self, which: Which, limit: i64) -> Result<usize, RunError> {
+        let (events, updates) = self.commit_batch(which, limit).await?;
+        if !updates.is_empty() && !self.publish(&updates).await {
+            self.unconfirmed = true;
+        }
+        Ok(events)
+    }
+
+    /// The transaction of [`apply_batch`](Self::apply_batch): the events read and the live
+    /// updates stored (and marked unpublished), not yet published.
+    async fn commit_batch(
+        &mut self,
+        which: Which,
+        limit: i64,
+    ) -> Result<(usize, Vec<StoredUpdate>), RunError> {
         let generation = match which {
             Which::Active => &self.active,
             Which::Rebuilding => match &self.rebuilding {
                 Some(generation) => generation,
-                None => return Ok(0),
+                None => return Ok((0, Vec::new())),
             },
         };
         let events = self.shared.log.read_after(generation.position, limit).await?;
         let Some(last) = events.last().map(|e| e.position) else {
-            return Ok(0);
+            return Ok((0, Vec::new()));
         };
         let name = self.projection.name();
         let mut tx = self.shared.pool.begin().await?;
@@ -362,30 +391,109 @@ impl ProjectionTask {
             Which::Active => live::append(&mut tx, updates).await?,
             Which::Rebuilding => Vec::new(),
         };
+        // Without NATS nothing is published, by this worker or (it is the deployment's
+        // setting) by the next: marks would only pile up.
+        if self.shared.nats.is_some() {
+            live::mark_unpublished(&mut tx, name, &updates).await?;
+        }
         advance_checkpoint(&mut tx, name, generation, last, events.len(), &self.shared.config.worker_id)
             .await?;
         tx.commit().await?;
         self.moved(which, last, events.len());
-        if matches!(which, Which::Active) {
-            self.publish(updates).await;
-        }
-        Ok(events.len())
+        Ok((events.len(), updates))
     }
 
-    /// Publishes stored updates. A lost publish loses nothing: the gateway notices the gap in
-    /// the user's cursors (or the broker reconnect) and reads the stored rows.
-    async fn publish(&self, updates: Vec<StoredUpdate>) {
-        let Some(nats) = &self.shared.nats else { return };
+    /// Publishes stored updates and, once NATS confirms them, clears their marks. Returns
+    /// whether it did; otherwise the marks stay for [`republish`](Self::republish). A
+    /// publish that reached NATS but no client loses nothing either: the gateway notices the
+    /// gap in the user's cursors (or the broker reconnect) and reads the stored rows.
+    async fn publish(&self, updates: &[StoredUpdate]) -> bool {
+        let Some(nats) = &self.shared.nats else { return true };
+        let name = self.projection.name();
+        // While NATS is away a publish would only queue in the client, and once its queue is
+        // full it would wait for the reconnect and hold up the read model. The marks keep the
+        // updates for [`republish`](Self::republish) instead.
+        if !connected(nats) {
+            return false;
+        }
+        let mut sent = true;
         for update in updates {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(live::CURSOR_HEADER, update.seq.to_string().as_str());
             let subject = self.shared.config.subjects.live_durable(update.user_id);
             if let Err(error) = nats.publish_with_headers(subject, headers, update.frame().into()).await {
-                tracing::warn!(%error, projection = self.projection.name(), "live update not published");
+                tracing::warn!(%error, projection = name, "live update not published");
+                sent = false;
             }
+        }
+        // A publish is only queued in the client; a flush returns once the server has read
+        // everything sent before it.
+        if !sent {
+            return false;
+        }
+        match tokio::time::timeout(CONFIRM_TIMEOUT, nats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, projection = name, "live updates not confirmed by NATS");
+                return false;
+            }
+            Err(_) => {
+                tracing::warn!(projection = name, "live updates not confirmed by NATS in time");
+                return false;
+            }
+        }
+        if let Err(error) = live::published(&self.shared.pool, updates).await {
+            // They went out; at worst they go out twice, which the gateway drops.
+            tracing::warn!(%error, projection = name, "published live updates still marked");
+            return false;
+        }
+        true
+    }
+
+    /// Publishes, in cursor order, this projection's updates still marked unpublished: those
+    /// of a previous owner that died between its commit and its publish, and this task's own
+    /// that NATS did not confirm. Clears [`unconfirmed`](Self::unconfirmed) once none is left.
+    /// Errors are logged and retried on the next call: the read model goes on meanwhile.
+    pub(crate) async fn republish(&mut self) {
+        let Some(nats) = &self.shared.nats else {
+            self.unconfirmed = false;
+            return;
+        };
+        if !connected(nats) {
+            return;
+        }
+        let name = self.projection.name();
+        loop {
+            let pending = match live::unpublished(&self.shared.pool, name, REPUBLISH_BATCH).await {
+                Ok(pending) => pending,
+                Err(error) => {
+                    tracing::warn!(%error, projection = name, "unpublished live updates not read");
+                    return;
+                }
+            };
+            if pending.is_empty() {
+                self.unconfirmed = false;
+                return;
+            }
+            if !self.publish(&pending).await {
+                return;
+            }
+            tracing::info!(projection = name, updates = pending.len(), "unpublished live updates published");
+            metrics::counter!("loopync_live_updates_republished_total", "projection" => name)
+                .increment(pending.len() as u64);
         }
     }
 }
+
+fn connected(nats: &async_nats::Client) -> bool {
+    matches!(nats.connection_state(), async_nats::connection::State::Connected)
+}
+
+/// How long a publish waits for NATS to confirm it before leaving it marked for later.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Unpublished updates published per query.
+const REPUBLISH_BATCH: i64 = 1000;
 
 /// The checkpoint fence: the checkpoint must still be where `generation` left it, locked until
 /// the transaction ends. If another worker advanced it, we are no longer the owner and must not
@@ -546,5 +654,138 @@ mod fence {
                 .await);
         assert_eq!(seen, 4, "the batch counted once, by the worker that committed it");
         assert_eq!(wallets(&pool).await, 0, "the late worker applied nothing");
+    }
+}
+
+#[cfg(test)]
+mod unpublished {
+    //! Live updates of a worker that died between committing its batch and publishing them:
+    //! the next owner publishes them, with no later update needed to reveal the gap.
+
+    use super::*;
+    use async_trait::async_trait;
+    use futures::StreamExt;
+    use loopync_commands::{CommandContext, CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
+    use loopync_domain::sample::{SampleWallet, SampleWalletCommand};
+    use loopync_projections::projection::LiveUpdate;
+    use loopync_projections::sample::SampleWalletBalances;
+    use loopync_schemas::RecordedEvent;
+    use sqlx::PgConnection;
+    use uuid::Uuid;
+
+    fn ok<T, E: std::fmt::Debug>(result: Result<T, E>) -> T {
+        result.unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// The sample projection, which also tells one user of every event it applies.
+    struct Announced {
+        user_id: Uuid,
+    }
+
+    #[async_trait]
+    impl Projection for Announced {
+        fn name(&self) -> &'static str {
+            SampleWalletBalances::NAME
+        }
+        fn schema_sql(&self) -> &'static str {
+            SampleWalletBalances.schema_sql()
+        }
+        fn tables(&self) -> &'static [&'static str] {
+            SampleWalletBalances.tables()
+        }
+        async fn apply(
+            &self,
+            conn: &mut PgConnection,
+            events: &[RecordedEvent],
+        ) -> Result<Vec<LiveUpdate>, ProjectionError> {
+            SampleWalletBalances.apply(conn, events).await?;
+            Ok(events
+                .iter()
+                .map(|event| LiveUpdate {
+                    user_id: self.user_id,
+                    kind: "sample_applied",
+                    data: serde_json::json!({ "position": event.position.global_position }),
+                })
+                .collect())
+        }
+    }
+
+    async fn nats() -> async_nats::Client {
+        let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+        ok(async_nats::connect(url).await)
+    }
+
+    async fn unpublished(pool: &PgPool) -> i64 {
+        ok(sqlx::query_scalar("SELECT count(*) FROM live_updates_unpublished").fetch_one(pool).await)
+    }
+
+    #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+    async fn updates_committed_by_a_worker_that_died_before_publishing_are_published_by_the_next_owner(
+        pool: PgPool,
+    ) {
+        let nats = nats().await;
+        let user_id = Uuid::now_v7();
+        let projection = Arc::new(Announced { user_id });
+        let store =
+            PgEventStore::new(pool.clone(), GroupCommit { enabled: false, max_batch: 1, max_in_flight: 1 });
+        let pipeline = CommandPipeline::new(Arc::new(store), PipelineConfig::default());
+        for wallet in ["a", "b"] {
+            let command = SampleWalletCommand::TopUp { amount: 1 };
+            ok(pipeline.execute::<SampleWallet>(wallet, command, &CommandContext::actor("t")).await);
+        }
+        let log = EventLog::new(pool.clone());
+        let started = Instant::now();
+        while ok(log.read_after(Position::ORIGIN, 10).await).len() < 2 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the events never became readable");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // The first owner commits its batch and dies before publishing anything.
+        let shared = Arc::new(Shared {
+            log: EventLog::new(pool.clone()),
+            pool: pool.clone(),
+            waker: LogWaker::new(pool.clone(), None),
+            board: CheckpointBoard::new(pool.clone()),
+            nats: Some(nats.clone()),
+            config: RunnerConfig { worker_id: "dies".to_owned(), ..RunnerConfig::default() },
+        });
+        let mut dying = ok(ProjectionTask::start(shared, projection.clone()).await);
+        let (events, updates) = ok(dying.commit_batch(Which::Active, 10).await);
+        assert_eq!((events, updates.len()), (2, 2));
+        drop(dying);
+        assert_eq!(unpublished(&pool).await, 2, "committed, marked, never published");
+
+        let mut frames = ok(nats.subscribe(live::durable_subject(user_id)).await);
+        ok(nats.flush().await);
+        let stop = CancellationToken::new();
+        let heir = ProjectionRunner::new(
+            pool.clone(),
+            vec![projection],
+            LogWaker::new(pool.clone(), None),
+            CheckpointBoard::new(pool.clone()),
+            Some(nats.clone()),
+            RunnerConfig { worker_id: "heir".to_owned(), ..RunnerConfig::default() },
+        );
+        let running = tokio::spawn(heir.run(stop.clone()));
+
+        // Nothing else is written: the frames come from the takeover alone, in cursor order.
+        for cursor in [1, 2] {
+            let frame = tokio::time::timeout(Duration::from_secs(10), frames.next()).await;
+            let frame = frame.unwrap_or_else(|_| panic!("update {cursor} was never published")).map(|m| {
+                let header =
+                    m.headers.as_ref().and_then(|h| h.get(live::CURSOR_HEADER)).map(|v| v.to_string());
+                (header, String::from_utf8_lossy(&m.payload).into_owned())
+            });
+            let (header, payload) = frame.unwrap_or_else(|| panic!("the subscription ended"));
+            assert_eq!(header.as_deref(), Some(cursor.to_string().as_str()), "{payload}");
+            assert!(payload.contains("sample_applied"), "{payload}");
+        }
+        let started = Instant::now();
+        while unpublished(&pool).await > 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the marks were never cleared");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+        ok(running.await);
     }
 }

@@ -1,5 +1,5 @@
-//! Where each projection is, how far behind the log, and which worker owns it; and the lag
-//! metrics exported at `/metrics`.
+//! Where each projection is, how far behind the log, how many of its events are parked, and
+//! which worker owns it; and the lag and parked-event metrics exported at `/metrics`.
 
 use crate::lease::LOCK_KEY_SQL;
 use loopync_projections::EventLog;
@@ -19,6 +19,10 @@ pub struct ProjectionStatus {
     pub lag_events: i64,
     /// Age of the oldest of those, in seconds.
     pub lag_seconds: f64,
+    /// Events parked in `projection_dead_letters` (any generation): each waits for an
+    /// operator's `loopync projections retry` or `skip`, and its effect is missing from the
+    /// read model meanwhile.
+    pub parked_events: i64,
     /// The worker holding the projection's lock, if any.
     pub owner: Option<String>,
     /// A rebuild in progress: its generation and position.
@@ -33,7 +37,9 @@ pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, s
                   coalesce(a.global_position, 0) AS "global_position!",
                   coalesce(a.events_seen, 0) AS "events_seen!",
                   r.transaction_id::text::bigint AS "rebuild_transaction_id?",
-                  r.global_position AS "rebuild_global_position?"
+                  r.global_position AS "rebuild_global_position?",
+                  (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = p.name)
+                      AS "parked_events!"
              FROM projections p
              LEFT JOIN projection_checkpoints a ON a.projection = p.name AND a.generation = p.active_generation
              LEFT JOIN projection_checkpoints r ON r.projection = p.name AND r.generation = p.rebuild_generation
@@ -63,11 +69,51 @@ pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, s
             events_seen: row.events_seen,
             lag_events,
             lag_seconds,
+            parked_events: row.parked_events,
             owner,
             rebuild,
         });
     }
     Ok(statuses)
+}
+
+/// What `/ready` warns about for one projection: lag past its threshold, events parked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionHealth {
+    pub name: String,
+    /// Readable events the active generation has not applied, counted up to the cap asked
+    /// for (so a projection far behind costs no more to check than one just past the cap).
+    pub lag_events: i64,
+    /// Events parked in `projection_dead_letters`.
+    pub parked_events: i64,
+}
+
+/// Every projection's lag (counted up to `lag_cap`; 0 counts nothing) and parked events, in
+/// one query: `/ready` asks for it on every probe.
+pub async fn projection_health(pool: &PgPool, lag_cap: i64) -> Result<Vec<ProjectionHealth>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT p.name,
+                  (SELECT count(*) FROM (
+                       SELECT 1 FROM events e
+                        WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
+                          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                        LIMIT $1) behind) AS "lag_events!",
+                  (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = p.name) AS "parked_events!"
+             FROM projections p
+             JOIN projection_checkpoints c ON c.projection = p.name AND c.generation = p.active_generation
+            ORDER BY p.name"#,
+        lag_cap.max(0),
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ProjectionHealth {
+            name: row.name,
+            lag_events: row.lag_events,
+            parked_events: row.parked_events,
+        })
+        .collect())
 }
 
 /// The worker whose lease connection holds the projection's advisory lock in this database.
@@ -85,7 +131,7 @@ pub async fn owner(pool: &PgPool, projection: &str) -> Result<Option<String>, sq
 }
 
 /// Exports lag gauges every `interval` until cancelled: per projection, events and seconds
-/// behind; for the log, committed events held back by an open transaction and the age of the
+/// behind and events parked; for the log, committed events held back by an open transaction and the age of the
 /// oldest open transaction (a stalled horizon shows here, not as lost events).
 pub async fn export_lag_metrics(pool: PgPool, interval: Duration, shutdown: CancellationToken) {
     let log = EventLog::new(pool.clone());
@@ -96,6 +142,8 @@ pub async fn export_lag_metrics(pool: PgPool, interval: Duration, shutdown: Canc
                     .set(status.lag_events as f64);
                 metrics::gauge!("loopync_projection_lag_seconds", "projection" => status.name.clone())
                     .set(status.lag_seconds);
+                metrics::gauge!("loopync_projection_parked_events", "projection" => status.name.clone())
+                    .set(status.parked_events as f64);
                 metrics::gauge!("loopync_projection_position", "projection" => status.name)
                     .set(status.position.global_position as f64);
             }

@@ -2,7 +2,6 @@
 //! AsyncAPI document of the protocol.
 
 use super::connection::{self, Opening};
-use super::hub::Hub;
 use super::presence::Status;
 use crate::consistency::Answer;
 use crate::identity::BearerAuth;
@@ -20,7 +19,6 @@ use poem_openapi::param::Path;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// The query of the upgrade request.
@@ -37,9 +35,11 @@ pub async fn ws_endpoint(
     Query(query): Query<WsQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let Some(hub) = state.realtime.clone() else {
-        return Problem::service_unavailable("live updates are unavailable: the node has no NATS connection")
-            .into_response();
+    let Some(hub) = state.realtime.hub() else {
+        return Problem::service_unavailable(
+            "live updates are unavailable: the node has no NATS connection yet",
+        )
+        .into_response();
     };
     let config = WebSocketConfig::default()
         .max_message_size(Some(hub.config.hard_frame_bytes))
@@ -106,12 +106,11 @@ impl PresenceView {
 /// `/api/users/{userId}/presence`.
 pub struct PresenceApi {
     state: AppState,
-    hub: Option<Arc<Hub>>,
 }
 
 impl PresenceApi {
     pub fn new(state: &AppState) -> Self {
-        Self { state: state.clone(), hub: state.realtime.clone() }
+        Self { state: state.clone() }
     }
 }
 
@@ -149,7 +148,7 @@ impl PresenceApi {
             }
             Some(true) => {}
         }
-        let Some(hub) = &self.hub else {
+        let Some(hub) = self.state.realtime.hub() else {
             return Err(Problem::service_unavailable(
                 "presence is unavailable: the node has no NATS connection",
             )

@@ -13,6 +13,7 @@
 //!
 //! - [`protocol`]: the frame envelope, reading client frames, error codes, close codes.
 //! - [`frames`]: the typed payloads of the gateway's own frames, both ways.
+//! - [`gateway`]: whether this node's gateway is up, and its start in the background.
 //! - [`hub`]: this node's connections, per-user NATS subscriptions, loss-free delivery.
 //! - [`connection`]: one WebSocket: authentication, resume, heartbeats, client frames.
 //! - [`presence`]: online, offline and last seen across devices and nodes.
@@ -22,12 +23,14 @@
 pub mod asyncapi;
 mod connection;
 pub mod frames;
+pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
 pub mod settings;
 
+pub use gateway::{Gateway, GatewayState};
 pub use http::{PresenceApi, asyncapi_document, ws_endpoint};
 pub use hub::{Hub, HubError};
 pub use settings::RealtimeSettings;

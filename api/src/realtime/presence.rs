@@ -129,10 +129,17 @@ impl Presence {
             last_seen: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
         });
-        let announcements =
-            nats.subscribe(subjects.presence_nodes()).await.map_err(|e| HubError(e.to_string()))?;
+        let announcements = nats.subscribe(subjects.presence_nodes()).await.map_err(|e| HubError(e.to_string()))?;
         let queries = nats.subscribe(subjects.presence_query()).await.map_err(|e| HubError(e.to_string()))?;
-        let _ = tokio::time::timeout(Duration::from_secs(2), nats.flush()).await;
+        // Confirmed by the server, or the gateway is not up: a node whose NATS is not there
+        // yet retries (see `gateway`) rather than count as started.
+        match tokio::time::timeout(Duration::from_secs(2), nats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                return Err(HubError(format!("NATS did not confirm the subscriptions: {error}")));
+            }
+            Err(_) => return Err(HubError("NATS did not confirm the subscriptions in 2 s".to_owned())),
+        }
         let (changes, inbox) = mpsc::unbounded_channel();
         let tasks = vec![
             tokio::spawn(listen_to_peers(shared.clone(), announcements)).abort_handle(),

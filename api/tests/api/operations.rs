@@ -28,6 +28,88 @@ async fn ready_when_postgres_answers_migrations_are_applied_read_models_exist_an
     assert_eq!(body["checks"]["read_models"], "ok");
 }
 
+/// `/ready` as soon as it answers 200 (the projection runner makes the read models just after
+/// start).
+async fn ready_body(app: &loopync_testkit::TestApp) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let response = app.get("/ready").await;
+        if response.status == 200 {
+            return response.body.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never ready: {}", response.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A read model that lags or has parked events is a warning in a 200, not a 503: every node
+/// reads the same read models, so failing readiness for it would take every node out of the
+/// load balancer at once.
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn ready_warns_about_a_lagging_projection_or_parked_events_and_stays_200(pool: PgPool) {
+    let nats = loopync_testkit::nats().await;
+    // A node makes the read models and leaves; the node under test runs no projections, so
+    // what it appends stays unapplied.
+    let builder = spawn_app(&pool, Options::default().with_nats(nats.clone())).await;
+    ready_body(&builder).await;
+    builder.stop().await.unwrap();
+    let mut options = Options::default().with_nats(nats).without_projections();
+    options.config.ready_max_lag_events = 2;
+    let app = spawn_app(&pool, options).await;
+    let body = ready_body(&app).await;
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["checks"]["projections"], "ok", "{body}");
+    assert!(body.get("warnings").is_none(), "{body}");
+
+    for _ in 0..3 {
+        app.signup().await;
+    }
+    // The events become readable to the lag count once no older transaction is open.
+    let started = Instant::now();
+    let body = loop {
+        let response = app.get("/ready").await;
+        assert_eq!(response.status, 200, "lag alone never makes a node unready: {}", response.text);
+        if response.body.get("warnings").is_some() || started.elapsed() > Duration::from_secs(20) {
+            break response.body.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["checks"]["projections"], "degraded", "{body}");
+    let warnings = body["warnings"].as_array().expect("warnings").clone();
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w["check"] == "projections" && w["lagging"] == true && w["parkedEvents"] == 0),
+        "{body}"
+    );
+    // Lag is counted in the log's events, whichever the projection handles: all of them lag.
+    let lagging: Vec<&str> = warnings.iter().filter_map(|w| w["projection"].as_str()).collect();
+    assert_eq!(lagging.len(), app.projection_names.len(), "{body}");
+
+    // And one of them has an event parked.
+    let poisoned = app.projection_names[0];
+    sqlx::query(
+        "INSERT INTO projection_dead_letters \
+             (projection, generation, transaction_id, global_position, event_id, event_type, error) \
+         VALUES ($1, 1, '1'::xid8, 1, $2, 'test.poisoned', 'cannot be applied')",
+    )
+    .bind(poisoned)
+    .bind(Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let response = app.get("/ready").await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let parked = response.body["warnings"]
+        .as_array()
+        .and_then(|warnings| warnings.iter().find(|w| w["projection"] == poisoned).cloned())
+        .unwrap_or_else(|| panic!("no warning for {poisoned}: {}", response.text));
+    assert_eq!(parked["parkedEvents"], 1, "{parked}");
+    assert_eq!(parked["lagging"], true, "{parked}");
+    assert!(parked["message"].as_str().unwrap().contains("loopync projections failed"), "{parked}");
+}
+
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn not_ready_without_nats_read_models_or_with_a_pending_migration(pool: PgPool) {
     let app = sample::spawn(&pool, sample::options()).await;

@@ -47,6 +47,6 @@ async fn a_client_that_stops_answering_is_closed_with_4004(pool: PgPool) {
     // Not reading means not answering pings: the server hears nothing.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(client.ended().await, Ended::Closed(4004));
-    let connections = app.state.realtime.as_ref().map(|hub| hub.connections());
+    let connections = app.state.realtime.hub().map(|hub| hub.connections());
     assert_eq!(connections, Some(0), "the idle connection is gone from the hub");
 }

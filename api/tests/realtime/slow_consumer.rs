@@ -45,7 +45,7 @@ async fn drain(client: &mut Client) -> (usize, Ended) {
 async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
     let config = RealtimeConfig { outbound_queue: 16, ..test_config() };
     let app = node_with(&pool, config, false).await;
-    let hub = app.state.realtime.clone().expect("the node has no gateway");
+    let hub = app.state.realtime.hub().expect("the node has no gateway");
     let bob = app.signup().await;
     let carol = app.signup().await;
 
@@ -142,7 +142,7 @@ async fn a_client_that_stalls_during_catch_up_is_closed(pool: PgPool) {
     loopync_projections::live::append(&mut tx, backlog).await.expect("append");
     tx.commit().await.expect("commit");
 
-    let hub = app.state.realtime.clone().expect("no gateway");
+    let hub = app.state.realtime.hub().expect("no gateway");
     let _stalled = Client::connect_small_buffer(&app, &format!("token={}&since={since}", bob.token)).await;
     let wait_for = |connections: usize, what: &'static str| {
         let hub = hub.clone();
