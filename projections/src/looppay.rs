@@ -81,7 +81,9 @@ pub const TRANSACTION_KINDS: &[&str] = &[
 /// move credits (top-up requests, failures and expiries).
 pub fn transaction_kind(kind: WalletEventKind) -> Option<&'static str> {
     match kind {
-        WalletEventKind::TopUpRequested | WalletEventKind::TopUpFailed | WalletEventKind::TopUpExpired => None,
+        WalletEventKind::TopUpRequested | WalletEventKind::TopUpFailed | WalletEventKind::TopUpExpired => {
+            None
+        }
         WalletEventKind::ToppedUp => Some("top_up"),
         WalletEventKind::TransferSent => Some("transfer_sent"),
         WalletEventKind::TransferReceived => Some("transfer_received"),

@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(LedgerError::PaymentNotFound.status(), StatusCode::NOT_FOUND);
         assert_eq!(LedgerError::HoldNotActive("voided").status(), StatusCode::CONFLICT);
         let crowded = LedgerError::TooManyPendingTopUps { limit: 5 };
-        assert_eq!((crowded.status(), crowded.code()), (StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_top_ups"));
+        assert_eq!(
+            (crowded.status(), crowded.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_top_ups")
+        );
         assert_eq!(LedgerError::TopUpExpired.code(), "top_up_expired");
     }
 }

@@ -42,7 +42,8 @@ impl Feature for LoopPayFeature {
     fn jobs(&self, context: &JobContext) -> Vec<Job> {
         let looppay = &context.config.looppay;
         // The window is checked at start (at most a year), so it always fits.
-        let window = chrono::Duration::from_std(looppay.top_up_pending_window).unwrap_or(chrono::Duration::days(366));
+        let window =
+            chrono::Duration::from_std(looppay.top_up_pending_window).unwrap_or(chrono::Duration::days(366));
         vec![
             Job::new(
                 "looppay.hold_expiry",

@@ -48,7 +48,15 @@ refusals!(TopUpRefusals, "TopUp", |set| set
     .body()
     .idempotent()
     .with(400, &[c::INVALID_AMOUNT])
-    .with(422, &[c::TOP_UP_LIMIT_EXCEEDED, c::DAILY_LIMIT_EXCEEDED, c::TOO_MANY_PENDING_TOP_UPS, c::BALANCE_OVERFLOW])
+    .with(
+        422,
+        &[
+            c::TOP_UP_LIMIT_EXCEEDED,
+            c::DAILY_LIMIT_EXCEEDED,
+            c::TOO_MANY_PENDING_TOP_UPS,
+            c::BALANCE_OVERFLOW
+        ]
+    )
     .with(503, &[c::PROVIDER_UNAVAILABLE]));
 refusals!(TopUpStatusRefusals, "TopUpStatus", |set| set
     .signed_in()

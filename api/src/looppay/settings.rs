@@ -58,7 +58,9 @@ pub enum LoopPaySettingsError {
     WebhookSecretMissing,
     #[error("top-up limits must be positive, and the daily one at least the per-top-up one")]
     TopUpLimits,
-    #[error("LOOPYNC_TOP_UP_PENDING_MAX and LOOPYNC_TOP_UP_PENDING_MINUTES must be at least 1 (and the window at most a year)")]
+    #[error(
+        "LOOPYNC_TOP_UP_PENDING_MAX and LOOPYNC_TOP_UP_PENDING_MINUTES must be at least 1 (and the window at most a year)"
+    )]
     PendingTopUps,
 }
 

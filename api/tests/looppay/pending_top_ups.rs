@@ -8,7 +8,7 @@ use chrono::{Duration as Span, Utc};
 use futures::future::join_all;
 use loopync_testkit::{
     Options, Reply, TestApp, TestDb, assert_problem, events_of_type, logs, replay_wallet, spawn_app,
-    spawn_two_nodes, string,
+    spawn_two_nodes, string, uuid,
 };
 use loopync_workers::looppay::top_up_expiry::{Sweep, due_top_ups, expire_due_top_ups};
 use serde_json::json;
@@ -37,7 +37,12 @@ async fn twenty_racing_starts_on_two_nodes_leave_exactly_the_cap_pending() {
         let starts = (0..20).map(|i| nodes[i % 2].top_up(&ada, 100 + i as i64, None));
         let replies: Vec<Reply> = join_all(starts).await;
         let started: Vec<&Reply> = replies.iter().filter(|reply| reply.status == 201).collect();
-        assert_eq!(started.len(), CAP, "round {rounds}: {:?}", replies.iter().map(|r| &r.text).collect::<Vec<_>>());
+        assert_eq!(
+            started.len(),
+            CAP,
+            "round {rounds}: {:?}",
+            replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+        );
         for reply in replies.iter().filter(|reply| reply.status != 201) {
             let problem = assert_problem(reply, 422, "too_many_pending_top_ups");
             assert!(string(&problem["detail"]).contains('5'), "{problem}");
@@ -51,10 +56,8 @@ async fn twenty_racing_starts_on_two_nodes_leave_exactly_the_cap_pending() {
     assert!(conflicts(&nodes) > 0, "the starts never raced in {rounds} rounds");
     // Nothing appended for a refused start: one request event per pending top-up, no more.
     assert_eq!(events_of_type(&db.pool, "wallet.top_up_requested").await, (CAP * rounds) as i64);
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM looppay_pending_top_ups")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM looppay_pending_top_ups").fetch_one(&db.pool).await.unwrap();
     assert_eq!(pending, (CAP * rounds) as i64, "the trigger tracked every pending top-up");
     drop(nodes);
     db.drop_database().await;
@@ -68,11 +71,15 @@ async fn a_top_up_pending_past_the_window_expires_and_frees_its_place(pool: PgPo
     let (confirmed, _) = pending_top_up(&app, &ada, 700).await;
     assert_problem(app.top_up(&ada, 100, None).await, 422, "too_many_pending_top_ups");
     let body = notice("top_up.succeeded", confirmed, ada.id, 700);
-    assert_eq!(deliver_to(&app, WEBHOOK, &body, Some(&sign(&body, 0))).await.expect(200)["status"], "applied");
-    let (fresh, _) = pending_top_up(&app, &ada, 300).await;
+    assert_eq!(
+        deliver_to(&app, WEBHOOK, &body, Some(&sign(&body, 0))).await.expect(200)["status"],
+        "applied"
+    );
+    let fresh = uuid(&app.top_up(&ada, 300, None).await.created()["topUpId"]);
 
     // Found the moment they commit, from the trigger-kept table: only what is still pending.
-    let due: Vec<_> = due_top_ups(&pool, Utc::now(), 10).await.unwrap().into_iter().map(|d| d.top_up_id).collect();
+    let due: Vec<_> =
+        due_top_ups(&pool, Utc::now(), 10).await.unwrap().into_iter().map(|d| d.top_up_id).collect();
     assert_eq!(due, [stale, fresh]);
 
     // Not before the window ends...

@@ -467,7 +467,9 @@ impl Wallet {
     /// when settled the other way or unknown.
     fn not_pending(&self, top_up_id: Uuid, confirming: bool) -> Result<Vec<WalletEvent>, LedgerError> {
         match (self.settlement(top_up_id), confirming) {
-            (Some(TopUpSettlement::Confirmed), true) | (Some(TopUpSettlement::Failed), false) => Ok(Vec::new()),
+            (Some(TopUpSettlement::Confirmed), true) | (Some(TopUpSettlement::Failed), false) => {
+                Ok(Vec::new())
+            }
             (Some(TopUpSettlement::Expired), true) => Err(LedgerError::TopUpExpired),
             (Some(TopUpSettlement::Expired), false) => Ok(Vec::new()),
             (Some(_), _) => Err(LedgerError::TopUpAlreadySettled),
@@ -581,7 +583,8 @@ impl Aggregate for Wallet {
         match event {
             WalletEvent::TopUpRequested(e) => {
                 if let Some(id) = e.top_up_id {
-                    let pending = PendingTopUp { amount: e.amount, requested_on: day, requested_at: e.occurred_at };
+                    let pending =
+                        PendingTopUp { amount: e.amount, requested_on: day, requested_at: e.occurred_at };
                     self.pending_top_ups.insert(id, pending);
                 }
                 self.count_top_up(day, e.amount);

@@ -15,8 +15,7 @@ use loopync_domain::looppay::{
     TopUpLimits, Transfer, Wallet, WalletCommand, WalletEvent,
 };
 use loopync_projections::looppay::{
-    self as ledger, BalanceRow, LedgerReadModel, PaymentRow, TopUpRow, TransactionFilter,
-    TransactionRow,
+    self as ledger, BalanceRow, LedgerReadModel, PaymentRow, TopUpRow, TransactionFilter, TransactionRow,
 };
 use loopync_projections::projection::LiveUpdate;
 use sqlx::PgPool;
@@ -556,7 +555,6 @@ async fn payments_voids_and_expiries_each_have_their_status(pool: PgPool) {
         ("payment_received", Some("thanks!"), Some(order))
     );
     assert_eq!(balances(&pool, ada).await, (5_000, 3_800, 6));
-
 
     ledger.release(voided, ada, Release::Void, at(10)).await;
     ledger.release(expiring, ada, Release::Expire, at(25)).await;

@@ -273,7 +273,8 @@ fn a_wallet_has_at_most_the_pending_cap_of_unconfirmed_top_ups() {
         .when(request_top_up(4, 100, false, LIMITS, soon()))
         .then_error(LedgerError::TooManyPendingTopUps { limit: 3 });
     // A top-up the provider confirms at once never waits, so the cap does not stop it.
-    let at_once = accepted(Wallet::default().fold(&three).decide(&request_top_up(4, 100, true, LIMITS, soon())));
+    let at_once =
+        accepted(Wallet::default().fold(&three).decide(&request_top_up(4, 100, true, LIMITS, soon())));
     assert_eq!(at_once.len(), 1);
     // A retry of a pending request is still answered, not counted again.
     given::<Wallet>(three).when(request_top_up(3, 100, false, LIMITS, soon())).then([]);
@@ -319,9 +320,7 @@ fn a_top_up_pending_past_the_window_expires_moving_nothing() {
 #[test]
 fn a_top_up_is_not_expired_before_its_window_ends() {
     let requested = decided([request_top_up(1, 500, false, LIMITS, now())]);
-    given::<Wallet>(requested)
-        .when(expire_top_up(1, expiry_due() - Duration::seconds(1)))
-        .then([]);
+    given::<Wallet>(requested).when(expire_top_up(1, expiry_due() - Duration::seconds(1))).then([]);
 }
 
 #[test]
