@@ -106,7 +106,7 @@ async fn a_top_up_pending_past_the_window_expires_and_frees_its_place(pool: PgPo
     }
     let statement = app.get_as(&ada.token, "/api/looppay/transactions").await;
     let kinds: Vec<String> =
-        statement.expect(200)["items"].as_array().unwrap().iter().map(|t| string(&t["type"])).collect();
+        statement.expect(200)["data"].as_array().unwrap().iter().map(|t| string(&t["type"])).collect();
     assert_eq!(kinds, ["top_up"], "an expiry moves nothing and is no statement row");
 }
 
