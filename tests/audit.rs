@@ -44,7 +44,7 @@ async fn audit_ledger_exits_0_when_clean_1_after_tampering_and_2_without_a_datab
     let ledger = node_pipeline(&pool, true);
     let cx = CommandContext::actor("e2e");
     let now = Utc::now();
-    let limits = TopUpLimits { per_top_up: 100_000, daily: 100_000 };
+    let limits = TopUpLimits { per_top_up: 100_000, daily: 100_000, pending: 100 };
     let (ada, bob) = (LedgerAccount::User(Uuid::now_v7()), LedgerAccount::User(Uuid::now_v7()));
     let done = |what: &str, result: Result<(), String>| result.unwrap_or_else(|e| panic!("{what}: {e}"));
     let err = |e: loopync_commands::CommandError<_>| format!("{e:?}");

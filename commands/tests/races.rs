@@ -44,7 +44,7 @@ fn context() -> CommandContext {
 }
 
 async fn fund(node: &CommandPipeline, account: LedgerAccount, amount: i64) {
-    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
+    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX, pending: usize::MAX };
     let top_up = TopUp {
         account,
         top_up_id: Uuid::now_v7(),

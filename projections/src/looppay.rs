@@ -9,14 +9,15 @@
 //! - `wallet_transactions`: the wallet's statement, one row per wallet event that moved
 //!   credits (a non-zero `available_delta` or `held_delta`), keyed by `(account, sequence)`,
 //!   with the balances it left behind. `kind` is the event type without `wallet.`, except
-//!   `wallet.topped_up` which is `top_up` (see [`TRANSACTION_KINDS`]). Top-up requests and
-//!   failures move nothing and are not rows here.
+//!   `wallet.topped_up` which is `top_up` (see [`TRANSACTION_KINDS`]). Top-up requests,
+//!   failures and expiries move nothing and are not rows here.
 //! - `ledger_payments`: one row per payment stream: who pays whom, how much, how much of it
-//!   was refunded, and its status (`held`, `paid`, `voided` or `expired`); holds still
-//!   `held` are indexed by expiry, for the expiry worker ([`due_holds`]).
-//! - `ledger_top_ups`: one row per top-up, `pending` from its request, then `confirmed` or
-//!   `failed`. A top-up confirmed at once has no request: its row is `confirmed` with
-//!   `requested_at = settled_at`.
+//!   was refunded, and its status (`held`, `paid`, `voided` or `expired`). (The expiry
+//!   worker does not look for due holds here: a read model may lag, so it reads a table the
+//!   event store's trigger keeps, see `loopync_workers::looppay::hold_expiry`.)
+//! - `ledger_top_ups`: one row per top-up, `pending` from its request, then `confirmed`,
+//!   `failed` or `expired`. A top-up confirmed at once has no request: its row is `confirmed`
+//!   with `requested_at = settled_at`.
 //!
 //! Every batch is decoded, folded in memory and written back with one bulk statement per
 //! table (plus one read of the payments it touches): a handful of round trips whatever the
@@ -27,7 +28,7 @@
 //! has no subscriber), with the balances the batch left; [`frames`] holds it.
 //!
 //! Queries read the `read_models.*` views: [`balance`], [`balance_at`], [`transactions`],
-//! [`due_holds`], [`payment`], [`top_up`] and [`all_balances`].
+//! [`payment`], [`top_up`] and [`all_balances`].
 //!
 //! The SQL on this projection's tables is unchecked (`sqlx::query`, not the `query!` macros):
 //! the tables exist only in the per-generation schemas and `read_models` views the runtime
@@ -77,10 +78,12 @@ pub const TRANSACTION_KINDS: &[&str] = &[
 ];
 
 /// The `kind` of a statement row for an event of this kind; `None` for the kinds that never
-/// move credits (top-up requests and failures).
+/// move credits (top-up requests, failures and expiries).
 pub fn transaction_kind(kind: WalletEventKind) -> Option<&'static str> {
     match kind {
-        WalletEventKind::TopUpRequested | WalletEventKind::TopUpFailed => None,
+        WalletEventKind::TopUpRequested | WalletEventKind::TopUpFailed | WalletEventKind::TopUpExpired => {
+            None
+        }
         WalletEventKind::ToppedUp => Some("top_up"),
         WalletEventKind::TransferSent => Some("transfer_sent"),
         WalletEventKind::TransferReceived => Some("transfer_received"),
@@ -269,6 +272,7 @@ impl WalletFold {
             WalletEvent::TopUpRequested(_) => Some("pending"),
             WalletEvent::ToppedUp(_) => Some("confirmed"),
             WalletEvent::TopUpFailed(_) => Some("failed"),
+            WalletEvent::TopUpExpired(_) => Some("expired"),
             _ => None,
         };
         if let (Some(status), Some(top_up_id)) = (top_up_status, entry.top_up_id) {
@@ -673,21 +677,12 @@ pub struct TopUpRow {
     pub account: String,
     /// The amount requested (and credited, once confirmed).
     pub amount: i64,
-    /// `pending`, `confirmed` or `failed`.
+    /// `pending`, `confirmed`, `failed` or `expired`.
     pub status: String,
     /// When it was requested (when it was confirmed, for a top-up confirmed at once).
     pub requested_at: DateTime<Utc>,
     /// When it was confirmed or failed.
     pub settled_at: Option<DateTime<Utc>>,
-}
-
-/// A hold whose expiry has come, for the expiry worker.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DueHold {
-    /// The hold's payment.
-    pub payment_id: Uuid,
-    /// The payer, whose wallet the release credits back.
-    pub payer: String,
 }
 
 /// Which statement rows [`transactions`] returns. Empty: all of them.
@@ -764,19 +759,6 @@ pub async fn transactions(
     .bind(filter.to)
     .bind(before_sequence)
     .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// Holds still `held` whose expiry is at or before `now`, oldest expiry first (ties by
-/// payment id), at most `limit`.
-pub async fn due_holds(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueHold>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT payment_id, payer FROM read_models.ledger_payments \
-         WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at, payment_id LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit.max(0))
     .fetch_all(pool)
     .await
 }

@@ -97,7 +97,13 @@ impl Options {
 
     /// LoopPay's top-up limits.
     pub fn with_limits(mut self, per_top_up: i64, daily: i64) -> Self {
-        self.config.looppay.limits = TopUpLimits { per_top_up, daily };
+        self.config.looppay.limits = TopUpLimits { per_top_up, daily, ..self.config.looppay.limits };
+        self
+    }
+
+    /// LoopPay's cap on top-ups waiting for the provider, per wallet.
+    pub fn with_pending_top_ups(mut self, max: usize) -> Self {
+        self.config.looppay.limits.pending = max;
         self
     }
 

@@ -129,7 +129,7 @@ pub async fn wait_caught_up(pool: &PgPool, projection: &str, timeout: Duration) 
 pub async fn generate_ledger_traffic(pipeline: &Arc<CommandPipeline>, wallets: usize, count: usize) {
     let accounts: Arc<Vec<LedgerAccount>> =
         Arc::new((0..wallets).map(|_| LedgerAccount::User(uuid::Uuid::now_v7())).collect());
-    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
+    let limits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX, pending: usize::MAX };
     for account in accounts.iter() {
         let top_up = TopUp {
             account: *account,

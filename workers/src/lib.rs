@@ -8,8 +8,8 @@
 //!   downtime.
 //! - [`status`]: where each projection is, how far behind, and who owns it; lag metrics.
 //! - [`housekeeping`]: expiry of idempotency keys.
-//! - [`looppay`]: LoopPay's background jobs and audit: the hold-expiry sweep and
-//!   `loopync audit ledger`.
+//! - [`looppay`]: LoopPay's background jobs and audit: the hold-expiry sweep,
+//!   the top-up-expiry sweep and `loopync audit ledger`.
 
 pub mod dead_letters;
 pub mod housekeeping;

@@ -90,6 +90,8 @@ pub mod pay_codes {
     pub const DAILY_LIMIT_EXCEEDED: &str = "daily_limit_exceeded";
     pub const TOP_UP_NOT_FOUND: &str = "top_up_not_found";
     pub const TOP_UP_ALREADY_SETTLED: &str = "top_up_already_settled";
+    pub const TOP_UP_EXPIRED: &str = "top_up_expired";
+    pub const TOO_MANY_PENDING_TOP_UPS: &str = "too_many_pending_top_ups";
     pub const PAYMENT_NOT_FOUND: &str = "payment_not_found";
     pub const PAYMENT_EXISTS: &str = "payment_exists";
     pub const HOLD_NOT_ACTIVE: &str = "hold_not_active";
@@ -121,6 +123,7 @@ impl DomainProblem for LedgerError {
             | Self::NotAWallet(_) => StatusCode::BAD_REQUEST,
             Self::TopUpNotFound | Self::PaymentNotFound => StatusCode::NOT_FOUND,
             Self::TopUpAlreadySettled
+            | Self::TopUpExpired
             | Self::PaymentExists
             | Self::HoldNotActive(_)
             | Self::HoldExpired(_)
@@ -130,6 +133,7 @@ impl DomainProblem for LedgerError {
             | Self::SameAccount
             | Self::TopUpLimitExceeded { .. }
             | Self::DailyLimitExceeded { .. }
+            | Self::TooManyPendingTopUps { .. }
             | Self::CaptureExceedsHold { .. }
             | Self::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -145,6 +149,8 @@ impl DomainProblem for LedgerError {
             Self::DailyLimitExceeded { .. } => c::DAILY_LIMIT_EXCEEDED,
             Self::TopUpNotFound => c::TOP_UP_NOT_FOUND,
             Self::TopUpAlreadySettled => c::TOP_UP_ALREADY_SETTLED,
+            Self::TopUpExpired => c::TOP_UP_EXPIRED,
+            Self::TooManyPendingTopUps { .. } => c::TOO_MANY_PENDING_TOP_UPS,
             Self::PaymentNotFound => c::PAYMENT_NOT_FOUND,
             Self::PaymentExists => c::PAYMENT_EXISTS,
             Self::HoldNotActive(_) => c::HOLD_NOT_ACTIVE,
@@ -183,5 +189,11 @@ mod tests {
         assert_eq!((broke.status(), broke.code()), (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds"));
         assert_eq!(LedgerError::PaymentNotFound.status(), StatusCode::NOT_FOUND);
         assert_eq!(LedgerError::HoldNotActive("voided").status(), StatusCode::CONFLICT);
+        let crowded = LedgerError::TooManyPendingTopUps { limit: 5 };
+        assert_eq!(
+            (crowded.status(), crowded.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_top_ups")
+        );
+        assert_eq!(LedgerError::TopUpExpired.code(), "top_up_expired");
     }
 }

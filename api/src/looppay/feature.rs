@@ -1,4 +1,5 @@
-//! LoopPay's descriptor: its event types, ledger read model, balance frames and hold expiry.
+//! LoopPay's descriptor: its event types, ledger read model, balance frames, hold expiry and
+//! top-up expiry.
 
 use crate::feature::{Feature, Job, JobContext};
 use crate::rate_limit::{Budget, RateLimitClass};
@@ -7,7 +8,7 @@ use crate::state::ApiConfig;
 use loopync_projections::Projection;
 use loopync_projections::looppay::{BalanceUpdated, LedgerReadModel};
 use loopync_schemas::EventTypeInfo;
-use loopync_workers::looppay::hold_expiry;
+use loopync_workers::looppay::{hold_expiry, top_up_expiry};
 use std::sync::Arc;
 
 /// The wallet: top-ups, transfers, payments, holds, refunds and the audited ledger.
@@ -36,17 +37,34 @@ impl Feature for LoopPayFeature {
         )]
     }
 
-    /// Holds past their expiry are released, by whichever worker gets to them first.
+    /// Holds past their expiry are released, and top-ups pending past the window expire, by
+    /// whichever worker gets to them first.
     fn jobs(&self, context: &JobContext) -> Vec<Job> {
-        vec![Job::new(
-            "looppay.hold_expiry",
-            hold_expiry::run_hold_expiry(
-                context.pipeline.clone(),
-                context.pool.clone(),
-                context.config.looppay.hold_expiry_interval,
-                context.shutdown.child_token(),
+        let looppay = &context.config.looppay;
+        // The window is checked at start (at most a year), so it always fits.
+        let window =
+            chrono::Duration::from_std(looppay.top_up_pending_window).unwrap_or(chrono::Duration::days(366));
+        vec![
+            Job::new(
+                "looppay.hold_expiry",
+                hold_expiry::run_hold_expiry(
+                    context.pipeline.clone(),
+                    context.pool.clone(),
+                    looppay.hold_expiry_interval,
+                    context.shutdown.child_token(),
+                ),
             ),
-        )]
+            Job::new(
+                "looppay.top_up_expiry",
+                top_up_expiry::run_top_up_expiry(
+                    context.pipeline.clone(),
+                    context.pool.clone(),
+                    window,
+                    looppay.top_up_expiry_interval,
+                    context.shutdown.child_token(),
+                ),
+            ),
+        ]
     }
 
     /// The payment providers' notices have a budget of their own, instead of the anonymous

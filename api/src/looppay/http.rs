@@ -48,7 +48,15 @@ refusals!(TopUpRefusals, "TopUp", |set| set
     .body()
     .idempotent()
     .with(400, &[c::INVALID_AMOUNT])
-    .with(422, &[c::TOP_UP_LIMIT_EXCEEDED, c::DAILY_LIMIT_EXCEEDED, c::BALANCE_OVERFLOW])
+    .with(
+        422,
+        &[
+            c::TOP_UP_LIMIT_EXCEEDED,
+            c::DAILY_LIMIT_EXCEEDED,
+            c::TOO_MANY_PENDING_TOP_UPS,
+            c::BALANCE_OVERFLOW
+        ]
+    )
     .with(503, &[c::PROVIDER_UNAVAILABLE]));
 refusals!(TopUpStatusRefusals, "TopUpStatus", |set| set
     .signed_in()
@@ -144,7 +152,10 @@ impl LoopPayApi {
     /// With the development provider the credits arrive at once (`confirmed`); with a
     /// webhook provider the top-up is `pending` until the provider confirms it. Send an
     /// `Idempotency-Key`: a retry with the same key returns the original top-up. Limits:
-    /// `top_up_limit_exceeded` per top-up, `daily_limit_exceeded` per UTC day (422).
+    /// `top_up_limit_exceeded` per top-up, `daily_limit_exceeded` per UTC day,
+    /// `too_many_pending_top_ups` while the wallet already has the most top-ups waiting for
+    /// the provider (422). A pending top-up the provider has not confirmed within the pending
+    /// window (60 minutes by default) expires.
     #[oai(path = "/topup", method = "post")]
     async fn top_up(
         &self,
@@ -203,7 +214,9 @@ impl LoopPayApi {
     /// (409) for a notice id already used for another notice, `top_up_not_found` (404). A
     /// notice whose first delivery failed is applied when it comes again (verbatim or signed
     /// afresh), once; any notice confirming a top-up already settled answers `already_applied`
-    /// and moves nothing.
+    /// and moves nothing. A confirmation of a top-up that expired unconfirmed credits nothing
+    /// and answers `expired` (200, so the provider stops retrying; the charge is to be
+    /// refunded).
     #[oai(path = "/webhooks/:provider", method = "post")]
     async fn webhook(
         &self,
@@ -221,6 +234,7 @@ impl LoopPayApi {
         let status = match applied {
             NoticeApplied::Applied => "applied",
             NoticeApplied::AlreadyApplied => "already_applied",
+            NoticeApplied::Expired => "expired",
         };
         Ok(Answer::ok(WebhookAnswer { status: status.to_owned() }))
     }

@@ -52,15 +52,21 @@ pub struct LoopPayConfig {
     pub limits: TopUpLimits,
     /// How often expired holds are swept (default 1 s).
     pub hold_expiry_interval: Duration,
+    /// How long a top-up may wait for the provider before it expires (default 60 min).
+    pub top_up_pending_window: Duration,
+    /// How often top-ups pending past the window are swept (10 s: the window is minutes long).
+    pub top_up_expiry_interval: Duration,
 }
 
 impl Default for LoopPayConfig {
     fn default() -> Self {
-        // 1,000.00 LOOP per top-up, 5,000.00 LOOP a day.
+        // 1,000.00 LOOP per top-up, 5,000.00 LOOP a day, 5 waiting for the provider at once.
         Self {
             provider: ProviderChoice::Dev,
-            limits: TopUpLimits { per_top_up: 100_000, daily: 500_000 },
+            limits: TopUpLimits { per_top_up: 100_000, daily: 500_000, pending: 5 },
             hold_expiry_interval: Duration::from_secs(1),
+            top_up_pending_window: Duration::from_secs(60 * 60),
+            top_up_expiry_interval: Duration::from_secs(10),
         }
     }
 }
@@ -87,6 +93,8 @@ pub enum NoticeApplied {
     Applied,
     /// The wallet had settled this top-up already: nothing moved.
     AlreadyApplied,
+    /// A confirmation of a top-up that expired unconfirmed: refused, nothing credited.
+    Expired,
 }
 
 /// LoopPay's use cases.
@@ -184,6 +192,20 @@ impl LoopPay {
         let outcome = match self.pipeline.execute::<Wallet>(account, command, &context).await {
             // The same notice id with another content: not a retry.
             Err(CommandError::IdempotencyKeyReused { .. }) => return Err(LoopPayError::WebhookReplayed),
+            // The top-up expired before the provider confirmed it: the wallet credits nothing.
+            // Answered 2xx all the same, because the provider did nothing wrong that a retry
+            // could fix, and an error would only make it retry for days; the warning is what
+            // support follows to have the charge given back.
+            Err(CommandError::Domain(LedgerError::TopUpExpired)) => {
+                tracing::warn!(
+                    notice = %notice.id,
+                    top_up = %notice.top_up_id,
+                    account = %notice.account,
+                    amount = notice.amount,
+                    "a confirmation arrived for an expired top-up; nothing credited, the charge must be refunded"
+                );
+                return Ok(NoticeApplied::Expired);
+            }
             outcome => outcome?,
         };
         // For support questions, which deliveries arrived; it refuses nothing (the key does).

@@ -31,7 +31,19 @@ pub struct LoopPaySettings {
     /// How often expired LoopPay holds are swept, in seconds.
     #[arg(long, env = "LOOPYNC_HOLD_EXPIRY_INTERVAL_SECONDS", default_value_t = 1)]
     pub hold_expiry_interval_seconds: u64,
+
+    /// Most top-ups a wallet may have waiting for the payment provider at once; past it a new
+    /// one is refused `422 too_many_pending_top_ups`.
+    #[arg(long, env = "LOOPYNC_TOP_UP_PENDING_MAX", default_value_t = 5)]
+    pub top_up_pending_max: usize,
+
+    /// How long a top-up may wait for the provider's confirmation before it expires, in minutes.
+    #[arg(long, env = "LOOPYNC_TOP_UP_PENDING_MINUTES", default_value_t = 60)]
+    pub top_up_pending_minutes: u64,
 }
+
+/// The longest pending window accepted: a year.
+const MAX_PENDING_MINUTES: u64 = 366 * 24 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PaymentProviderArg {
@@ -46,6 +58,10 @@ pub enum LoopPaySettingsError {
     WebhookSecretMissing,
     #[error("top-up limits must be positive, and the daily one at least the per-top-up one")]
     TopUpLimits,
+    #[error(
+        "LOOPYNC_TOP_UP_PENDING_MAX and LOOPYNC_TOP_UP_PENDING_MINUTES must be at least 1 (and the window at most a year)"
+    )]
+    PendingTopUps,
 }
 
 impl LoopPaySettings {
@@ -64,10 +80,20 @@ impl LoopPaySettings {
         if self.top_up_max <= 0 || self.top_up_daily_max < self.top_up_max {
             return Err(LoopPaySettingsError::TopUpLimits);
         }
+        // A window of zero would expire every top-up before its checkout could be paid.
+        if self.top_up_pending_max == 0 || !(1..=MAX_PENDING_MINUTES).contains(&self.top_up_pending_minutes) {
+            return Err(LoopPaySettingsError::PendingTopUps);
+        }
         Ok(LoopPayConfig {
             provider,
-            limits: TopUpLimits { per_top_up: self.top_up_max, daily: self.top_up_daily_max },
+            limits: TopUpLimits {
+                per_top_up: self.top_up_max,
+                daily: self.top_up_daily_max,
+                pending: self.top_up_pending_max,
+            },
             hold_expiry_interval: Duration::from_secs(self.hold_expiry_interval_seconds.max(1)),
+            top_up_pending_window: Duration::from_secs(self.top_up_pending_minutes * 60),
+            ..LoopPayConfig::default()
         })
     }
 }
@@ -95,6 +121,8 @@ mod tests {
             top_up_max: 100_000,
             top_up_daily_max: 500_000,
             hold_expiry_interval_seconds: 0,
+            top_up_pending_max: 5,
+            top_up_pending_minutes: 60,
         }
     }
 
@@ -115,5 +143,15 @@ mod tests {
         assert_eq!(daily_below.config().err(), Some(LoopPaySettingsError::TopUpLimits));
         let zero = LoopPaySettings { top_up_max: 0, ..settings() };
         assert_eq!(zero.config().err(), Some(LoopPaySettingsError::TopUpLimits));
+
+        assert_eq!(config.limits.pending, 5);
+        assert_eq!(config.top_up_pending_window, Duration::from_secs(3600));
+        for refused in [
+            LoopPaySettings { top_up_pending_max: 0, ..settings() },
+            LoopPaySettings { top_up_pending_minutes: 0, ..settings() },
+            LoopPaySettings { top_up_pending_minutes: u64::MAX, ..settings() },
+        ] {
+            assert_eq!(refused.config().err(), Some(LoopPaySettingsError::PendingTopUps));
+        }
     }
 }

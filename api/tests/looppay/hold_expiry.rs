@@ -2,16 +2,20 @@
 //! two independent workers (two ledgers over two pipelines and event stores) sweep at once,
 //! again and again until nothing is due. Each uncaptured hold expires exactly once, captured
 //! ones stay captured, and every payer gets its credits back.
+//!
+//! And hold expiry without the read models: due holds are found in the table the event
+//! store's trigger keeps, so with no projection running at all a due hold is still expired
+//! and its credits released.
 
 use chrono::{Duration as Span, Utc};
 use loopync_commands::CommandContext;
 use loopync_domain::given::credits;
 use loopync_domain::looppay::{LedgerAccount, PlaceHold};
-use loopync_projections::looppay::due_holds;
 use loopync_testkit::{
-    Options, TestDb, caught_up, events_of_type, replay_wallets, spawn_app, standalone_pipeline,
+    Options, TestDb, caught_up, events_of_type, replay_wallet, replay_wallets, spawn_app, standalone_pipeline,
 };
-use loopync_workers::looppay::hold_expiry::{Sweep, expire_due_holds};
+use loopync_workers::looppay::hold_expiry::{Sweep, due_holds, expire_due_holds};
+use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,4 +185,69 @@ async fn two_workers_expire_each_uncaptured_hold_exactly_once() {
 
     drop(app);
     db.drop_database().await;
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_due_hold_is_expired_with_no_projection_running(pool: PgPool) {
+    // No projection runner: the ledger read model never sees a single event.
+    let app = spawn_app(&pool, Options::default().without_projections()).await;
+    let ada = app.signup().await;
+    app.top_up(&ada, 1_000, None).await.created();
+    let looppay = &app.state.looppay;
+    let context = CommandContext::actor("hold-tests");
+    let hold = |payment_id: Uuid, amount: i64, expires_in: Span| {
+        let now = Utc::now();
+        PlaceHold {
+            payment_id,
+            payer: LedgerAccount::User(ada.id),
+            payee: LedgerAccount::Escrow,
+            amount: credits(amount),
+            reference: format!("event:{}", payment_id.simple()),
+            expires_at: now + expires_in,
+            now,
+        }
+    };
+    let (due, captured, later) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    looppay.place_hold(hold(due, 300, Span::seconds(2)), &context).await.expect("hold");
+    looppay.place_hold(hold(captured, 200, Span::seconds(2)), &context).await.expect("hold");
+    looppay.place_hold(hold(later, 100, Span::hours(1)), &context).await.expect("hold");
+    looppay.capture_hold(captured, None, &context).await.expect("capture");
+    let read_model: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('read_models.ledger_payments')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(read_model, None, "the ledger read model does not even exist");
+
+    // Found from the moment they commit, earliest expiry first, settled ones gone.
+    let found: Vec<Uuid> = due_holds(&pool, Utc::now() + Span::hours(2), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.payment_id)
+        .collect();
+    assert_eq!(found, [due, later]);
+    let first: Vec<Uuid> = due_holds(&pool, Utc::now() + Span::hours(2), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.payment_id)
+        .collect();
+    assert_eq!(first, [due]);
+
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let sweep = expire_due_holds(&app.state.pipeline, &pool, Utc::now()).await.unwrap();
+    assert_eq!(sweep, Sweep { expired: 1, settled_elsewhere: 0, failed: 0 });
+    assert_eq!(events_of_type(&pool, "payment.expired").await, 1);
+    // Ada has her 300 back; 200 were paid, 100 are still held until later.
+    let wallet = replay_wallet(&pool, &ada.id.to_string()).await;
+    assert_eq!((wallet.available, wallet.held), (700, 100));
+    let left: Vec<Uuid> = due_holds(&pool, Utc::now() + Span::hours(2), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.payment_id)
+        .collect();
+    assert_eq!(left, [later]);
+    assert_eq!(expire_due_holds(&app.state.pipeline, &pool, Utc::now()).await.unwrap(), Sweep::default());
 }

@@ -1,7 +1,8 @@
 //! LoopPay end to end: top-ups, transfers, payments, refunds, statements, idempotency, bad
 //! input, authorization, provider webhooks, ledger history and its hash chain, live balance
-//! updates, and the invariants under concurrency (money conserved, hot wallets, hold expiry
-//! with two workers, refunds, confirmations and transfers racing on two nodes), over HTTP on a real socket against a fresh PostgreSQL database per test
+//! updates, pending top-ups (the cap under racing starts, expiry, late confirmations), and
+//! the invariants under concurrency (money conserved, hot wallets, hold expiry with two
+//! workers and with no projection running, refunds, confirmations and transfers racing on two nodes), over HTTP on a real socket against a fresh PostgreSQL database per test
 //! (`DATABASE_URL`; the live-update and read-your-writes tests also need NATS at `NATS_URL`).
 //! With the whole product's APIs mounted, this binary also holds read-your-writes per session
 //! for every command and read of identity and LoopPay, on one node and across two. One test
@@ -19,6 +20,7 @@ mod hot_wallet;
 mod idempotency;
 mod invariants;
 mod live;
+mod pending_top_ups;
 mod read_your_writes;
 mod two_nodes;
 mod webhooks;

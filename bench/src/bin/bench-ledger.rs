@@ -470,7 +470,7 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
         Arc::new(store),
         PipelineConfig { snapshot_every: 100, cache_capacity: 10_000, ..PipelineConfig::default() },
     ));
-    let limits = TopUpLimits { per_top_up: args.top_up, daily: args.top_up };
+    let limits = TopUpLimits { per_top_up: args.top_up, daily: args.top_up, pending: usize::MAX };
     let config = ApiConfig {
         auth: AuthConfig {
             // Sign-ups are setup, not measured; tokens must outlive the run.

@@ -267,7 +267,7 @@ fn config(session_memory: bool) -> ApiConfig {
         rate_limits: RateLimitConfig::off(),
         looppay: LoopPayConfig {
             provider: ProviderChoice::Dev,
-            limits: TopUpLimits { per_top_up: 1_000_000, daily: i64::MAX / 4 },
+            limits: TopUpLimits { per_top_up: 1_000_000, daily: i64::MAX / 4, pending: usize::MAX },
             ..LoopPayConfig::default()
         },
         session_consistency: SessionConsistencyConfig {

@@ -82,6 +82,10 @@ pub enum LedgerError {
     TopUpNotFound,
     #[error("this top-up was already settled the other way")]
     TopUpAlreadySettled,
+    #[error("this top-up expired unconfirmed; it can no longer be credited")]
+    TopUpExpired,
+    #[error("{limit} top-ups are already waiting for the payment provider; finish or wait for one first")]
+    TooManyPendingTopUps { limit: usize },
     #[error("no such payment")]
     PaymentNotFound,
     #[error("a payment with this id already exists")]

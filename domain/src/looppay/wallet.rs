@@ -111,6 +111,10 @@ pub enum WalletEvent {
     /// The provider reported that a requested top-up failed; nothing moved.
     #[serde(rename = "wallet.top_up_failed")]
     TopUpFailed(WalletEntry),
+    /// A requested top-up stayed unconfirmed past the pending window; nothing moved, and a
+    /// confirmation arriving later credits nothing.
+    #[serde(rename = "wallet.top_up_expired")]
+    TopUpExpired(WalletEntry),
     #[serde(rename = "wallet.transfer_sent")]
     TransferSent(WalletEntry),
     #[serde(rename = "wallet.transfer_received")]
@@ -142,6 +146,7 @@ pub enum WalletEventKind {
     TopUpRequested,
     ToppedUp,
     TopUpFailed,
+    TopUpExpired,
     TransferSent,
     TransferReceived,
     PaymentSent,
@@ -155,10 +160,11 @@ pub enum WalletEventKind {
 
 impl WalletEventKind {
     /// Every kind, in the order of [`WalletEvent`]'s variants.
-    pub const ALL: [WalletEventKind; 12] = [
+    pub const ALL: [WalletEventKind; 13] = [
         Self::TopUpRequested,
         Self::ToppedUp,
         Self::TopUpFailed,
+        Self::TopUpExpired,
         Self::TransferSent,
         Self::TransferReceived,
         Self::PaymentSent,
@@ -175,6 +181,7 @@ impl WalletEventKind {
             Self::TopUpRequested => "wallet.top_up_requested",
             Self::ToppedUp => "wallet.topped_up",
             Self::TopUpFailed => "wallet.top_up_failed",
+            Self::TopUpExpired => "wallet.top_up_expired",
             Self::TransferSent => "wallet.transfer_sent",
             Self::TransferReceived => "wallet.transfer_received",
             Self::PaymentSent => "wallet.payment_sent",
@@ -192,6 +199,7 @@ impl WalletEventKind {
             Self::TopUpRequested => WalletEvent::TopUpRequested(entry),
             Self::ToppedUp => WalletEvent::ToppedUp(entry),
             Self::TopUpFailed => WalletEvent::TopUpFailed(entry),
+            Self::TopUpExpired => WalletEvent::TopUpExpired(entry),
             Self::TransferSent => WalletEvent::TransferSent(entry),
             Self::TransferReceived => WalletEvent::TransferReceived(entry),
             Self::PaymentSent => WalletEvent::PaymentSent(entry),
@@ -211,6 +219,7 @@ impl WalletEvent {
             Self::TopUpRequested(e)
             | Self::ToppedUp(e)
             | Self::TopUpFailed(e)
+            | Self::TopUpExpired(e)
             | Self::TransferSent(e)
             | Self::TransferReceived(e)
             | Self::PaymentSent(e)
@@ -228,6 +237,7 @@ impl WalletEvent {
             Self::TopUpRequested(_) => WalletEventKind::TopUpRequested,
             Self::ToppedUp(_) => WalletEventKind::ToppedUp,
             Self::TopUpFailed(_) => WalletEventKind::TopUpFailed,
+            Self::TopUpExpired(_) => WalletEventKind::TopUpExpired,
             Self::TransferSent(_) => WalletEventKind::TransferSent,
             Self::TransferReceived(_) => WalletEventKind::TransferReceived,
             Self::PaymentSent(_) => WalletEventKind::PaymentSent,
@@ -295,14 +305,28 @@ pub struct PendingTopUp {
     pub amount: i64,
     /// The UTC day whose limit it counts against.
     pub requested_on: NaiveDate,
+    /// When it was requested: the pending window runs from here.
+    pub requested_at: DateTime<Utc>,
 }
 
-/// A top-up the provider settled, and which way.
+/// How a top-up was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopUpSettlement {
+    /// The provider confirmed it (or confirmed it at once): the credits arrived.
+    Confirmed,
+    /// The provider reported it failed.
+    Failed,
+    /// Nobody settled it within the pending window; a late confirmation credits nothing.
+    Expired,
+}
+
+/// A top-up that was settled, and which way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettledTopUp {
     pub id: Uuid,
-    pub confirmed: bool,
+    pub outcome: TopUpSettlement,
 }
 
 /// Limits on top-ups, from configuration.
@@ -311,8 +335,12 @@ pub struct SettledTopUp {
 pub struct TopUpLimits {
     /// Largest single top-up.
     pub per_top_up: i64,
-    /// Most a wallet may top up per UTC day (requests that have not failed).
+    /// Most a wallet may top up per UTC day (requests that have not failed or expired).
     pub daily: i64,
+    /// Most top-ups a wallet may have started and not yet seen settled (confirmed, failed or
+    /// expired). Each pending one is a checkout the provider may still charge; an unbounded
+    /// number lets one account pile up work and open charges for nothing.
+    pub pending: usize,
 }
 
 /// Commands on one wallet alone. Movements between accounts are the functions below.
@@ -345,6 +373,18 @@ pub enum WalletCommand {
     FailTopUp {
         account: LedgerAccount,
         top_up_id: Uuid,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
+    /// A requested top-up pending for `window` or longer at `now` expires. One already
+    /// settled (any way), or not yet due, decides nothing: the expiry job may race the
+    /// provider's confirmation or another worker, and whichever appends first settles it.
+    ExpireTopUp {
+        account: LedgerAccount,
+        top_up_id: Uuid,
+        /// How long a top-up may stay pending: configuration.
+        #[serde(skip)]
+        window: chrono::Duration,
         #[serde(skip)]
         now: DateTime<Utc>,
     },
@@ -417,23 +457,42 @@ impl Wallet {
     }
 
     /// How a top-up was settled, if the wallet remembers it.
-    fn settled(&self, top_up_id: Uuid) -> Option<bool> {
-        self.settled_top_ups.iter().find(|s| s.id == top_up_id).map(|s| s.confirmed)
+    pub fn settlement(&self, top_up_id: Uuid) -> Option<TopUpSettlement> {
+        self.settled_top_ups.iter().find(|s| s.id == top_up_id).map(|s| s.outcome)
     }
 
-    /// The answer to a notice about a top-up that is not pending: nothing to do when it was
-    /// settled the same way, a refusal when the other way or unknown.
+    /// The answer to a provider's notice about a top-up that is not pending: nothing to do
+    /// when it was settled the same way; a confirmation of an expired top-up is refused
+    /// (`TopUpExpired`: the credits never arrive), a failure of one agrees with it; a refusal
+    /// when settled the other way or unknown.
     fn not_pending(&self, top_up_id: Uuid, confirming: bool) -> Result<Vec<WalletEvent>, LedgerError> {
-        match self.settled(top_up_id) {
-            Some(confirmed) if confirmed == confirming => Ok(Vec::new()),
-            Some(_) => Err(LedgerError::TopUpAlreadySettled),
-            None => Err(LedgerError::TopUpNotFound),
+        match (self.settlement(top_up_id), confirming) {
+            (Some(TopUpSettlement::Confirmed), true) | (Some(TopUpSettlement::Failed), false) => {
+                Ok(Vec::new())
+            }
+            (Some(TopUpSettlement::Expired), true) => Err(LedgerError::TopUpExpired),
+            (Some(TopUpSettlement::Expired), false) => Ok(Vec::new()),
+            (Some(_), _) => Err(LedgerError::TopUpAlreadySettled),
+            (None, _) => Err(LedgerError::TopUpNotFound),
+        }
+    }
+
+    /// A leg of a top-up that moves nothing (a request, a failure, an expiry).
+    fn top_up_fact(top_up_id: Uuid, amount: i64) -> Leg {
+        Leg {
+            entry_id: top_up_id,
+            amount,
+            counterparty: Some(LedgerAccount::Funding),
+            top_up_id: Some(top_up_id),
+            ..Leg::default()
         }
     }
 }
 
 impl Aggregate for Wallet {
     const CATEGORY: &'static str = "wallet";
+    /// 2: pending top-ups know when they were requested, settled ones how they were settled.
+    const SNAPSHOT_VERSION: i32 = 2;
     type Command = WalletCommand;
     type Event = WalletEvent;
     type Error = LedgerError;
@@ -442,9 +501,15 @@ impl Aggregate for Wallet {
         match *command {
             WalletCommand::RequestTopUp { account, top_up_id, amount, confirmed, limits, now } => {
                 let amount = amount.minor_units();
-                if self.pending_top_ups.contains_key(&top_up_id) || self.settled(top_up_id).is_some() {
+                if self.pending_top_ups.contains_key(&top_up_id) || self.settlement(top_up_id).is_some() {
                     // The same top-up requested again (a retry): already done.
                     return Ok(Vec::new());
+                }
+                // Decided on the wallet's own state, with its expected version: two starts
+                // racing for the last free place cannot both take it (the loser is decided
+                // again on a wallet that holds the winner's request).
+                if !confirmed && self.pending_top_ups.len() >= limits.pending {
+                    return Err(LedgerError::TooManyPendingTopUps { limit: limits.pending });
                 }
                 if amount > limits.per_top_up {
                     return Err(LedgerError::TopUpLimitExceeded { limit: limits.per_top_up });
@@ -488,14 +553,22 @@ impl Aggregate for Wallet {
                 let Some(amount) = self.pending_top_ups.get(&top_up_id).map(|p| p.amount) else {
                     return self.not_pending(top_up_id, false);
                 };
-                let leg = Leg {
-                    entry_id: top_up_id,
-                    amount,
-                    counterparty: Some(LedgerAccount::Funding),
-                    top_up_id: Some(top_up_id),
-                    ..Leg::default()
-                };
+                let leg = Self::top_up_fact(top_up_id, amount);
                 Ok(vec![self.seal(account, WalletEventKind::TopUpFailed, leg, now)?])
+            }
+            WalletCommand::ExpireTopUp { account, top_up_id, window, now } => {
+                let Some(pending) = self.pending_top_ups.get(&top_up_id) else {
+                    // Settled meanwhile, whichever way: nothing to expire.
+                    return match self.settlement(top_up_id) {
+                        Some(_) => Ok(Vec::new()),
+                        None => Err(LedgerError::TopUpNotFound),
+                    };
+                };
+                if now < pending.requested_at + window {
+                    return Ok(Vec::new());
+                }
+                let leg = Self::top_up_fact(top_up_id, pending.amount);
+                Ok(vec![self.seal(account, WalletEventKind::TopUpExpired, leg, now)?])
             }
         }
     }
@@ -510,7 +583,9 @@ impl Aggregate for Wallet {
         match event {
             WalletEvent::TopUpRequested(e) => {
                 if let Some(id) = e.top_up_id {
-                    self.pending_top_ups.insert(id, PendingTopUp { amount: e.amount, requested_on: day });
+                    let pending =
+                        PendingTopUp { amount: e.amount, requested_on: day, requested_at: e.occurred_at };
+                    self.pending_top_ups.insert(id, pending);
                 }
                 self.count_top_up(day, e.amount);
             }
@@ -521,17 +596,23 @@ impl Aggregate for Wallet {
                     if self.pending_top_ups.remove(&id).is_none() {
                         self.count_top_up(day, e.amount);
                     }
-                    self.remember_settled(SettledTopUp { id, confirmed: true });
+                    self.remember_settled(SettledTopUp { id, outcome: TopUpSettlement::Confirmed });
                 }
             }
-            WalletEvent::TopUpFailed(e) => {
+            WalletEvent::TopUpFailed(e) | WalletEvent::TopUpExpired(e) => {
                 if let Some(id) = e.top_up_id {
-                    // A failed request no longer counts against the day it was requested on.
+                    // A failed or expired request no longer counts against the day it was
+                    // requested on: no money came of it.
                     let requested_on = self.pending_top_ups.remove(&id).map(|p| p.requested_on);
                     if requested_on.is_some() && self.top_up_day == requested_on {
                         self.topped_up_today = (self.topped_up_today - e.amount).max(0);
                     }
-                    self.remember_settled(SettledTopUp { id, confirmed: false });
+                    let outcome = if matches!(event, WalletEvent::TopUpExpired(_)) {
+                        TopUpSettlement::Expired
+                    } else {
+                        TopUpSettlement::Failed
+                    };
+                    self.remember_settled(SettledTopUp { id, outcome });
                 }
             }
             _ => {}

@@ -50,14 +50,12 @@ CREATE TABLE IF NOT EXISTS ledger_payments (
     expires_at timestamptz,
     updated_at timestamptz NOT NULL
 );
--- Holds to expire, oldest first.
-CREATE INDEX IF NOT EXISTS ledger_payments_due_holds ON ledger_payments (expires_at) WHERE status = 'held';
 -- One row per top-up.
 CREATE TABLE IF NOT EXISTS ledger_top_ups (
     top_up_id uuid PRIMARY KEY,
     account text NOT NULL,
     amount bigint NOT NULL,
-    -- pending, confirmed or failed.
+    -- pending, confirmed, failed or expired.
     status text NOT NULL,
     requested_at timestamptz NOT NULL,
     settled_at timestamptz

@@ -50,6 +50,11 @@ pub static EVENTS: &[EventTypeInfo] = &[
         || schema_for!(looppay::WalletEntry),
     ),
     EventTypeInfo::first(
+        "wallet.top_up_expired",
+        "A requested top-up stayed unconfirmed past the pending window; nothing moved, and a confirmation arriving later credits nothing. Hash-chained per wallet.",
+        || schema_for!(looppay::WalletEntry),
+    ),
+    EventTypeInfo::first(
         "wallet.transfer_sent",
         "The sender's leg of a transfer between users. Hash-chained per wallet.",
         || schema_for!(looppay::WalletEntry),

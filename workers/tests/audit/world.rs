@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
 
-const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 1_000_000, daily: 10_000_000 };
+const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 1_000_000, daily: 10_000_000, pending: 100 };
 
 /// The ledger of the tests, and who is who in it.
 pub struct World {

@@ -20,6 +20,8 @@ fn busy_ledger() -> Ledger {
     accepted(ledger.place_hold(&hold_of(id(0x403), 100)));
     accepted(ledger.release(&expire(id(0x403), hold_expiry())));
     accepted(ledger.refund(&refund_of(PAYMENT, 0x5e1, Some(60))));
+    accepted(ledger.decide(ADA, &request_top_up(4, 200, false, LIMITS, now())));
+    accepted(ledger.decide(ADA, &expire_top_up(4, now() + pending_window())));
     ledger
 }
 

@@ -3,10 +3,11 @@
 use super::*;
 
 /// Every kind of wallet event, with the type name it is stored under (never to change).
-pub(super) const ALL_KINDS: [(WalletEventKind, &str); 12] = [
+pub(super) const ALL_KINDS: [(WalletEventKind, &str); 13] = [
     (WalletEventKind::TopUpRequested, "wallet.top_up_requested"),
     (WalletEventKind::ToppedUp, "wallet.topped_up"),
     (WalletEventKind::TopUpFailed, "wallet.top_up_failed"),
+    (WalletEventKind::TopUpExpired, "wallet.top_up_expired"),
     (WalletEventKind::TransferSent, "wallet.transfer_sent"),
     (WalletEventKind::TransferReceived, "wallet.transfer_received"),
     (WalletEventKind::PaymentSent, "wallet.payment_sent"),
@@ -24,15 +25,16 @@ fn listed_at(kind: WalletEventKind) -> usize {
         WalletEventKind::TopUpRequested => 0,
         WalletEventKind::ToppedUp => 1,
         WalletEventKind::TopUpFailed => 2,
-        WalletEventKind::TransferSent => 3,
-        WalletEventKind::TransferReceived => 4,
-        WalletEventKind::PaymentSent => 5,
-        WalletEventKind::PaymentReceived => 6,
-        WalletEventKind::HoldPlaced => 7,
-        WalletEventKind::HoldCaptured => 8,
-        WalletEventKind::HoldReleased => 9,
-        WalletEventKind::RefundSent => 10,
-        WalletEventKind::RefundReceived => 11,
+        WalletEventKind::TopUpExpired => 3,
+        WalletEventKind::TransferSent => 4,
+        WalletEventKind::TransferReceived => 5,
+        WalletEventKind::PaymentSent => 6,
+        WalletEventKind::PaymentReceived => 7,
+        WalletEventKind::HoldPlaced => 8,
+        WalletEventKind::HoldCaptured => 9,
+        WalletEventKind::HoldReleased => 10,
+        WalletEventKind::RefundSent => 11,
+        WalletEventKind::RefundReceived => 12,
     }
 }
 

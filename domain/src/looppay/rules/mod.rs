@@ -56,8 +56,13 @@ const FUNDING: LedgerAccount = LedgerAccount::Funding;
 const PAYMENT: Uuid = Uuid::from_u128(0x9a1);
 const HOLD: Uuid = Uuid::from_u128(0x401);
 
-const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 10_000, daily: 25_000 };
-const UNLIMITED: TopUpLimits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX };
+const LIMITS: TopUpLimits = TopUpLimits { per_top_up: 10_000, daily: 25_000, pending: 3 };
+const UNLIMITED: TopUpLimits = TopUpLimits { per_top_up: i64::MAX, daily: i64::MAX, pending: usize::MAX };
+
+/// How long a requested top-up may stay pending in these rules.
+fn pending_window() -> Duration {
+    Duration::minutes(60)
+}
 
 #[track_caller]
 fn accepted<T, E: fmt::Debug>(outcome: Result<T, E>) -> T {
@@ -94,6 +99,10 @@ fn confirm_top_up(top_up: u128, now: DateTime<Utc>) -> WalletCommand {
 
 fn fail_top_up(top_up: u128, now: DateTime<Utc>) -> WalletCommand {
     WalletCommand::FailTopUp { account: ADA, top_up_id: id(top_up), now }
+}
+
+fn expire_top_up(top_up: u128, now: DateTime<Utc>) -> WalletCommand {
+    WalletCommand::ExpireTopUp { account: ADA, top_up_id: id(top_up), window: pending_window(), now }
 }
 
 /// Ada's history after these commands, each decided against the state the previous ones left.

@@ -20,7 +20,7 @@ fn a_top_up_confirmed_at_once_credits_the_wallet_from_funding() {
     let wallet = Wallet::default().fold(&decided([request_top_up(1, 500, true, LIMITS, now())]));
     assert_eq!((wallet.available, wallet.held, wallet.sequence), (500, 0, 1));
     assert!(wallet.pending_top_ups.is_empty());
-    assert_eq!(wallet.settled_top_ups, [SettledTopUp { id: id(1), confirmed: true }]);
+    assert_eq!(wallet.settled_top_ups, [SettledTopUp { id: id(1), outcome: TopUpSettlement::Confirmed }]);
 }
 
 #[test]
@@ -254,4 +254,107 @@ fn a_top_up_never_overflows_the_balance() {
     given::<Wallet>(history)
         .when(request_top_up(2, 1, true, UNLIMITED, now()))
         .then_error(LedgerError::Overflow);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending top-ups: capped per wallet, expired after the pending window
+// ---------------------------------------------------------------------------------------------
+
+/// When a top-up requested at `now()` is due to expire.
+fn expiry_due() -> DateTime<Utc> {
+    now() + pending_window()
+}
+
+#[test]
+fn a_wallet_has_at_most_the_pending_cap_of_unconfirmed_top_ups() {
+    let three = decided((1..=3).map(|n| request_top_up(n, 100, false, LIMITS, now())));
+    assert_eq!(Wallet::default().fold(&three).pending_top_ups.len(), 3);
+    given::<Wallet>(three.clone())
+        .when(request_top_up(4, 100, false, LIMITS, soon()))
+        .then_error(LedgerError::TooManyPendingTopUps { limit: 3 });
+    // A top-up the provider confirms at once never waits, so the cap does not stop it.
+    let at_once =
+        accepted(Wallet::default().fold(&three).decide(&request_top_up(4, 100, true, LIMITS, soon())));
+    assert_eq!(at_once.len(), 1);
+    // A retry of a pending request is still answered, not counted again.
+    given::<Wallet>(three).when(request_top_up(3, 100, false, LIMITS, soon())).then([]);
+}
+
+#[test]
+fn a_settled_top_up_frees_its_place_under_the_pending_cap() {
+    let requests = (1..=3).map(|n| request_top_up(n, 100, false, LIMITS, now()));
+    for settle in [confirm_top_up(1, soon()), fail_top_up(1, soon()), expire_top_up(1, expiry_due())] {
+        let history = decided(requests.clone().chain([settle]));
+        let wallet = Wallet::default().fold(&history);
+        assert_eq!(wallet.pending_top_ups.len(), 2);
+        let next = accepted(wallet.decide(&request_top_up(4, 100, false, LIMITS, expiry_due())));
+        assert_eq!(next.len(), 1);
+    }
+}
+
+#[test]
+fn a_top_up_pending_past_the_window_expires_moving_nothing() {
+    let requested = decided([request_top_up(1, 500, false, LIMITS, now())]);
+    let expired = sealed(
+        WalletEventKind::TopUpExpired,
+        WalletEntry {
+            entry_id: id(1),
+            amount: 500,
+            counterparty: Some("system.funding".into()),
+            top_up_id: Some(id(1)),
+            occurred_at: expiry_due(),
+            ..entry(ADA, 2, &requested[0].entry().hash)
+        },
+    );
+    given::<Wallet>(requested.clone()).when(expire_top_up(1, expiry_due())).then([expired.clone()]);
+
+    let history: Vec<WalletEvent> = requested.into_iter().chain([expired]).collect();
+    let wallet = Wallet::default().fold(&history);
+    assert_eq!((wallet.available, wallet.held), (0, 0));
+    assert!(wallet.pending_top_ups.is_empty());
+    assert_eq!(wallet.settlement(id(1)), Some(TopUpSettlement::Expired));
+    // Expired once: a second sweep decides nothing.
+    given::<Wallet>(history).when(expire_top_up(1, expiry_due())).then([]);
+}
+
+#[test]
+fn a_top_up_is_not_expired_before_its_window_ends() {
+    let requested = decided([request_top_up(1, 500, false, LIMITS, now())]);
+    given::<Wallet>(requested).when(expire_top_up(1, expiry_due() - Duration::seconds(1))).then([]);
+}
+
+#[test]
+fn a_settled_top_up_is_never_expired() {
+    for settle in [confirm_top_up(1, soon()), fail_top_up(1, soon())] {
+        let history = decided([request_top_up(1, 500, false, LIMITS, now()), settle]);
+        given::<Wallet>(history).when(expire_top_up(1, expiry_due())).then([]);
+    }
+    given::<Wallet>(decided([request_top_up(1, 500, true, LIMITS, now())]))
+        .when(expire_top_up(1, expiry_due()))
+        .then([]);
+    given::<Wallet>([]).when(expire_top_up(1, expiry_due())).then_error(LedgerError::TopUpNotFound);
+}
+
+#[test]
+fn a_confirmation_after_expiry_credits_nothing() {
+    let history = decided([request_top_up(1, 500, false, LIMITS, now()), expire_top_up(1, expiry_due())]);
+    given::<Wallet>(history.clone())
+        .when(confirm_top_up(1, expiry_due() + Duration::minutes(1)))
+        .then_error(LedgerError::TopUpExpired);
+    // A failure notice agrees with the expiry: nothing to do.
+    given::<Wallet>(history.clone()).when(fail_top_up(1, expiry_due())).then([]);
+    // Nor is the same top-up started again by a retried request.
+    given::<Wallet>(history).when(request_top_up(1, 500, false, LIMITS, expiry_due())).then([]);
+}
+
+#[test]
+fn the_daily_limit_ignores_expired_requests() {
+    let history = decided([
+        request_top_up(1, 10_000, true, LIMITS, now()),
+        request_top_up(2, 10_000, false, LIMITS, now()),
+        expire_top_up(2, expiry_due()),
+        // Only allowed because the expired request no longer counts.
+        request_top_up(3, 10_000, true, LIMITS, expiry_due()),
+    ]);
+    assert_eq!(Wallet::default().fold(&history).available, 20_000);
 }

@@ -13,7 +13,7 @@ use super::auditor::{Auditor, NOWHERE};
 use super::report::{Mismatch, MismatchKind};
 use loopync_domain::looppay::{LedgerAccount, WalletEntry, WalletEventKind};
 
-const KINDS: [WalletEventKind; 12] = WalletEventKind::ALL;
+const KINDS: [WalletEventKind; 13] = WalletEventKind::ALL;
 
 pub(super) fn bit(kind: WalletEventKind) -> u16 {
     let index = KINDS.iter().position(|k| *k == kind).unwrap_or(0);
@@ -34,13 +34,14 @@ fn names(mask: u16) -> String {
 }
 
 /// The complete movements: which kinds of leg an entry may have, all together.
-fn complete_entries() -> [u16; 10] {
+fn complete_entries() -> [u16; 11] {
     use WalletEventKind as K;
     [
         bits(&[K::ToppedUp]),
         bits(&[K::TopUpRequested]),
         bits(&[K::TopUpRequested, K::ToppedUp]),
         bits(&[K::TopUpRequested, K::TopUpFailed]),
+        bits(&[K::TopUpRequested, K::TopUpExpired]),
         bits(&[K::TransferSent, K::TransferReceived]),
         bits(&[K::PaymentSent, K::PaymentReceived]),
         bits(&[K::HoldPlaced]),
@@ -57,8 +58,8 @@ fn expected_legs(mask: u16) -> &'static str {
         "transfer_sent + transfer_received"
     } else if mask & bits(&[K::RefundSent, K::RefundReceived]) != 0 {
         "refund_sent + refund_received"
-    } else if mask & bits(&[K::TopUpRequested, K::ToppedUp, K::TopUpFailed]) != 0 {
-        "[top_up_requested +] topped_up, or top_up_requested [+ top_up_failed]"
+    } else if mask & bits(&[K::TopUpRequested, K::ToppedUp, K::TopUpFailed, K::TopUpExpired]) != 0 {
+        "[top_up_requested +] topped_up, or top_up_requested [+ top_up_failed | top_up_expired]"
     } else {
         "payment_sent + payment_received, or hold_placed [+ hold_released | hold_captured + payment_received]"
     }
@@ -78,7 +79,7 @@ pub(super) fn is_credit(kind: WalletEventKind) -> bool {
 
 fn is_top_up(kind: WalletEventKind) -> bool {
     use WalletEventKind as K;
-    matches!(kind, K::TopUpRequested | K::ToppedUp | K::TopUpFailed)
+    matches!(kind, K::TopUpRequested | K::ToppedUp | K::TopUpFailed | K::TopUpExpired)
 }
 
 /// Whether the deltas, amount and ids of a leg fit its kind; why not otherwise.
@@ -89,7 +90,7 @@ pub(super) fn leg_shape(kind: WalletEventKind, e: &WalletEntry) -> Result<(), St
     }
     let (a, h, amount) = (e.available_delta, e.held_delta, e.amount);
     let deltas_ok = match kind {
-        K::TopUpRequested | K::TopUpFailed => a == 0 && h == 0,
+        K::TopUpRequested | K::TopUpFailed | K::TopUpExpired => a == 0 && h == 0,
         K::ToppedUp | K::TransferReceived | K::PaymentReceived | K::RefundReceived => a == amount && h == 0,
         K::TransferSent | K::PaymentSent | K::RefundSent => a == -amount && h == 0,
         K::HoldPlaced => a == -amount && h == amount,
