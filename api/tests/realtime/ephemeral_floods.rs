@@ -51,7 +51,7 @@ async fn a_client_that_stops_reading_keeps_its_socket_through_a_flood_of_typing(
     let publisher = nats().await;
     let padding = "x".repeat(4000);
     for n in 0..FLOOD {
-        let frame = if n % 2 == 0 {
+        let frame = if n.is_multiple_of(2) {
             json!({"type": "typing_indicator", "cursor": null, "data": {"from": ada.id, "isTyping": true, "n": n, "padding": padding}})
         } else {
             json!({"type": "signal", "cursor": null, "data": {"from": ada.id, "fromConnection": "1", "signal": {"n": n, "padding": padding}}})

@@ -19,7 +19,7 @@ fn config() -> RealtimeConfig {
 
 /// Typing states that alternate, so that the repeat throttle drops none.
 fn typing(to: Uuid, n: usize) -> Value {
-    json!({"type": "typing", "data": {"to": to, "isTyping": n % 2 == 0}})
+    json!({"type": "typing", "data": {"to": to, "isTyping": n.is_multiple_of(2)}})
 }
 
 fn signal(to: Uuid, n: usize) -> Value {
