@@ -16,6 +16,7 @@
 //! | `loopync_http_requests_total{method,route,status}` | [`crate::telemetry`] |
 //! | `loopync_http_request_duration_seconds{method,route}` (histogram) | [`crate::telemetry`] |
 //! | `loopync_read_your_writes_sessions`, `loopync_read_your_writes_evicted_total` | [`crate::consistency::sessions`] |
+//! | `loopync_ws_dropped_total{kind}`, `loopync_ws_sockets_refused_total{cap}`, `loopync_ws_target_limited_total{type}` | [`crate::realtime`] |
 
 use metrics::Unit;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
@@ -133,6 +134,18 @@ fn describe() {
     metrics::describe_gauge!(
         "loopync_read_your_writes_sessions",
         "Sessions whose last command position this node remembers for their reads."
+    );
+    metrics::describe_counter!(
+        "loopync_ws_dropped_total",
+        "Ephemeral frames (typing, signals, presence changes) dropped for WebSocket clients reading too slowly, by frame type."
+    );
+    metrics::describe_counter!(
+        "loopync_ws_sockets_refused_total",
+        "WebSockets refused at a cap: `address` (429 too_many_sockets) or `user` (closed with 4006)."
+    );
+    metrics::describe_counter!(
+        "loopync_ws_target_limited_total",
+        "Typing and signal frames refused for going over the per-(sender, target) limit, by frame type."
     );
     metrics::describe_counter!(
         "loopync_read_your_writes_evicted_total",

@@ -128,7 +128,7 @@ enum Caller {
 }
 
 /// The key an address is counted under: an IPv4 address, or an IPv6 address's /64.
-fn budget_key(address: IpAddr) -> IpAddr {
+pub(crate) fn budget_key(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -1,15 +1,23 @@
 //! One WebSocket connection, from the upgrade to the close.
 //!
 //! Two tasks per connection: this one reads the client's frames and runs the connection's
-//! life (authentication, resume, token expiry, idle timeout); a writer task drains the bounded
-//! outbound queue into the socket and pings every heartbeat. Frames for the client (from the
-//! hub's relay, from catch-up and from replies) only ever go through that queue, so a client
-//! that stops reading fills it and is closed with 4005 instead of growing the server's memory.
+//! life (authentication, resume, token expiry, idle timeout); a writer task drains two bounded
+//! queues into the socket and pings every heartbeat. Durable frames and the gateway's replies
+//! go through the outbound queue: a client that stops reading fills it and is closed with 4005
+//! instead of growing the server's memory. Ephemeral frames other users cause go through the
+//! lossy queue ([`LossyQueue`]), which drops its oldest instead: somebody else's typing is
+//! never a reason to close a socket.
+//!
+//! `typing` and `signal` frames are checked before they are relayed: the target is someone
+//! else, who exists, and the two may see each other ([`audience`](super::audience)); the
+//! sender is within its per-target limit ([`Hub::within_target_limit`]).
 
+use super::audience::{self, Reach};
 use super::frames::{
     Authenticated, Pong, Ready, RelayedSignal, ResyncReason, ResyncRequired, TokenExpiring, TypingIndicator,
 };
-use super::hub::{Device, Durable, Hub, Outbound};
+use super::hub::{Device, Durable, Hub, Outbound, SocketSlot};
+use super::lossy::LossyQueue;
 use super::protocol::{self, ClientFrame, FrameError, close, codes};
 use crate::identity::TokenError;
 use crate::state::AppState;
@@ -17,10 +25,9 @@ use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use loopync_projections::identity::profiles;
 use loopync_projections::live;
 use poem::web::websocket::{Message, WebSocketStream};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -40,14 +47,27 @@ pub(crate) struct Opening {
     pub since: Option<String>,
 }
 
-/// Runs a connection to its end.
-pub(crate) async fn run(socket: WebSocketStream, state: AppState, hub: Arc<Hub>, opening: Opening) {
+/// Runs a connection to its end. `_slot` is the connection's place in its client address's
+/// count, given back when it ends.
+pub(crate) async fn run(
+    socket: WebSocketStream,
+    state: AppState,
+    hub: Arc<Hub>,
+    opening: Opening,
+    _slot: SocketSlot,
+) {
     let (sink, mut stream) = socket.split();
     let (outbound, queue) = mpsc::channel(hub.config.outbound_queue);
+    let ephemeral = Arc::new(LossyQueue::new(hub.config.ephemeral_queue));
     let closing = CancellationToken::new();
     let close_code = Arc::new(AtomicU16::new(close::NORMAL));
-    let writer =
-        tokio::spawn(write(sink, queue, closing.clone(), close_code.clone(), hub.config.heartbeat_interval));
+    let writer = tokio::spawn(write(
+        sink,
+        Queues { durable: queue, ephemeral: ephemeral.clone() },
+        closing.clone(),
+        close_code.clone(),
+        hub.config.heartbeat_interval,
+    ));
 
     let Some(auth) = authenticate(&state, &hub, &mut stream, opening).await else {
         // No token in the query and no `auth` frame in time: the writer sends the close and stops.
@@ -86,21 +106,26 @@ pub(crate) async fn run(socket: WebSocketStream, state: AppState, hub: Arc<Hub>,
         claims.sub,
         claims.sid,
         outbound,
+        ephemeral,
         hub.config.outbound_queue,
         hub.config.stall_limit,
         closing,
         close_code,
     ));
-    hub.attach(device.clone()).await;
-    let mut connection = Connection::new(state, hub.clone(), device.clone(), claims.exp);
-    if connection.open(since).await.is_ok() {
-        connection.serve(&mut stream).await;
+    if hub.attach(device.clone()).await {
+        let mut connection = Connection::new(state, hub.clone(), device.clone(), claims.exp);
+        if connection.open(since).await.is_ok() {
+            connection.serve(&mut stream).await;
+        } else {
+            device.close(close::SERVER_ERROR);
+        }
+        hub.detach(&device);
+        device.close(close::NORMAL);
+        drop(connection);
     } else {
-        device.close(close::SERVER_ERROR);
+        // The user's other connections stay; this one is told why, before `ready`.
+        device.close(close::TOO_MANY_SOCKETS);
     }
-    hub.detach(&device);
-    device.close(close::NORMAL);
-    drop(connection);
     drop(device);
     // The closing handshake: keep reading (the client's pongs and its echo of our close) for a
     // moment, so the close frame reaches the client before the connection goes.
@@ -163,9 +188,13 @@ struct Connection {
     limiter: DefaultDirectRateLimiter,
     /// Last typing state sent to each user, and when.
     typing: HashMap<Uuid, (bool, Instant)>,
-    /// Users known to exist (typing and signal targets), so repeats cost no query.
-    known_users: HashSet<Uuid>,
+    /// Typing and signal targets' audience verdicts, and when each was read: repeats within
+    /// [`RealtimeConfig::audience_ttl`](super::RealtimeConfig::audience_ttl) cost no query.
+    reach: HashMap<Uuid, (Reach, Instant)>,
 }
+
+/// Most typing states and audience verdicts one connection remembers.
+const REMEMBERED_TARGETS: usize = 1024;
 
 /// The store could not be read: the connection closes with 1011 and the client resumes.
 struct StoreUnavailable;
@@ -182,7 +211,7 @@ impl Connection {
             warned: false,
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
             typing: HashMap::new(),
-            known_users: HashSet::new(),
+            reach: HashMap::new(),
         }
     }
 
@@ -377,32 +406,67 @@ impl Connection {
         }
     }
 
-    /// Whether `to` may be addressed: someone else, who exists.
+    /// Whether `to` may be addressed: someone else, who exists, and who the caller and `to`
+    /// may both see. Refusals are answered with an error frame.
     async fn check_target(&mut self, to: Uuid, frame_type: &str) -> bool {
         if to == self.user_id() {
             self.refuse(codes::SELF_TARGET, "that is you", Some(frame_type));
             return false;
         }
-        if self.known_users.contains(&to) {
-            return true;
-        }
-        match visibility(&self.state.pool, self.user_id(), &[to]).await {
-            Ok(found) if found.contains_key(&to) => {
-                if self.known_users.len() >= 1024 {
-                    self.known_users.clear();
+        let ttl = self.hub.config.audience_ttl;
+        let remembered = self.reach.get(&to).filter(|(_, at)| at.elapsed() < ttl).map(|(reach, _)| *reach);
+        let reach = match remembered {
+            Some(reach) => reach,
+            None => match audience::reach(&self.state.pool, self.user_id(), to).await {
+                Ok(reach) => {
+                    if reach != Reach::Unknown {
+                        if self.reach.len() >= REMEMBERED_TARGETS {
+                            self.reach.retain(|_, (_, at)| at.elapsed() < ttl);
+                        }
+                        if self.reach.len() < REMEMBERED_TARGETS {
+                            self.reach.insert(to, (reach, Instant::now()));
+                        }
+                    }
+                    reach
                 }
-                self.known_users.insert(to);
-                true
+                Err(_) => {
+                    self.refuse(codes::UNKNOWN_USER, "users cannot be looked up right now", Some(frame_type));
+                    return false;
+                }
+            },
+        };
+        match reach {
+            Reach::Allowed => true,
+            Reach::Forbidden => {
+                let refusal = FrameError::new(
+                    codes::TARGET_FORBIDDEN,
+                    "you and this user may not both see each other",
+                    Some(frame_type),
+                );
+                self.device.push_frame(&refusal.naming(vec![to]).frame());
+                false
             }
-            Ok(_) => {
+            Reach::Unknown => {
                 self.refuse(codes::UNKNOWN_USER, format!("no user {to}"), Some(frame_type));
                 false
             }
-            Err(_) => {
-                self.refuse(codes::UNKNOWN_USER, "users cannot be looked up right now", Some(frame_type));
-                false
-            }
         }
+    }
+
+    /// Whether the caller is within its per-target limit of `frame_type` frames to `to`
+    /// (refused with `rate_limited` naming `to` otherwise).
+    fn within_target_limit(&self, to: Uuid, frame_type: &str) -> bool {
+        if self.hub.within_target_limit(frame_type, self.user_id(), to) {
+            return true;
+        }
+        metrics::counter!("loopync_ws_target_limited_total", "type" => frame_type.to_owned()).increment(1);
+        let refusal = FrameError::new(
+            codes::RATE_LIMITED,
+            format!("too many {frame_type} frames to this user; slow down"),
+            Some(frame_type),
+        );
+        self.device.push_frame(&refusal.naming(vec![to]).frame());
+        false
     }
 
     async fn typing(&mut self, to: Uuid, is_typing: bool) {
@@ -414,9 +478,14 @@ impl Connection {
             && *state == is_typing
             && at.elapsed() < throttle
         {
+            // A repeat: dropped before the per-target limit, which it does not count against
+            // (clients that send `typing` on every keystroke are not refused).
             return;
         }
-        if self.typing.len() >= 1024 {
+        if !self.within_target_limit(to, "typing") {
+            return;
+        }
+        if self.typing.len() >= REMEMBERED_TARGETS {
             self.typing.retain(|_, (_, at)| at.elapsed() < throttle);
         }
         self.typing.insert(to, (is_typing, Instant::now()));
@@ -425,7 +494,7 @@ impl Connection {
     }
 
     async fn signal(&mut self, to: Uuid, signal: serde_json::Value) {
-        if !self.check_target(to, "signal").await {
+        if !self.check_target(to, "signal").await || !self.within_target_limit(to, "signal") {
             return;
         }
         let relayed =
@@ -451,7 +520,7 @@ impl Connection {
                 Some("presence_subscribe"),
             );
         }
-        let visible = match visibility(&self.state.pool, self.user_id(), &user_ids).await {
+        let visible = match audience::visibility(&self.state.pool, self.user_id(), &user_ids).await {
             Ok(visible) => visible,
             Err(_) => {
                 return self.refuse(
@@ -485,34 +554,22 @@ impl Connection {
     }
 }
 
-/// Which of `user_ids` exist, and whether `viewer` may see their presence
-/// ([`may_see_presence`]).
-pub(crate) async fn visibility(
-    pool: &sqlx::PgPool,
-    viewer: Uuid,
-    user_ids: &[Uuid],
-) -> Result<HashMap<Uuid, bool>, sqlx::Error> {
-    let rows = profiles::privacies(pool, user_ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(user_id, privacy)| (user_id, may_see_presence(viewer, user_id, Some(&privacy))))
-        .collect())
+/// What the writer drains: the durable path (and replies), and the lossy path.
+struct Queues {
+    durable: mpsc::Receiver<Outbound>,
+    ephemeral: Arc<LossyQueue>,
 }
 
-/// Whether `viewer` may see the presence of `user_id`, whose privacy is `privacy`: their own,
-/// or a `public` user's. (`friends` will widen it once friendships exist.)
-pub(crate) fn may_see_presence(viewer: Uuid, user_id: Uuid, privacy: Option<&str>) -> bool {
-    viewer == user_id || privacy == Some("public")
-}
-
-/// The writer task: queue → socket, pings, and the close frame.
+/// The writer task: queues → socket, pings, and the close frame. The durable queue goes
+/// first: when both have frames, the one a client cannot do without is written first.
 async fn write(
     mut sink: SplitSink<WebSocketStream, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
+    queues: Queues,
     closing: CancellationToken,
     close_code: Arc<AtomicU16>,
     heartbeat: Duration,
 ) {
+    let Queues { durable: mut queue, ephemeral } = queues;
     let mut pings = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     let (code, why) = loop {
         let message = tokio::select! {
@@ -526,6 +583,7 @@ async fn write(
                 Some(Outbound::Close(code, why)) => break (code, why),
                 None => break (close::NORMAL, reason(close::NORMAL)),
             },
+            frame = ephemeral.pop() => Message::Text(frame),
             _ = pings.tick() => Message::Ping(Vec::new()),
         };
         tokio::select! {
@@ -555,6 +613,7 @@ fn reason(code: u16) -> &'static str {
         close::SESSION_REVOKED => "session_revoked",
         close::IDLE_TIMEOUT => "idle_timeout",
         close::SLOW_CONSUMER => "slow_consumer",
+        close::TOO_MANY_SOCKETS => "too_many_sockets",
         _ => "",
     }
 }

@@ -81,6 +81,8 @@ pub enum ResyncReason {
 /// Another user started or stopped typing to this user.
 ///
 /// Relays another user's `typing` frame; repeats of the same state within 2 s are dropped.
+/// Like every ephemeral frame another user causes, it may be dropped for a client that reads
+/// too slowly (the oldest go first), never closing the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingIndicator {
@@ -226,7 +228,8 @@ pub struct ErrorFrame {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub frame_type: Option<String>,
-    /// The users the refusal concerns (`presence_subscribe`), when not all of the frame's.
+    /// The users the refusal concerns: some of a `presence_subscribe`'s, or the target of a
+    /// `typing` or `signal` refused by `target_forbidden` or the per-target `rate_limited`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_ids: Vec<Uuid>,
 }
@@ -286,7 +289,9 @@ impl LiveFrame for Ping {
 /// Tells another user that this one started or stopped typing.
 ///
 /// The other user's devices get `typing_indicator`. Repeats of the same state within 2 s are
-/// dropped, so clients may send it on every keystroke.
+/// dropped, so clients may send it on every keystroke. Errors: `self_target`, `unknown_user`,
+/// `target_forbidden` (the two users may not both see each other), `rate_limited` naming the
+/// target (more than 3 state changes a second to one user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Typing {
@@ -335,7 +340,9 @@ impl LiveFrame for PresenceUnsubscribe {
 /// Relays a WebRTC signalling message to every connected device of another user.
 ///
 /// At most 8 KiB. The target's devices get `signal` with `from` and `fromConnection`.
-/// Signalling oneself is refused with `self_target`.
+/// Errors: `self_target`, `unknown_user`, `target_forbidden` (the two users may not both see
+/// each other), `rate_limited` naming the target (more than 10 a second to one user, bursts
+/// of 20).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signal {

@@ -1,8 +1,10 @@
 //! The gateway's HTTP side: the upgrade `GET /api/ws`, the presence of a user, and the
 //! AsyncAPI document of the protocol.
 
+use super::audience;
 use super::connection::{self, Opening};
 use super::presence::Status;
+use crate::client_address::client_ip;
 use crate::consistency::Answer;
 use crate::identity::BearerAuth;
 use crate::identity::errors::auth_codes;
@@ -14,7 +16,7 @@ use crate::timestamp::Timestamp;
 use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Json as PoemJson, Query};
-use poem::{IntoResponse, Response, handler};
+use poem::{IntoResponse, Request, Response, handler};
 use poem_openapi::param::Path;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -28,9 +30,21 @@ pub struct WsQuery {
     since: Option<String>,
 }
 
+/// The code of the upgrade's 429: the client's address has as many sockets as it may.
+pub const TOO_MANY_SOCKETS: &str = "too_many_sockets";
+
+/// The `Retry-After` of that 429. A place frees only when one of the address's sockets closes,
+/// which no one can predict; a few seconds keep a reconnect loop from hammering the node.
+const TOO_MANY_SOCKETS_RETRY_SECONDS: u32 = 5;
+
 /// `GET /api/ws`: upgrades to the realtime protocol (see `/api/asyncapi.json`).
+///
+/// The client's address (as `crate::client_address` resolved it: trusted proxies' forwarding
+/// believed, nobody else's) takes a socket place first, before any authentication, so sockets
+/// that never authenticate are capped too.
 #[handler]
 pub async fn ws_endpoint(
+    request: &Request,
     ws: WebSocket,
     Query(query): Query<WsQuery>,
     Data(state): Data<&AppState>,
@@ -41,6 +55,16 @@ pub async fn ws_endpoint(
         )
         .into_response();
     };
+    let Some(slot) = hub.admit(client_ip(request)) else {
+        let most = hub.config.sockets_per_ip;
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            TOO_MANY_SOCKETS,
+            format!("this address has {most} live sockets to this node already; close one first"),
+        )
+        .with_retry_after(TOO_MANY_SOCKETS_RETRY_SECONDS)
+        .into_response();
+    };
     let config = WebSocketConfig::default()
         .max_message_size(Some(hub.config.hard_frame_bytes))
         .max_frame_size(Some(hub.config.hard_frame_bytes))
@@ -49,7 +73,9 @@ pub async fn ws_endpoint(
         .write_buffer_size(0);
     let state = state.clone();
     let opening = Opening { token: query.token, since: query.since };
-    ws.config(config).on_upgrade(move |socket| connection::run(socket, state, hub, opening)).into_response()
+    ws.config(config)
+        .on_upgrade(move |socket| connection::run(socket, state, hub, opening, slot))
+        .into_response()
 }
 
 /// `GET /api/asyncapi.json`: the AsyncAPI 3 document of the WebSocket protocol.
@@ -131,7 +157,7 @@ impl PresenceApi {
         user_id: Path<Uuid>,
     ) -> Result<Answer<PresenceView>, Refused<PresenceRefusals>> {
         let user_id = user_id.0;
-        let visible = connection::visibility(&self.state.pool, auth.0.user_id, &[user_id]).await?;
+        let visible = audience::visibility(&self.state.pool, auth.0.user_id, &[user_id]).await?;
         match visible.get(&user_id) {
             None => {
                 return Err(

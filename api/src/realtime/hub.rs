@@ -16,17 +16,38 @@
 //! watches: each presence change is checked against the watched user's privacy before it is
 //! relayed, and a watcher who may no longer see it gets `presence_forbidden` instead and stops
 //! watching. One read per change per node, and presence changes are coalesced.
+//!
+//! Ephemeral frames (typing, signals, presence changes) go to each device's [`LossyQueue`],
+//! never through the durable path: a flood of them drops frames, it never closes the socket.
+//!
+//! **Caps**, per node like the HTTP rate limits (behind N nodes a user or an address gets up
+//! to N times as much; what they protect, a node's memory and its sockets, is per node too):
+//! - sockets per client address, counted from the upgrade on, so even connections that never
+//!   authenticate count ([`Hub::admit`]); an IPv6 client counts by its /64, as the rate limits
+//!   count it;
+//! - sockets per user: a connection over the cap is refused (4006), the ones already open are
+//!   left alone. Closing the oldest instead would let whoever holds a user's token, or a client
+//!   stuck in a reconnect loop, take the user's other devices offline one by one; refusing the
+//!   newcomer costs a device whose old socket died unnoticed at most the idle timeout;
+//! - `typing` and `signal` frames per (sender, target), across the sender's connections
+//!   ([`Hub::within_target_limit`]), on top of each connection's own frame rate: twenty
+//!   connections of one user cannot add up to a flood at one person.
 
 use super::RealtimeConfig;
-use super::connection::may_see_presence;
+use super::audience::may_see;
+use super::frames::{Signal, Typing};
+use super::lossy::LossyQueue;
 use super::presence::Presence;
 use super::protocol::{self, FrameError, close, codes};
 use futures::StreamExt;
 use loopync_projections::Subjects;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use loopync_projections::identity::{SessionRevoked, profiles};
 use loopync_projections::live::{self, LiveFrame};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -91,6 +112,8 @@ pub(crate) struct Device {
     /// The signed-in session (device) the connection's token belongs to.
     pub session_id: Uuid,
     outbound: mpsc::Sender<Outbound>,
+    /// Ephemeral frames from others: dropped, never a reason to close (see [`LossyQueue`]).
+    ephemeral: Arc<LossyQueue>,
     delivery: Mutex<Delivery>,
     /// Wakes the connection to catch up from the store.
     pub catch_up: Notify,
@@ -110,6 +133,7 @@ impl Device {
         user_id: Uuid,
         session_id: Uuid,
         outbound: mpsc::Sender<Outbound>,
+        ephemeral: Arc<LossyQueue>,
         queue_bound: usize,
         stall_limit: Duration,
         closing: CancellationToken,
@@ -120,6 +144,7 @@ impl Device {
             user_id,
             session_id,
             outbound,
+            ephemeral,
             delivery: Mutex::new(Delivery::CatchingUp { after: 0, pending: BTreeMap::new() }),
             catch_up: Notify::new(),
             closing,
@@ -148,6 +173,14 @@ impl Device {
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues an ephemeral frame another user caused (typing, a signal, a presence change) on
+    /// the lossy path: when the client reads too slowly, older ones are dropped instead.
+    pub(crate) fn push_ephemeral(&self, frame: String) {
+        if !self.closing.is_cancelled() {
+            self.ephemeral.push(frame);
         }
     }
 
@@ -318,6 +351,13 @@ pub struct Hub {
     users: Mutex<HashMap<Uuid, Arc<Route>>>,
     watched: Mutex<HashMap<Uuid, Arc<Route>>>,
     next_connection: AtomicU64,
+    /// Open sockets per client address key ([`Hub::admit`]).
+    addresses: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// `typing` and `signal` frames per (sender, target); `None`: no limit.
+    typing_limits: Option<DefaultKeyedRateLimiter<(Uuid, Uuid)>>,
+    signal_limits: Option<DefaultKeyedRateLimiter<(Uuid, Uuid)>>,
+    /// Checks of the per-target limits, to drop idle keys now and then.
+    target_checks: AtomicU64,
     /// Bounds concurrent catch-up reads (a broker reconnect wakes every device at once).
     pub(crate) store_reads: Semaphore,
     /// Cancelled when the node shuts down: connections close with 1001.
@@ -339,6 +379,8 @@ impl Hub {
     ) -> Result<Arc<Self>, HubError> {
         let node_id = Uuid::now_v7();
         let presence = Presence::start(nats.clone(), subjects, node_id, &config).await?;
+        let typing_limits = per_target_limiter(config.typing_per_target);
+        let signal_limits = per_target_limiter(config.signals_per_target);
         let hub = Arc::new(Self {
             nats,
             subjects: subjects.clone(),
@@ -349,6 +391,10 @@ impl Hub {
             users: Mutex::new(HashMap::new()),
             watched: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
+            addresses: Arc::new(Mutex::new(HashMap::new())),
+            typing_limits,
+            signal_limits,
+            target_checks: AtomicU64::new(0),
             store_reads: Semaphore::new(4),
             shutdown: CancellationToken::new(),
         });
@@ -382,14 +428,58 @@ impl Hub {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Adds a device; returns once its user's subscription is in place, so that whatever the
-    /// projections publish from now on reaches it.
-    pub(crate) async fn attach(self: &Arc<Self>, device: Arc<Device>) {
+    /// Adds a device unless its user already has [`RealtimeConfig::sockets_per_user`] here
+    /// (then `false`, and nothing changed); returns once its user's subscription is in place,
+    /// so that whatever the projections publish from now on reaches it.
+    pub(crate) async fn attach(self: &Arc<Self>, device: Arc<Device>) -> bool {
         let subject = self.subjects.live_all(device.user_id);
-        let route = self.join(&self.users, device.user_id, subject, device.clone(), Kind::Own);
+        let cap = Some(self.config.sockets_per_user).filter(|cap| *cap > 0);
+        let Some(route) = self.join(&self.users, device.user_id, subject, device.clone(), Kind::Own, cap)
+        else {
+            metrics::counter!("loopync_ws_sockets_refused_total", "cap" => "user").increment(1);
+            return false;
+        };
         self.presence.connected(device.user_id);
         metrics::gauge!("loopync_ws_connections").increment(1.0);
         wait_subscribed(route).await;
+        true
+    }
+
+    /// Takes a socket slot of `address` (the client's, as `crate::client_address` resolved
+    /// it), or `None` when it already has [`RealtimeConfig::sockets_per_ip`] sockets here. The
+    /// slot is given back when dropped, however the socket ends (or if the upgrade fails).
+    pub(crate) fn admit(&self, address: Option<IpAddr>) -> Option<SocketSlot> {
+        let cap = self.config.sockets_per_ip;
+        let Some(key) = address.map(crate::rate_limit::budget_key).filter(|_| cap > 0) else {
+            return Some(SocketSlot { addresses: self.addresses.clone(), key: None });
+        };
+        let mut addresses = self.addresses.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = addresses.entry(key).or_insert(0);
+        if *open >= cap {
+            drop(addresses);
+            metrics::counter!("loopync_ws_sockets_refused_total", "cap" => "address").increment(1);
+            return None;
+        }
+        *open += 1;
+        Some(SocketSlot { addresses: self.addresses.clone(), key: Some(key) })
+    }
+
+    /// Whether `sender` may send one more `kind` frame (`typing` or `signal`) to `target`
+    /// now, across all of the sender's connections to this node.
+    pub(crate) fn within_target_limit(&self, kind: &str, sender: Uuid, target: Uuid) -> bool {
+        let limiter = match kind {
+            Typing::KIND => &self.typing_limits,
+            Signal::KIND => &self.signal_limits,
+            _ => &None,
+        };
+        let Some(limiter) = limiter else { return true };
+        // Pairs idle long enough to be full again are dropped, so the map holds only
+        // conversations under way.
+        if self.target_checks.fetch_add(1, Ordering::Relaxed) % TARGET_RETAIN_EVERY == TARGET_RETAIN_EVERY - 1
+        {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&(sender, target)).is_ok()
     }
 
     /// Removes a device and what it watched.
@@ -409,8 +499,11 @@ impl Hub {
         let fresh = device.watching.lock().unwrap_or_else(PoisonError::into_inner).insert(user_id);
         if fresh {
             let subject = self.subjects.presence(user_id);
-            let route = self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched(user_id));
-            wait_subscribed(route).await;
+            let route =
+                self.join(&self.watched, user_id, subject, device.clone(), Kind::Watched(user_id), None);
+            if let Some(route) = route {
+                wait_subscribed(route).await;
+            }
         }
     }
 
@@ -427,11 +520,19 @@ impl Hub {
         subject: String,
         device: Arc<Device>,
         kind: Kind,
-    ) -> Arc<Route> {
+        cap: Option<usize>,
+    ) -> Option<Arc<Route>> {
+        // Counted and added under the routes' lock: racing connections cannot both take the
+        // last place.
         let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(route) = routes.get(&user_id) {
-            route.devices.write().unwrap_or_else(PoisonError::into_inner).push(device);
-            return route.clone();
+            let mut devices = route.devices.write().unwrap_or_else(PoisonError::into_inner);
+            if cap.is_some_and(|cap| devices.len() >= cap) {
+                return None;
+            }
+            devices.push(device);
+            drop(devices);
+            return Some(route.clone());
         }
         let (ready, subscribed) = watch::channel(false);
         let route =
@@ -439,7 +540,7 @@ impl Hub {
         let task = tokio::spawn(relay(Arc::downgrade(self), subject, Arc::downgrade(&route), ready, kind));
         *route.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
         routes.insert(user_id, route.clone());
-        route
+        Some(route)
     }
 
     /// Relays a presence change of `user_id` to the watchers who may still see it. The others
@@ -454,8 +555,8 @@ impl Hub {
             }
         };
         for device in watchers {
-            if may_see_presence(device.user_id, user_id, privacy.as_deref()) {
-                device.push(frame.to_owned());
+            if may_see(device.user_id, user_id, privacy.as_deref()) {
+                device.push_ephemeral(frame.to_owned());
             } else {
                 self.unwatch(&device, user_id);
                 let refusal = FrameError::new(
@@ -475,6 +576,37 @@ impl Hub {
         for route in routes {
             for device in route.snapshot() {
                 device.resync();
+            }
+        }
+    }
+}
+
+/// How often (in checks) idle (sender, target) pairs are dropped from the limiters.
+const TARGET_RETAIN_EVERY: u64 = 4096;
+
+/// A per-(sender, target) limiter of `per_second` frames (twice as many in a burst), or `None`
+/// for 0 (no limit).
+fn per_target_limiter(per_second: u32) -> Option<DefaultKeyedRateLimiter<(Uuid, Uuid)>> {
+    let per_second = NonZeroU32::new(per_second)?;
+    let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+    Some(RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)))
+}
+
+/// A socket's place in its client address's count ([`Hub::admit`]).
+pub(crate) struct SocketSlot {
+    addresses: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// `None`: not counted (no cap, or no address known).
+    key: Option<IpAddr>,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut addresses = self.addresses.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = addresses.get_mut(&key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                addresses.remove(&key);
             }
         }
     }
@@ -552,7 +684,7 @@ async fn relay(
             }
             (Kind::Own, None) => {
                 for device in devices {
-                    device.push(frame.clone());
+                    device.push_ephemeral(frame.clone());
                 }
             }
         }

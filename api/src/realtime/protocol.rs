@@ -35,6 +35,9 @@ pub mod close {
     pub const IDLE_TIMEOUT: u16 = 4004;
     /// The client read too slowly and its outbound queue filled up.
     pub const SLOW_CONSUMER: u16 = 4005;
+    /// The user already has as many connections to this node as it allows; this one is
+    /// refused (the open ones stay).
+    pub const TOO_MANY_SOCKETS: u16 = 4006;
 }
 
 /// Codes of `error` frames. The connection stays open after any of them.
@@ -46,6 +49,7 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const UNKNOWN_USER: &str = "unknown_user";
     pub const PRESENCE_FORBIDDEN: &str = "presence_forbidden";
+    pub const TARGET_FORBIDDEN: &str = "target_forbidden";
     pub const TOKEN_USER_MISMATCH: &str = "token_user_mismatch";
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const SELF_TARGET: &str = "self_target";
@@ -56,12 +60,23 @@ pub mod codes {
         (UNKNOWN_FRAME_TYPE, "The frame's `type` is not a client frame type."),
         (FRAME_TOO_LARGE, "The frame is over the 16 KiB application limit (over 64 KiB closes with 1009)."),
         (INVALID_FIELD, "A field of `data` is missing or invalid."),
-        (RATE_LIMITED, "The client sends more than 20 frames per second, sustained."),
+        (
+            RATE_LIMITED,
+            "The client sends more than 20 frames per second, sustained; or, naming the target in \
+             `userIds`, more `typing` (3 a second) or `signal` frames (10 a second; bursts of \
+             twice as many) to one user, from all of the caller's connections: that frame is \
+             not relayed.",
+        ),
         (UNKNOWN_USER, "The frame names a user that does not exist."),
         (
             PRESENCE_FORBIDDEN,
             "The user's presence is not visible to the caller (privacy not `public`); also sent, \
              naming them, when a watched user turns private, which ends that watch.",
+        ),
+        (
+            TARGET_FORBIDDEN,
+            "A `typing` or `signal` frame to a user the caller and the target may not both see \
+             (either one's privacy is not `public`): nothing is relayed.",
         ),
         (TOKEN_USER_MISMATCH, "A refresh `auth` frame carries a token of another user."),
         (TOKEN_INVALID, "A refresh `auth` frame's token is invalid; the connection keeps its old token."),

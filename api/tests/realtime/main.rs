@@ -5,12 +5,14 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audience;
 mod auth;
 mod bad_input;
 mod client;
 mod cursors;
 mod delivery;
 mod deployments;
+mod ephemeral_floods;
 mod gaps;
 mod heartbeats;
 mod nats_restart;
@@ -19,5 +21,7 @@ mod privacy;
 mod resume;
 mod sessions;
 mod slow_consumer;
+mod socket_caps;
+mod target_limits;
 mod token_expiry;
 mod two_nodes;

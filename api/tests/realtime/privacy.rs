@@ -12,7 +12,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Sets `user`'s privacy over HTTP and waits until the profiles read model has it.
-async fn set_privacy(app: &TestApp, user: &User, privacy: &str) {
+pub async fn set_privacy(app: &TestApp, user: &User, privacy: &str) {
     let body = json!({"privacy": privacy, "notifications": true, "darkMode": false});
     let path = format!("/api/users/{}/settings", user.id);
     let reply = app.call(Method::PUT, &path, Some(&user.token), Some(&body), None).await;

@@ -1,7 +1,8 @@
-//! Slow consumers: a client that stops reading while frames keep coming is closed with 4005
-//! once its (small) outbound queue is full, after a bounded number of frames, instead of the
-//! node buffering everything; a client that reads, sent the same flood at the same time, gets
-//! all of it, in order, and stays connected; the node stays healthy for everyone.
+//! Slow consumers: a client that stops reading while durable frames keep coming is closed with
+//! 4005 once its (small) outbound queue is full, after a bounded number of frames, instead of
+//! the node buffering everything; a client that reads, sent the same flood at the same time,
+//! gets all of it, in order, and stays connected; the node stays healthy for everyone.
+//! (Ephemeral frames never close a socket: `ephemeral_floods.rs`.)
 //!
 //! The flood comes in small paced batches: a burst larger than the queue arriving at once
 //! closes even a reading client (the relay queues frames faster than a socket write), which
@@ -10,6 +11,7 @@
 use crate::client::{Client, Ended, FRAME_TIMEOUT, nats, node_with, test_config};
 use futures::StreamExt;
 use loopync_api::realtime::RealtimeConfig;
+use loopync_projections::live::{self, CURSOR_HEADER};
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -64,16 +66,20 @@ async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
         (carols, numbers)
     });
 
-    // ~4 KiB frames on both users' ephemeral subjects (the gateway's input for their devices),
-    // in small paced batches: a client that reads keeps up with them.
+    // ~4 KiB durable frames, numbered on from both users' heads (0: no projections run here),
+    // on their durable subjects (the gateway's input for their devices), in small paced
+    // batches: a client that reads keeps up with them.
     let publisher = nats().await;
     let padding = "x".repeat(4000);
     for batch in 0..FLOOD / BATCH {
         for n in batch * BATCH..(batch + 1) * BATCH {
-            let frame = json!({"type": "signal", "cursor": null, "data": {"n": n, "padding": padding}});
+            let seq = n + 1;
+            let frame = json!({"type": "balance_updated", "cursor": seq.to_string(), "data": {"n": n, "padding": padding}});
             for user in [bob.id, carol.id] {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(CURSOR_HEADER, seq.to_string().as_str());
                 publisher
-                    .publish(format!("live.user.{user}.ephemeral"), frame.to_string().into())
+                    .publish_with_headers(live::durable_subject(user), headers, frame.to_string().into())
                     .await
                     .expect("publish");
             }

@@ -105,6 +105,13 @@ const CLOSE_CODES: &[(u16, &str, &str)] = &[
         "The connection's outbound queue (256 frames) was full: the client reads too slowly. \
          Reconnect with `since` to get the durable frames it missed.",
     ),
+    (
+        4006,
+        "too_many_sockets",
+        "The user already has as many connections to this node as allowed (20 by default), so \
+         this new one is refused before `ready`; the user's open connections are left alone. \
+         Close one of them before reconnecting; reconnecting at once will be refused again.",
+    ),
 ];
 
 /// The AsyncAPI 3 document of `GET /api/ws`, served at `/api/asyncapi.json`.
@@ -205,13 +212,25 @@ the head. Ephemeral frames have a null cursor and are never stored or replayed.
 A connection from which nothing arrives for 60 s, not even a pong, is closed with 4004. A client \
 that cannot see control frames may send `ping` frames, answered with `pong`.
 
-**Slow consumers.** Each connection has an outbound queue of 256 frames; when it is full the \
-connection is closed with 4005. Reconnect with `since` to get the durable frames missed.
+**Slow consumers.** Each connection has an outbound queue of 256 frames for durable frames and \
+the gateway's replies; when it is full the connection is closed with 4005. Reconnect with \
+`since` to get the durable frames missed. Ephemeral frames other users cause (`typing_indicator`, \
+`signal`, `user_online`, `user_offline`) have a queue of their own (64 frames) that drops its \
+oldest frames when full instead: a client that reads slowly misses some of them and is never \
+closed for them. They are not ordered relative to durable frames.
+
+**Caps.** A user may have 20 connections to one node; one more is closed with 4006. A client \
+address may have 500 sockets to one node; one more upgrade is answered `429` \
+`too_many_sockets` (`application/problem+json`, with `Retry-After`).
 
 **Limits.** A frame over 16 KiB is refused with an `error` frame `frame_too_large`; over 64 KiB \
 the connection is closed with 1009. Binary frames close it with 1003. More than 20 frames per \
-second, sustained, are refused with `rate_limited`. `presence_subscribe` takes at most 100 user \
-ids; a `signal` is at most 8 KiB; repeats of the same typing state within 2 s are dropped. \
+second, sustained, are refused with `rate_limited`; so are `typing` frames over 3 a second and \
+`signal` frames over 10 a second to one user (bursts of twice as many, from all of the sender's \
+connections), naming that user. `typing` and `signal` go only between users who may both see each \
+other (today: both profiles `public`), otherwise `target_forbidden`. `presence_subscribe` takes \
+at most 100 user ids; a `signal` is at most 8 KiB; repeats of the same typing state within 2 s \
+are dropped (they do not count against the limit). \
 `error` frames leave the connection open; the close codes are listed on the channel \
 (`x-close-codes`).";
 

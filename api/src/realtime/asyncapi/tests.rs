@@ -209,7 +209,7 @@ fn the_close_codes_are_documented() {
     let codes: BTreeSet<&str> = close_codes.keys().map(String::as_str).collect();
     assert_eq!(
         codes,
-        BTreeSet::from(["1000", "1001", "1003", "1009", "4001", "4002", "4003", "4004", "4005"])
+        BTreeSet::from(["1000", "1001", "1003", "1009", "4001", "4002", "4003", "4004", "4005", "4006"])
     );
     let description = at(&document, "/channels/ws/description").as_str().unwrap_or_default();
     for (code, entry) in close_codes {
@@ -217,9 +217,21 @@ fn the_close_codes_are_documented() {
         assert!(entry["description"].as_str().is_some_and(|meaning| !meaning.is_empty()), "{code}");
         assert!(description.contains(&format!("`{code}`")), "{code} is not in the channel description");
     }
-    let names: Vec<&Value> =
-        ["4001", "4002", "4003", "4004", "4005"].iter().map(|code| &close_codes[*code]["name"]).collect();
-    assert_eq!(names, ["unauthorized", "token_expired", "session_revoked", "idle_timeout", "slow_consumer"]);
+    let names: Vec<&Value> = ["4001", "4002", "4003", "4004", "4005", "4006"]
+        .iter()
+        .map(|code| &close_codes[*code]["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "unauthorized",
+            "token_expired",
+            "session_revoked",
+            "idle_timeout",
+            "slow_consumer",
+            "too_many_sockets"
+        ]
+    );
 }
 
 #[test]
@@ -238,6 +250,7 @@ fn every_error_code_is_listed() {
             "rate_limited",
             "unknown_user",
             "presence_forbidden",
+            "target_forbidden",
             "token_user_mismatch",
             "token_invalid",
             "self_target",

@@ -171,6 +171,8 @@ async fn bench(args: &Args, database: &ScratchDatabase) -> Result<Results> {
         ("LOOPYNC_RATE_LIMIT_AUTHENTICATED", "0".to_owned()),
         ("LOOPYNC_RATE_LIMIT_SIGN_IN", "0".to_owned()),
         ("LOOPYNC_RATE_LIMIT_SIGN_IN_NODE", "0".to_owned()),
+        // The same for the socket cap per address: the 10,000 idle clients share 127.0.0.1.
+        ("LOOPYNC_WS_SOCKETS_PER_IP", "0".to_owned()),
         ("LOOPYNC_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]
