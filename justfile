@@ -56,6 +56,10 @@ test *args:
     fi
     exit "$status"
 
+# Fuzz every API operation from the OpenAPI document with schemathesis against a served scratch database: no 5xx, every answer as documented (extra args go to `st run`)
+fuzz *args:
+    bash scripts/fuzz.sh "$@"
+
 # Check formatting, clippy (warnings are errors), the domain crate's purity and the checked SQL's cache
 lint:
     cargo fmt --all -- --check

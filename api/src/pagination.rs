@@ -152,6 +152,8 @@ pub struct Pagination {
     /// The page size asked for (or the default).
     pub limit: i64,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    // Always present, `null` on the last page, and documented so: clients test it against null.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -87,9 +87,12 @@ impl RefusalSet {
         self
     }
 
-    /// Takes a bearer token: 401 `unauthorized` (missing or invalid), `token_expired`.
+    /// Takes a bearer token: 401 `unauthorized` (missing or invalid), `token_expired`, and
+    /// `session_ended` (a valid token of a session that was signed out or revoked; the
+    /// authentication layer answers it before the handler runs, so no handler's own error
+    /// would ever declare it).
     pub fn signed_in(self) -> Self {
-        self.with(401, &[codes::UNAUTHORIZED, TOKEN_EXPIRED])
+        self.with(401, &[codes::UNAUTHORIZED, TOKEN_EXPIRED, SESSION_ENDED])
     }
 
     /// Takes a JSON body: 400 with the offending fields, 413 and 415.
@@ -130,6 +133,7 @@ impl RefusalSet {
 /// The identity codes every signed-in operation shares (kept here so the platform's sets do
 /// not depend on a feature module's list).
 const TOKEN_EXPIRED: &str = "token_expired";
+const SESSION_ENDED: &str = "session_ended";
 const RATE_LIMITED: &str = "rate_limited";
 
 /// An error answer of the operation `R`: a [`Problem`] that `R` declares.
@@ -276,6 +280,7 @@ mod tests {
         for (status, code) in [
             (400, "invalid_request"),
             (401, "token_expired"),
+            (401, "session_ended"),
             (409, "conflict"),
             (422, "insufficient_funds"),
             (429, "rate_limited"),

@@ -3,6 +3,10 @@
 //! Two views of a user: [`UserView`] is the owner's own (email, phone, settings included),
 //! [`PublicUser`] is what everyone else sees. No endpoint answers another user's email, phone
 //! or settings.
+//!
+//! An answer leaves out an optional field that has no value (`#[oai(skip_serializing_if_is_none)]`)
+//! rather than sending `null`: the document declares such fields optional, not nullable, and a
+//! client generated from it would refuse the `null`.
 
 pub use crate::pagination::Pagination;
 use crate::timestamp::Timestamp;
@@ -125,13 +129,20 @@ pub struct UserView {
     pub id: Uuid,
     pub handle: String,
     pub name: String,
+    #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     pub email_verified: bool,
+    #[oai(skip_serializing_if_is_none)]
     pub phone_number: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub bio: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub avatar: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub cover_photo: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub location: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub website: Option<String>,
     pub role: RoleName,
     pub settings: SettingsView,
@@ -166,16 +177,22 @@ pub struct PublicUser {
     pub id: Uuid,
     pub handle: String,
     pub name: String,
+    #[oai(skip_serializing_if_is_none)]
     pub bio: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub avatar: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub cover_photo: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub location: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub website: Option<String>,
     /// The verified badge: verified accounts and Loopync's staff.
     pub verified: bool,
     /// Whether the user's privacy setting shows you only their card.
     pub private: bool,
     /// When the account was made; absent on a private card.
+    #[oai(skip_serializing_if_is_none)]
     pub created_at: Option<Timestamp>,
 }
 
@@ -365,7 +382,9 @@ pub fn patch(value: MaybeUndefined<String>) -> Option<Option<String>> {
 pub struct SessionView {
     pub id: Uuid,
     /// The client's `User-Agent` when it signed in.
+    #[oai(skip_serializing_if_is_none)]
     pub device: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
     pub started_at: Timestamp,
     pub last_used_at: Timestamp,

@@ -1,4 +1,6 @@
 //! The bodies of the LoopPay endpoints. Money is always integer minor units plus a currency.
+//! An answer leaves out an optional field that has no value, never `null` (the document
+//! declares such fields optional, not nullable).
 
 use super::amount::AmountInput;
 use crate::identity::views::Pagination;
@@ -100,6 +102,7 @@ pub struct TopUpStatusView {
     pub amount: i64,
     pub currency: String,
     pub requested_at: Timestamp,
+    #[oai(skip_serializing_if_is_none)]
     pub settled_at: Option<Timestamp>,
 }
 
@@ -122,6 +125,7 @@ pub struct TransferView {
     pub to: Uuid,
     pub amount: i64,
     pub currency: String,
+    #[oai(skip_serializing_if_is_none)]
     pub note: Option<String>,
     /// The sender's wallet after the transfer.
     pub balance: BalanceView,
@@ -176,9 +180,13 @@ pub struct TransactionView {
     pub change: i64,
     pub currency: String,
     /// The account on the other side: a user id, `system.funding` or `system.escrow`.
+    #[oai(skip_serializing_if_is_none)]
     pub counterparty: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub payment_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
     pub reference: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub note: Option<String>,
     /// Balances right after this movement.
     pub balance_after: BalanceView,

@@ -98,6 +98,8 @@ pub struct PresenceView {
     /// `online` or `offline`.
     pub status: String,
     /// When the user's last device disconnected (`null` while online or never seen).
+    // Always present, `null` when unknown, and documented so: clients test it against null.
+    #[oai(nullable)]
     pub last_seen: Option<Timestamp>,
 }
 

@@ -5,6 +5,7 @@
 // allows them in `#[test]` functions; this also covers the helpers beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod answers;
 mod authorization;
 mod bad_text;
 mod contract;

@@ -4,7 +4,7 @@
 //! request — money-moving commands included — on every node, and a session that cannot be
 //! checked is refused, never taken for live.
 
-use crate::contract::{Operation, operations, product_spec};
+use crate::contract::{Operation, operations, product_spec, resolve};
 use loopync_projections::Subjects;
 use loopync_testkit::{
     NatsServer, Options, TestApp, TestDb, User, assert_problem, event_count, mail_token, spawn_app,
@@ -53,14 +53,31 @@ async fn every_authenticated_operation_refuses_a_signed_out_session(pool: PgPool
     app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
 
     let before = event_count(&pool).await;
+    let mut undocumented = Vec::new();
     for operation in &operations {
         let url = operation.url(|_| ada.id.to_string());
         let reply = app
             .call(operation.method.clone(), &url, Some(&ada.token), operation.example.as_ref(), None)
             .await;
         assert_problem(reply, 401, "session_ended");
+        // A client generated from the document must know the answer it gets.
+        if !declared_codes(&spec, operation.operation, 401).contains(&"session_ended") {
+            undocumented.push(operation.name.clone());
+        }
     }
     assert_eq!(event_count(&pool).await, before, "nothing ran for the ended session");
+    assert!(undocumented.is_empty(), "401 `session_ended` is not in the document of: {undocumented:?}");
+}
+
+/// The problem codes `operation` declares under `status` (its `code` enum).
+fn declared_codes<'a>(spec: &'a Value, operation: &'a Value, status: u16) -> Vec<&'a str> {
+    let content = operation["responses"][status.to_string()]["content"].as_object();
+    let schemas = content.into_iter().flat_map(|content| content.values()).map(|media| &media["schema"]);
+    schemas
+        .flat_map(|schema| resolve(spec, &resolve(spec, schema)["properties"]["code"])["enum"].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
