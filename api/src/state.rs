@@ -164,9 +164,13 @@ impl AppState {
     /// `/api/ws` answers 503), failing if NATS does not confirm its setup.
     pub async fn with_realtime(mut self) -> Result<Self, HubError> {
         if let Some(nats) = &self.nats {
-            let hub =
-                Hub::start(nats.clone(), &self.config.subjects, self.pool.clone(), self.config.realtime.clone())
-                    .await?;
+            let hub = Hub::start(
+                nats.clone(),
+                &self.config.subjects,
+                self.pool.clone(),
+                self.config.realtime.clone(),
+            )
+            .await?;
             self.realtime = Gateway::up(hub);
         }
         Ok(self)

@@ -24,3 +24,6 @@ CREATE TABLE live_updates_unpublished (
     -- Retention deleting an update old enough also forgets that it was never published.
     FOREIGN KEY (user_id, seq) REFERENCES live_updates (user_id, seq) ON DELETE CASCADE
 );
+
+-- Roles (0010_roles.sql): the workers mark, publish and clear; the API never touches the marks.
+GRANT SELECT, INSERT, DELETE ON live_updates_unpublished TO loopync_workers;

@@ -138,3 +138,7 @@ WHERE requested.event_type = 'wallet.top_up_requested'
         AND settled.payload->>'topUpId' = requested.payload->>'topUpId'
   )
 ON CONFLICT (top_up_id) DO NOTHING;
+
+-- Roles (0010_roles.sql): the triggers run as whoever appends the event (the API, and the
+-- workers, whose expiry jobs append), and the expiry jobs read what is due.
+GRANT SELECT, INSERT, DELETE ON looppay_hold_deadlines, looppay_pending_top_ups TO loopync_app, loopync_workers;

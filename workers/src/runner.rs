@@ -755,7 +755,7 @@ mod unpublished {
         drop(dying);
         assert_eq!(unpublished(&pool).await, 2, "committed, marked, never published");
 
-        let mut frames = ok(nats.subscribe(live::durable_subject(user_id)).await);
+        let mut frames = ok(nats.subscribe(Subjects::default().live_durable(user_id)).await);
         ok(nats.flush().await);
         let stop = CancellationToken::new();
         let heir = ProjectionRunner::new(

@@ -129,7 +129,8 @@ impl Presence {
             last_seen: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
         });
-        let announcements = nats.subscribe(subjects.presence_nodes()).await.map_err(|e| HubError(e.to_string()))?;
+        let announcements =
+            nats.subscribe(subjects.presence_nodes()).await.map_err(|e| HubError(e.to_string()))?;
         let queries = nats.subscribe(subjects.presence_query()).await.map_err(|e| HubError(e.to_string()))?;
         // Confirmed by the server, or the gateway is not up: a node whose NATS is not there
         // yet retries (see `gateway`) rather than count as started.

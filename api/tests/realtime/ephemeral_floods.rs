@@ -36,7 +36,7 @@ async fn dropped(app: &TestApp, kinds: &[&str]) -> u64 {
 async fn a_client_that_stops_reading_keeps_its_socket_through_a_flood_of_typing(pool: PgPool) {
     let config = RealtimeConfig { outbound_queue: 16, ephemeral_queue: 16, ..test_config() };
     let app = node_with(&pool, config, true).await;
-    let hub = app.state.realtime.clone().expect("the node has no gateway");
+    let hub = app.state.realtime.hub().expect("the node has no gateway");
     let (ada, _) = app.funded(5000).await;
     let bob = app.signup().await;
     app.caught_up().await;

@@ -11,7 +11,8 @@
 use crate::client::{Client, Ended, FRAME_TIMEOUT, nats, node_with, test_config};
 use futures::StreamExt;
 use loopync_api::realtime::RealtimeConfig;
-use loopync_projections::live::{self, CURSOR_HEADER};
+use loopync_projections::Subjects;
+use loopync_projections::live::CURSOR_HEADER;
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -79,7 +80,11 @@ async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(CURSOR_HEADER, seq.to_string().as_str());
                 publisher
-                    .publish_with_headers(live::durable_subject(user), headers, frame.to_string().into())
+                    .publish_with_headers(
+                        Subjects::default().live_durable(user),
+                        headers,
+                        frame.to_string().into(),
+                    )
                     .await
                     .expect("publish");
             }

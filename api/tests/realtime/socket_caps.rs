@@ -87,7 +87,7 @@ async fn closed_before_ready(client: &mut Client) -> First {
 
 /// Waits until the node counts `expected` authenticated connections.
 async fn connections(app: &TestApp, expected: usize) {
-    let hub = app.state.realtime.clone().expect("the node has no gateway");
+    let hub = app.state.realtime.hub().expect("the node has no gateway");
     let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
     while hub.connections() != expected {
         assert!(tokio::time::Instant::now() < deadline, "{} connections, not {expected}", hub.connections());
