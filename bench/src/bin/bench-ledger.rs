@@ -70,6 +70,14 @@ struct Args {
     /// The PostgreSQL server to use (any database on it; the benchmark creates its own).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
+    /// NATS, as `serve` has it: the session gate hears endings there, so it trusts a checked
+    /// session for `LOOPYNC_SESSION_CHECK_TTL_MS` rather than the unheard TTL, and sessions'
+    /// positions are shared. `--no-nats` serves without it.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Serve the HTTP rows without NATS (the session gate then re-checks every 5 s).
+    #[arg(long)]
+    no_nats: bool,
     /// Measured seconds per row.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
@@ -485,15 +493,26 @@ async fn bench(args: &Args, database: &ScratchDatabase, scrape: Scrape) -> Resul
     };
     let delivery =
         Delivery { mailer: Arc::new(RecordingMailer::new()), sms: Arc::new(RecordingSmsSender::new()) };
+    let nats = if args.no_nats {
+        None
+    } else {
+        Some(async_nats::connect(&args.nats_url).await.context("NATS (or pass --no-nats)")?)
+    };
     let state = AppState::new(
         pool.clone(),
         pipeline.clone(),
         CheckpointBoard::new(pool.clone()),
-        None,
+        nats.clone(),
         config,
         delivery,
     )
     .map_err(|e| anyhow!("{e}"))?;
+    // As `serve` does before it listens.
+    if nats.is_some() {
+        let ready = state.identity.sessions.listening(Duration::from_secs(10)).await
+            && state.session_positions.shared(Duration::from_secs(10)).await;
+        anyhow::ensure!(ready, "NATS did not confirm the session gate's and positions' subscriptions");
+    }
     let acceptor = loopync_api::bind("127.0.0.1:0").await?;
     let address = loopync_api::local_addr(&acceptor).context("no local address")?;
     let apis = (AuthApi::new(&state), UsersApi::new(&state), AdminApi::new(&state), LoopPayApi::new(&state));
@@ -767,12 +786,17 @@ fn setup_lines(args: &Args, machine: &Machine, server: &ServerInfo, pgbench: Opt
             "- Workload: {} users signed up through the identity service, each wallet topped up with {} minor units \
              through the `TopUp` decision; transfers of 1 minor unit between random distinct users; {} s warm-up + {} s \
              measured per row; app pool {} connections, group commit on (512 per batch, 2 in flight), snapshots \
-             every 100 events, cache 10,000 (the `serve` defaults); projections not running; ceiling: {}.",
+             every 100 events, cache 10,000 (the `serve` defaults); projections not running; {}; ceiling: {}.",
             args.users,
             args.top_up,
             args.warmup_secs,
             args.duration_secs,
             args.pool_size,
+            if args.no_nats {
+                "no NATS (`--no-nats`: the session gate re-checks sessions every 5 s)"
+            } else {
+                "NATS as `serve` has it (the session gate hears endings; sessions' positions shared)"
+            },
             pgbench.unwrap_or("skipped")
         ),
     ]
