@@ -316,6 +316,16 @@ async fn readiness_and_metrics_have_a_budget_and_liveness_has_none(pool: PgPool)
     assert_eq!(app.get("/health").await.status, 200);
 }
 
+/// Locks the profiles' read model until the returned transaction ends: reads of it block.
+async fn lock_profiles(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE proj_user_profiles_g1.user_profiles IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
+
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
 async fn a_request_past_its_deadline_is_503_and_the_next_one_is_served(pool: PgPool) {
     use loopync_testkit::{Options, spawn_app};
@@ -326,11 +336,7 @@ async fn a_request_past_its_deadline_is_503_and_the_next_one_is_served(pool: PgP
     let ada = app.signup().await;
     app.caught_up().await;
 
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE proj_user_profiles_g1.user_profiles IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = lock_profiles(&pool).await;
     let started = std::time::Instant::now();
     let reply = app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await;
     assert!(started.elapsed() < Duration::from_secs(5), "cut off, not hung: {:?}", started.elapsed());
@@ -356,11 +362,7 @@ async fn a_read_past_the_statement_timeout_is_503_and_frees_its_connection(pool:
     app.caught_up().await;
 
     // Someone holds the profiles' table: reads of it block.
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE proj_user_profiles_g1.user_profiles IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = lock_profiles(&pool).await;
     let started = std::time::Instant::now();
     let reply = app.get_as(&ada.token, &format!("/api/users/{}", ada.id)).await;
     assert_problem(reply.clone(), 503, "service_unavailable");
