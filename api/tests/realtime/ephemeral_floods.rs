@@ -5,6 +5,7 @@
 
 use crate::client::{Client, FRAME_TIMEOUT, cursor, head, nats, node_with, test_config};
 use loopync_api::realtime::RealtimeConfig;
+use loopync_projections::Subjects;
 use loopync_testkit::TestApp;
 use serde_json::json;
 use sqlx::PgPool;
@@ -57,7 +58,7 @@ async fn a_client_that_stops_reading_keeps_its_socket_through_a_flood_of_typing(
             json!({"type": "signal", "cursor": null, "data": {"from": ada.id, "fromConnection": "1", "signal": {"n": n, "padding": padding}}})
         };
         publisher
-            .publish(format!("live.user.{}.ephemeral", bob.id), frame.to_string().into())
+            .publish(Subjects::default().live_ephemeral(bob.id), frame.to_string().into())
             .await
             .expect("publish");
         if n % 64 == 63 {

@@ -115,7 +115,7 @@ async fn a_client_that_stops_reading_is_closed_with_4005(pool: PgPool) {
     carols.ping_pong().await;
     let hello = json!({"type": "signal", "cursor": null, "data": {"hello": "carol"}});
     publisher
-        .publish(format!("live.user.{}.ephemeral", carol.id), hello.to_string().into())
+        .publish(Subjects::default().live_ephemeral(carol.id), hello.to_string().into())
         .await
         .expect("publish");
     assert_eq!(carols.next_frame().await, hello);
