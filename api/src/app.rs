@@ -22,12 +22,14 @@ use crate::consistency::sessions::RememberPositions;
 use crate::contract::Documented;
 use crate::identity::{AdminApi, AuthApi, UsersApi};
 use crate::looppay::LoopPayApi;
+use crate::notifications::NotificationsApi;
 use crate::problem_layer::ProblemLayer;
 use crate::rate_limit::{Budget, RateLimit, RateLimitClass};
 use crate::realtime::{self, PresenceApi};
 use crate::request_id::REQUEST_ID_HEADER;
 use crate::request_timeout::RequestTimeout;
 use crate::routes::DocumentedRoutes;
+use crate::social::{FriendsApi, PostsApi};
 use crate::state::AppState;
 use crate::system;
 use crate::telemetry::Telemetry;
@@ -39,7 +41,8 @@ use std::sync::Arc;
 const API_PREFIX: &str = "/api";
 
 /// Every feature API of the product, as `loopync serve` mounts them.
-pub type FeatureApis = (AuthApi, UsersApi, AdminApi, LoopPayApi, PresenceApi);
+pub type FeatureApis =
+    (AuthApi, UsersApi, AdminApi, LoopPayApi, PresenceApi, FriendsApi, PostsApi, NotificationsApi);
 
 /// The product's feature APIs over `state`: what `serve` and the test apps mount alike.
 pub fn feature_apis(state: &AppState) -> FeatureApis {
@@ -49,6 +52,9 @@ pub fn feature_apis(state: &AppState) -> FeatureApis {
         AdminApi::new(state),
         LoopPayApi::new(state),
         PresenceApi::new(state),
+        FriendsApi::new(state),
+        PostsApi::new(state),
+        NotificationsApi::new(state),
     )
 }
 

@@ -9,6 +9,8 @@ use crate::identity::IdentityFeature;
 use crate::identity::settings::IdentitySettings;
 use crate::looppay::LoopPayFeature;
 use crate::looppay::settings::{LoopPaySettings, LoopPaySettingsError};
+use crate::notifications::NotificationsFeature;
+use crate::social::SocialFeature;
 use crate::state::ApiConfig;
 use clap::Args;
 use loopync_projections::Projection;
@@ -16,7 +18,12 @@ use std::sync::Arc;
 
 /// Every feature of Loopync, in the order their projections run.
 pub fn all() -> Vec<Arc<dyn Feature>> {
-    vec![Arc::new(IdentityFeature), Arc::new(LoopPayFeature)]
+    vec![
+        Arc::new(IdentityFeature),
+        Arc::new(LoopPayFeature),
+        Arc::new(SocialFeature),
+        Arc::new(NotificationsFeature),
+    ]
 }
 
 /// Every feature's projections, in the order they run.

@@ -153,6 +153,11 @@ fn check(
         return;
     }
     let field = || if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    // A documented reference (a field of an enum or object type with a description of its
+    // own) is an `allOf` of the referenced schema: check the value against what it wraps.
+    for wrapped in &schema.all_of {
+        check(registry, wrapped, value, path, depth + 1, problems);
+    }
     if value.is_null() {
         if !schema.nullable && !path.is_empty() {
             problems.push(FieldProblem::new(field(), codes::REQUIRED, "must not be null"));

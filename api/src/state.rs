@@ -7,6 +7,7 @@ use crate::identity::{AuthConfig, AuthError, Identity};
 use crate::looppay::{LoopPay, LoopPayConfig};
 use crate::rate_limit::RateLimitConfig;
 use crate::realtime::{Gateway, Hub, HubError, RealtimeConfig};
+use crate::social::Social;
 use loopync_commands::CommandPipeline;
 use loopync_delivery::{Mailer, OutboxMailer, OutboxSmsSender, SmsSender};
 use loopync_projections::{CheckpointBoard, Subjects};
@@ -110,6 +111,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The wallet: top-ups, transfers, payments, holds, refunds.
     pub looppay: Arc<LoopPay>,
+    /// Friends, follows and blocks; posts, likes, comments and bookmarks.
+    pub social: Arc<Social>,
     /// The WebSocket gateway of this node: off without NATS, starting until its NATS setup
     /// succeeds (`/api/ws` answers 503 until then), up.
     pub realtime: Gateway,
@@ -140,6 +143,7 @@ impl AppState {
             identity.sessions.listen(nats.clone(), &config.subjects);
         }
         let looppay = Arc::new(LoopPay::new(pipeline.clone(), pool.clone(), &config.looppay));
+        let social = Arc::new(Social::new(pipeline.clone(), pool.clone()));
         let session_positions = SessionPositions::start(
             &config.session_consistency,
             nats.clone(),
@@ -155,6 +159,7 @@ impl AppState {
             nats,
             identity,
             looppay,
+            social,
             realtime: Gateway::default(),
             config,
         })

@@ -5,7 +5,8 @@
 //!   → decide (pure, in `domain`)
 //!   → append every stream's events atomically, each with the version it was loaded at,
 //!     plus the idempotency record
-//!   → on conflict: catch the state up (events after its version), decide again (bounded)
+//!   → on conflict: catch the state up (events after its version), decide again (bounded by
+//!     attempts and by time: a command gives up only when both are spent)
 //!   → a refusal or a no-op decided on a cached state is decided once more on a caught-up
 //!     state before it stands (the cache may be behind other processes' appends)
 //!   → outcome: the events, where they landed, and the position reached
@@ -33,14 +34,24 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Tuning of the pipeline.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    /// Attempts after the first one when appends conflict.
+    /// Attempts after the first one when appends conflict, at the least.
     pub max_retries: u32,
+    /// How long a command keeps deciding again after its first attempt, at the least: it
+    /// answers `Conflict` only once it has used up both this and `max_retries`.
+    ///
+    /// Two nodes serving one hot stream (a merchant's wallet) are not equals when they race:
+    /// the winner's next command decides on the state it has just appended, while the loser
+    /// must read the winner's events first, and so can lose many times in a row while the
+    /// winner has a queue. Its turn comes when that queue drains, which takes time rather
+    /// than a number of attempts: a budget counted in attempts alone let a conflict reach a
+    /// client in a burst of 640 payments on two nodes.
+    pub retry_budget: Duration,
     /// Take a snapshot every this many events of a stream (0: never).
     pub snapshot_every: i64,
     /// Aggregate states kept in memory (0: no cache).
@@ -49,7 +60,12 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_retries: 64, snapshot_every: 100, cache_capacity: 10_000 }
+        Self {
+            max_retries: 64,
+            retry_budget: Duration::from_secs(10),
+            snapshot_every: 100,
+            cache_capacity: 10_000,
+        }
     }
 }
 
@@ -372,6 +388,7 @@ impl CommandPipeline {
             S::load(self, &ids, false).await?;
         }
         let _turn = self.turns.take(&streams).await;
+        let started = Instant::now();
         let mut attempt = 0;
         let mut conflicts = 0;
         let mut refresh = false;
@@ -429,7 +446,7 @@ impl CommandPipeline {
                     self.conflicts.fetch_add(1, Ordering::Relaxed);
                     // The cached state is behind: catch it up from its version next time.
                     refresh = true;
-                    if attempt > self.config.max_retries {
+                    if attempt > self.config.max_retries && started.elapsed() >= self.config.retry_budget {
                         return Err(CommandError::Conflict { attempts: attempt });
                     }
                     // Back off a little under contention so the winners can commit, but never
@@ -439,7 +456,7 @@ impl CommandPipeline {
                     if attempt > 2 {
                         let jitter = u64::from(Uuid::now_v7().as_bytes()[15] % 3);
                         let pause = jitter + u64::from(attempt / 8).min(3);
-                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
                     }
                 }
                 Err(AppendError::DuplicateCommand) => {

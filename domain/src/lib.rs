@@ -16,7 +16,9 @@ pub mod decision;
 pub mod given;
 pub mod identity;
 pub mod looppay;
+pub mod notifications;
 pub mod sample;
+pub mod social;
 
 pub use aggregate::{Aggregate, DomainEvent, StreamName, StreamNameError};
 pub use decision::{Decision, StateSet};

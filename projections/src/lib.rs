@@ -10,6 +10,8 @@
 //! - [`sample`]: the reference projection of the core's sample wallet.
 //! - [`identity`]: user profiles (with user search) and sessions.
 //! - [`looppay`]: the LoopPay ledger: wallet balances and statements, payments and top-ups.
+//! - [`social`]: the social graph, posts, likes, comments, bookmarks and the feed.
+//! - [`notifications`]: notifications derived from social events, grouped, read and muted.
 //!
 //! The runtime that drives projections (ownership, batching, catch-up, rebuilds) lives in
 //! `workers`.
@@ -19,8 +21,10 @@ pub mod identity;
 pub mod live;
 pub mod log;
 pub mod looppay;
+pub mod notifications;
 pub mod projection;
 pub mod sample;
+pub mod social;
 pub mod subjects;
 
 pub use checkpoints::{CheckpointBoard, Consistency};

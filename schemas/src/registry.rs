@@ -11,7 +11,9 @@ use serde_json::Value;
 pub mod claims;
 pub mod identity;
 pub mod looppay;
+pub mod notifications;
 pub mod sample;
+pub mod social;
 
 /// Turns a payload of version `from` into version `from + 1`.
 pub type Upcaster = fn(Value) -> Result<Value, String>;
@@ -40,7 +42,14 @@ impl EventTypeInfo {
 
 /// Every event type of Loopync, by group: each feature's own (its descriptor names the same
 /// group), the platform's claims, and the core's sample wallet. A feature adds its group here.
-pub static GROUPS: &[&[EventTypeInfo]] = &[identity::EVENTS, claims::EVENTS, looppay::EVENTS, sample::EVENTS];
+pub static GROUPS: &[&[EventTypeInfo]] = &[
+    identity::EVENTS,
+    claims::EVENTS,
+    looppay::EVENTS,
+    social::EVENTS,
+    notifications::EVENTS,
+    sample::EVENTS,
+];
 
 /// Every registered event type.
 pub fn all() -> impl Iterator<Item = &'static EventTypeInfo> {

@@ -225,10 +225,23 @@ where
     let mut projections = loopync_api::features::projections();
     projections.extend(options.extra_projections);
     let projection_names = projections.iter().map(|projection| projection.name()).collect();
+    let views: Vec<String> = projections
+        .iter()
+        .flat_map(|projection| loopync_projections::views(projection.as_ref()).collect::<Vec<_>>())
+        .map(|(schema, table)| format!("{schema}.{table}"))
+        .collect();
     if options.projections {
-        let waker = LogWaker::new(pool.clone(), Some(store.commits()));
+        // The runner's own connections, as in `serve` (separate pools for commands,
+        // projections and reads): a projection stuck behind a lock must not take the
+        // connections the app's reads need.
+        let workers = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(pool.connect_options().as_ref().clone())
+            .await
+            .expect("the projection runner's pool");
+        let waker = LogWaker::new(workers.clone(), Some(store.commits()));
         let runner = ProjectionRunner::new(
-            pool.clone(),
+            workers,
             projections,
             waker,
             state.checkpoints.clone(),
@@ -236,6 +249,9 @@ where
             RunnerConfig { subjects, ..RunnerConfig::default() },
         );
         tokio::spawn(runner.run(shutdown.clone()));
+        // As `serve` is not ready until its read models exist: a test's first read must not
+        // find a table the runner has not made yet.
+        read_models_exist(pool, &views).await;
     }
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client");
@@ -278,6 +294,24 @@ impl TestApp {
     pub async fn caught_up(&self) {
         let names: Vec<&str> = self.projection_names.clone();
         caught_up(&self.state.checkpoints, &self.pool, &names).await;
+    }
+}
+
+/// Waits until every view of `views` (`schema.table`) exists.
+async fn read_models_exist(pool: &PgPool, views: &[String]) {
+    let deadline = tokio::time::Instant::now() + PROJECTION_TIMEOUT;
+    loop {
+        let missing: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM unnest($1::text[]) v WHERE to_regclass(v) IS NULL")
+                .bind(views)
+                .fetch_one(pool)
+                .await
+                .expect("the read models' views");
+        if missing == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{missing} read models were not made in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -26,6 +26,7 @@ mod looppay;
 mod nats_server;
 mod problem;
 mod raw;
+mod social;
 mod values;
 
 pub use app::{
@@ -39,4 +40,5 @@ pub use logs::{CapturedLogs, assert_never_logged, every_line, logs};
 pub use nats_server::NatsServer;
 pub use problem::{assert_invalid_field, assert_problem, error_fields, expect_status};
 pub use raw::{RawResponse, chunk, raw_request};
+pub use social::ids;
 pub use values::{instant, int, key, latest, mail_token, sms_code, string, unique, uuid};

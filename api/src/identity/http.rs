@@ -24,8 +24,10 @@ use crate::refusals::Refused;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use chrono::Utc;
+use loopync_domain::identity::Handle;
 use loopync_domain::identity::session::RevocationReason;
 use loopync_projections::identity::{self as read, SearchCursor, UserProfiles, UserSessions};
+use loopync_projections::social::{self, SocialReadModel};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -71,6 +73,7 @@ refusals!(RefreshRefusals, "Refresh", |set| set
     .with(409, &[c::CREDENTIALS_CHANGED]));
 refusals!(LogoutRefusals, "Logout", |set| set.signed_in().command().with(404, &[c::SESSION_NOT_FOUND]));
 refusals!(MeRefusals, "Me", |set| set.signed_in().with(404, &[c::USER_NOT_FOUND]));
+refusals!(CheckHandleRefusals, "CheckHandle", |set| set);
 refusals!(SessionsRefusals, "Sessions", |set| set.signed_in().reads_position());
 refusals!(RevokeSessionRefusals, "RevokeSession", |set| set
     .signed_in()
@@ -180,6 +183,33 @@ impl AuthApi {
 
 #[OpenApi(prefix_path = "/auth", tag = "Tag::Auth")]
 impl AuthApi {
+    /// Whether a handle can be taken (for sign-up and profile forms): `available`, or why
+    /// not (`invalid`: not 3–30 of `a-z 0-9 _ .`; `taken`). Read from the handle's claim, so
+    /// a handle taken a moment ago is already `taken`.
+    #[oai(path = "/check-handle/:handle", method = "get")]
+    async fn check_handle(
+        &self,
+        /// The handle, with or without `@` (case does not matter).
+        handle: Path<String>,
+    ) -> Result<Answer<HandleAvailability>, Refused<CheckHandleRefusals>> {
+        let answer = match Handle::parse(&handle.0) {
+            Err(_) => HandleAvailability {
+                handle: handle.0.trim().trim_start_matches('@').to_ascii_lowercase(),
+                available: false,
+                reason: Some("invalid".to_owned()),
+            },
+            Ok(parsed) => {
+                let taken = self.identity.handle_taken(&parsed).await?;
+                HandleAvailability {
+                    handle: parsed.as_str().to_owned(),
+                    available: !taken,
+                    reason: taken.then(|| "taken".to_owned()),
+                }
+            }
+        };
+        Ok(Answer::ok(answer))
+    }
+
     /// Create an account with email and password; signs it in.
     ///
     /// Sends a verification mail. `email_taken` / `handle_taken` (409) when either is in use,
@@ -431,6 +461,17 @@ impl UsersApi {
     pub fn new(state: &AppState) -> Self {
         Self { identity: state.identity.clone(), state: state.clone() }
     }
+
+    /// `row` as `viewer` may see it, with its counts when shown whole; `user_not_found` when
+    /// its user blocked the viewer.
+    async fn profile_as_seen(&self, row: &read::ProfileRow, viewer: Uuid) -> Result<PublicUser, AuthError> {
+        let relation = social::graph::relation(&self.state.pool, viewer, row.user_id).await?;
+        if relation.blocked_by && !relation.is_self {
+            return Err(AuthError::UserNotFound);
+        }
+        let counts = social::graph::counts(&self.state.pool, row.user_id).await?;
+        Ok(PublicUser::seen_by(row, &relation).with_counts(counts))
+    }
 }
 
 #[OpenApi(prefix_path = "/users", tag = "Tag::Users")]
@@ -461,15 +502,25 @@ impl UsersApi {
         }
         let after = cursor.decode(SearchCursor::decode)?;
         let viewer = auth.0.user_id;
-        let rows = read::profiles::search(&self.state.pool, &query, viewer, after, limit.get()).await?;
+        let audience = social::graph::search_audience(&self.state.pool, viewer).await?;
+        let rows =
+            read::profiles::search(&self.state.pool, &query, viewer, &audience, after, limit.get()).await?;
         let pagination = Pagination::of(limit, &rows, |(_, cursor)| cursor.encode());
-        let data = rows.iter().map(|(row, _)| PublicUser::seen_by(row, viewer)).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|(row, _)| row.user_id).collect();
+        let relations = social::graph::relations(&self.state.pool, viewer, &ids).await?;
+        let data = rows
+            .iter()
+            .map(|(row, _)| {
+                PublicUser::seen_by(row, &relations.get(&row.user_id).copied().unwrap_or_default())
+            })
+            .collect();
         Ok(Answer::ok(UserPage { data, pagination }))
     }
 
-    /// A user's profile as you may see it: whole when public (or your own), the card (id,
-    /// handle, name, avatar; `private: true`) when their privacy setting is `friends` or
-    /// `private`.
+    /// A user's profile as you may see it, with what they are to you (`relationship`): whole
+    /// (with their counts) when their privacy setting shows it to you — `public`, `friends` to
+    /// friends, and your own — and their card (id, handle, name, avatar; `private: true`)
+    /// otherwise. A user who blocked you is not found.
     #[oai(path = "/:userId", method = "get")]
     async fn user(
         &self,
@@ -479,11 +530,41 @@ impl UsersApi {
         user_id: Path<Uuid>,
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<PublicUser>, Refused<UserRefusals>> {
-        let freshness =
-            self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), &[UserProfiles::NAME]).await?;
+        let freshness = self
+            .state
+            .wait_for_position(
+                Some(&auth.0),
+                position.0.as_deref(),
+                &[UserProfiles::NAME, SocialReadModel::NAME],
+            )
+            .await?;
         let row =
             read::profiles::profile(&self.state.pool, user_id.0).await?.ok_or(AuthError::UserNotFound)?;
-        Ok(ReadResponse::ok(PublicUser::seen_by(&row, auth.0.user_id), freshness))
+        Ok(ReadResponse::ok(self.profile_as_seen(&row, auth.0.user_id).await?, freshness))
+    }
+
+    /// A user's profile by handle (with or without `@`), as `GET /users/{userId}` shows it.
+    #[oai(path = "/handle/:handle", method = "get")]
+    async fn user_by_handle(
+        &self,
+        auth: BearerAuth,
+        /// The handle.
+        handle: Path<String>,
+        #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
+    ) -> Result<ReadResponse<PublicUser>, Refused<UserRefusals>> {
+        let freshness = self
+            .state
+            .wait_for_position(
+                Some(&auth.0),
+                position.0.as_deref(),
+                &[UserProfiles::NAME, SocialReadModel::NAME],
+            )
+            .await?;
+        let handle = handle.0.trim().trim_start_matches('@').to_lowercase();
+        let row = read::profiles::profile_by_handle(&self.state.pool, &handle)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        Ok(ReadResponse::ok(self.profile_as_seen(&row, auth.0.user_id).await?, freshness))
     }
 
     /// Change one's own profile. A new handle must be free (`handle_taken`, 409). Every

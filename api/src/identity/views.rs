@@ -12,7 +12,9 @@ pub use crate::pagination::Pagination;
 use crate::timestamp::Timestamp;
 use loopync_domain::identity::Role;
 use loopync_domain::identity::account::{Account, Privacy, Settings, SettingsPatch};
+use loopync_domain::social::{Relation, Visibility};
 use loopync_projections::identity::ProfileRow;
+use loopync_projections::social::SocialCounts;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
@@ -169,8 +171,9 @@ impl UserView {
 }
 
 /// A user as others see them: never email, phone number, settings or role. A user whose
-/// privacy setting is `friends` or `private` shows others only their card — id, handle, name
-/// and avatar — with `private: true`; the rest is absent.
+/// privacy setting does not show you their profile (`friends` when you are not friends,
+/// `private`) shows only their card — id, handle, name and avatar — with `private: true`;
+/// the rest is absent.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct PublicUser {
@@ -194,13 +197,48 @@ pub struct PublicUser {
     /// When the account was made; absent on a private card.
     #[oai(skip_serializing_if_is_none)]
     pub created_at: Option<Timestamp>,
+    /// What the user is to you: `self`, `friends`, `request_sent`, `request_received`,
+    /// `following`, `blocked` (you block them) or `none`.
+    pub relationship: String,
+    /// Their friends, followers, follows and posts; on a profile read alone, and absent on a
+    /// private card.
+    #[oai(skip_serializing_if_is_none)]
+    pub counts: Option<ProfileCounts>,
+}
+
+/// What a profile counts.
+#[derive(Debug, Clone, Copy, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct ProfileCounts {
+    pub friends: i32,
+    pub followers: i32,
+    pub following: i32,
+    pub posts: i32,
+}
+
+impl Example for ProfileCounts {
+    fn example() -> Self {
+        Self { friends: 150, followers: 320, following: 87, posts: 42 }
+    }
+}
+
+impl From<SocialCounts> for ProfileCounts {
+    fn from(counts: SocialCounts) -> Self {
+        Self {
+            friends: counts.friends,
+            followers: counts.followers,
+            following: counts.following,
+            posts: counts.posts,
+        }
+    }
 }
 
 impl PublicUser {
-    /// `row` as `viewer` may see it: whole to its owner and when public, the card otherwise.
-    /// (Friends, when they exist, will see a `friends` profile whole.)
-    pub fn seen_by(row: &ProfileRow, viewer: Uuid) -> Self {
-        let whole = row.privacy == "public" || row.user_id == viewer;
+    /// `row` as a viewer who is `relation` to its user may see it: whole to its owner and to
+    /// whom its privacy setting shows it, the card otherwise.
+    pub fn seen_by(row: &ProfileRow, relation: &Relation) -> Self {
+        let privacy = Visibility::parse(&row.privacy).unwrap_or(Visibility::Private);
+        let whole = relation.may_see(privacy);
         let shown = |value: &Option<String>| if whole { value.clone() } else { None };
         Self {
             id: row.user_id,
@@ -214,7 +252,17 @@ impl PublicUser {
             verified: matches!(row.role.as_str(), "verified" | "admin" | "founder"),
             private: !whole,
             created_at: whole.then(|| row.registered_at.into()),
+            relationship: relation.summary().to_owned(),
+            counts: None,
         }
+    }
+
+    /// With the profile's counts, unless it shows only its card.
+    pub fn with_counts(mut self, counts: SocialCounts) -> Self {
+        if !self.private {
+            self.counts = Some(counts.into());
+        }
+        self
     }
 }
 
@@ -476,6 +524,8 @@ impl Example for PublicUser {
             verified: true,
             private: false,
             created_at: Some(Timestamp::example()),
+            relationship: "friends".to_owned(),
+            counts: Some(ProfileCounts::example()),
         }
     }
 }
@@ -618,5 +668,23 @@ impl Example for RoleChangeRequest {
 impl Example for Accepted {
     fn example() -> Self {
         Self { message: "if the address has an account, a reset mail is on its way".to_owned() }
+    }
+}
+
+/// Whether a handle can be taken.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct HandleAvailability {
+    /// The handle as it would be stored (lowercase, without `@`).
+    pub handle: String,
+    pub available: bool,
+    /// Why not, when it is not: `invalid` (not 3–30 of `a-z 0-9 _ .`) or `taken`.
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+}
+
+impl Example for HandleAvailability {
+    fn example() -> Self {
+        Self { handle: "ada".to_owned(), available: false, reason: Some("taken".to_owned()) }
     }
 }

@@ -1,25 +1,26 @@
 //! Who may see whom over the gateway: the one rule behind presence, typing and signaling.
 //!
-//! [`may_see`] is the rule, pure: a user sees themself, and others whose privacy is `public`.
-//! Presence asks it one way (may the watcher see the watched user?). Typing and signaling ask
-//! it both ways ([`reach`]): a `typing_indicator` or a `signal` tells its receiver who sent it
-//! and that they are there, so it goes only between users who may see each other, and a
-//! private user neither receives nor sends them.
-//!
-//! Today the rule reads the privacy setting of the profiles read model and nothing else, so a
-//! `friends` profile is seen by nobody but its owner. When friendships and blocks exist, they
-//! plug in here, in [`may_see`]'s inputs: `friends` then means friends, and a block hides each
-//! from the other whatever the settings; every caller follows without changing.
+//! [`may_see`] is the rule, pure: what a profile's privacy setting shows to a viewer who is
+//! [`Relation`] to its owner (`public`: everyone not blocked either way; `friends`: friends;
+//! `private`: the owner) — the same rule as every other read path's. Presence asks it one way
+//! (may the watcher see the watched user?). Typing and signaling ask it both ways ([`reach`]):
+//! a `typing_indicator` or a `signal` tells its receiver who sent it and that they are there,
+//! so it goes only between users who may see each other, and a block either way stops it.
 
+use loopync_domain::social::{Relation, Visibility};
 use loopync_projections::identity::profiles;
+use loopync_projections::social::graph;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Whether `viewer` may see `target`, whose privacy setting is `target_privacy` (`None`: the
-/// read model does not have the user, who is then seen by nobody else).
-pub(crate) fn may_see(viewer: Uuid, target: Uuid, target_privacy: Option<&str>) -> bool {
-    viewer == target || target_privacy == Some("public")
+/// Whether a viewer who is `relation` to a user whose privacy setting is `privacy` may see
+/// them (`None`: the read model does not have the user, who is then seen by nobody else).
+pub(crate) fn may_see(relation: &Relation, privacy: Option<&str>) -> bool {
+    if relation.is_self {
+        return true;
+    }
+    privacy.and_then(Visibility::parse).is_some_and(|privacy| relation.may_see(privacy))
 }
 
 /// Which of `user_ids` exist, and whether `viewer` may see each of them ([`may_see`]).
@@ -29,9 +30,14 @@ pub(crate) async fn visibility(
     user_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, bool>, sqlx::Error> {
     let rows = profiles::privacies(pool, user_ids).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|(user_id, _)| *user_id).collect();
+    let relations = graph::relations(pool, viewer, &ids).await?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, privacy)| (user_id, may_see(viewer, user_id, Some(&privacy))))
+        .map(|(user_id, privacy)| {
+            let relation = relations.get(&user_id).copied().unwrap_or_default();
+            (user_id, may_see(&relation, Some(&privacy)))
+        })
         .collect())
 }
 
@@ -46,19 +52,20 @@ pub(crate) enum Reach {
     Unknown,
 }
 
-/// The verdict of the rule, both ways, for `sender` addressing `target` (one query for both).
+/// The verdict of the rule, both ways, for `sender` addressing `target` (two queries for both).
 pub(crate) async fn reach(pool: &PgPool, sender: Uuid, target: Uuid) -> Result<Reach, sqlx::Error> {
     let rows: HashMap<Uuid, String> =
         profiles::privacies(pool, &[sender, target]).await?.into_iter().collect();
-    Ok(verdict(sender, target, rows.get(&sender).map(String::as_str), rows.get(&target).map(String::as_str)))
+    let relation = graph::relation(pool, sender, target).await?;
+    Ok(verdict(&relation, rows.get(&sender).map(String::as_str), rows.get(&target).map(String::as_str)))
 }
 
-/// [`reach`] on the two privacy settings read.
-fn verdict(sender: Uuid, target: Uuid, sender_privacy: Option<&str>, target_privacy: Option<&str>) -> Reach {
+/// [`reach`] on what `target` is to `sender` and the two privacy settings read.
+fn verdict(relation: &Relation, sender_privacy: Option<&str>, target_privacy: Option<&str>) -> Reach {
     if target_privacy.is_none() {
         return Reach::Unknown;
     }
-    if may_see(sender, target, target_privacy) && may_see(target, sender, sender_privacy) {
+    if may_see(relation, target_privacy) && may_see(&relation.mirrored(), sender_privacy) {
         Reach::Allowed
     } else {
         Reach::Forbidden
@@ -69,33 +76,52 @@ fn verdict(sender: Uuid, target: Uuid, sender_privacy: Option<&str>, target_priv
 mod tests {
     use super::*;
 
+    fn stranger() -> Relation {
+        Relation::default()
+    }
+
+    fn friend() -> Relation {
+        Relation { friends: true, ..Relation::default() }
+    }
+
     #[test]
     fn a_user_sees_themself_whatever_their_privacy() {
-        let ada = Uuid::now_v7();
         for privacy in [Some("public"), Some("friends"), Some("private"), None] {
-            assert!(may_see(ada, ada, privacy), "{privacy:?}");
+            assert!(may_see(&Relation::own(), privacy), "{privacy:?}");
         }
     }
 
     #[test]
-    fn others_see_only_public_users_until_friendships_exist() {
-        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(may_see(ada, bob, Some("public")));
-        assert!(!may_see(ada, bob, Some("friends")));
-        assert!(!may_see(ada, bob, Some("private")));
-        assert!(!may_see(ada, bob, None));
+    fn friends_see_friends_profiles_and_strangers_only_public_ones() {
+        assert!(may_see(&stranger(), Some("public")));
+        assert!(!may_see(&stranger(), Some("friends")));
+        assert!(may_see(&friend(), Some("friends")));
+        assert!(!may_see(&friend(), Some("private")));
+        assert!(!may_see(&stranger(), None));
+    }
+
+    #[test]
+    fn a_block_either_way_hides_even_a_public_user() {
+        assert!(!may_see(&Relation { blocking: true, ..stranger() }, Some("public")));
+        assert!(!may_see(&Relation { blocked_by: true, ..stranger() }, Some("public")));
     }
 
     #[test]
     fn typing_and_signals_need_both_to_see_each_other() {
-        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        assert_eq!(verdict(ada, bob, Some("public"), Some("public")), Reach::Allowed);
+        assert_eq!(verdict(&stranger(), Some("public"), Some("public")), Reach::Allowed);
         // A private target, or a private sender: the receiver would learn of someone hidden.
-        assert_eq!(verdict(ada, bob, Some("public"), Some("private")), Reach::Forbidden);
-        assert_eq!(verdict(ada, bob, Some("private"), Some("public")), Reach::Forbidden);
-        assert_eq!(verdict(ada, bob, Some("friends"), Some("public")), Reach::Forbidden);
+        assert_eq!(verdict(&stranger(), Some("public"), Some("private")), Reach::Forbidden);
+        assert_eq!(verdict(&stranger(), Some("private"), Some("public")), Reach::Forbidden);
+        assert_eq!(verdict(&stranger(), Some("friends"), Some("public")), Reach::Forbidden);
+        // Friends reach each other through `friends` settings.
+        assert_eq!(verdict(&friend(), Some("friends"), Some("friends")), Reach::Allowed);
+        // A block either way stops it, whatever the settings.
+        assert_eq!(
+            verdict(&Relation { blocked_by: true, ..friend() }, Some("public"), Some("public")),
+            Reach::Forbidden
+        );
         // A sender the read model does not have yet is seen by nobody.
-        assert_eq!(verdict(ada, bob, None, Some("public")), Reach::Forbidden);
-        assert_eq!(verdict(ada, bob, Some("public"), None), Reach::Unknown);
+        assert_eq!(verdict(&stranger(), None, Some("public")), Reach::Forbidden);
+        assert_eq!(verdict(&stranger(), Some("public"), None), Reach::Unknown);
     }
 }

@@ -41,9 +41,11 @@ use super::presence::Presence;
 use super::protocol::{self, FrameError, close, codes};
 use futures::StreamExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use loopync_domain::social::Relation;
 use loopync_projections::Subjects;
 use loopync_projections::identity::{SessionRevoked, profiles};
 use loopync_projections::live::{self, LiveFrame};
+use loopync_projections::social::graph;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -544,7 +546,8 @@ impl Hub {
     }
 
     /// Relays a presence change of `user_id` to the watchers who may still see it. The others
-    /// (the user turned private since they subscribed) are told and stop watching.
+    /// (the user turned private, unfriended or blocked them since they subscribed) are told
+    /// and stop watching.
     async fn relay_presence(&self, user_id: Uuid, frame: &str, watchers: Vec<Arc<Device>>) {
         let privacy = match profiles::privacy(&self.pool, user_id).await {
             Ok(privacy) => privacy,
@@ -554,8 +557,18 @@ impl Hub {
                 return;
             }
         };
+        let viewers: Vec<Uuid> = watchers.iter().map(|device| device.user_id).collect();
+        // What each watcher is to the user: asked from the user's side, one query, mirrored.
+        let relations = match graph::relations(&self.pool, user_id, &viewers).await {
+            Ok(relations) => relations,
+            Err(error) => {
+                tracing::warn!(%error, %user_id, "presence change not relayed: relationships unreadable");
+                return;
+            }
+        };
         for device in watchers {
-            if may_see(device.user_id, user_id, privacy.as_deref()) {
+            let relation = relations.get(&device.user_id).map(Relation::mirrored).unwrap_or_default();
+            if may_see(&relation, privacy.as_deref()) {
                 device.push_ephemeral(frame.to_owned());
             } else {
                 self.unwatch(&device, user_id);

@@ -39,7 +39,8 @@ fn access(operation: &str) -> Option<Access> {
         | "POST /auth/verify-email"
         | "POST /auth/send-code"
         | "POST /auth/verify-phone"
-        | "POST /looppay/webhooks/{provider}" => Public,
+        | "POST /looppay/webhooks/{provider}"
+        | "GET /auth/check-handle/{handle}" => Public,
         "GET /auth/me"
         | "POST /auth/logout"
         | "GET /auth/sessions"
@@ -53,14 +54,57 @@ fn access(operation: &str) -> Option<Access> {
         | "GET /looppay/transactions"
         | "POST /looppay/topup"
         | "POST /looppay/transfer"
-        | "POST /looppay/pay" => SignedIn,
+        | "POST /looppay/pay"
+        | "GET /users/handle/{handle}"
+        | "POST /friends/request"
+        | "POST /friends/accept"
+        | "POST /friends/reject"
+        | "POST /friends/cancel"
+        | "DELETE /friends/{friendId}"
+        | "GET /friends/requests"
+        | "GET /friends/suggestions"
+        | "POST /friends/block"
+        | "DELETE /friends/block/{userId}"
+        | "GET /friends/blocked"
+        | "GET /friends/{userId}"
+        | "GET /friends/{userId}/mutual"
+        | "POST /users/{userId}/follow"
+        | "DELETE /users/{userId}/follow"
+        | "GET /users/{userId}/posts"
+        | "GET /users/{userId}/followers"
+        | "GET /users/{userId}/following"
+        | "POST /posts"
+        | "GET /posts"
+        | "GET /posts/{postId}"
+        | "PUT /posts/{postId}/like"
+        | "DELETE /posts/{postId}/like"
+        | "POST /posts/{postId}/like"
+        | "POST /posts/{postId}/comment"
+        | "GET /posts/{postId}/comments"
+        | "PUT /posts/{postId}/bookmark"
+        | "DELETE /posts/{postId}/bookmark"
+        | "GET /bookmarks"
+        | "GET /hashtags/{tag}/posts"
+        | "GET /trending/hashtags"
+        | "GET /trending/posts"
+        | "GET /notifications"
+        | "GET /notifications/unread-count"
+        | "POST /notifications/read-all"
+        | "GET /notifications/settings"
+        | "PUT /notifications/settings"
+        | "POST /notifications/register" => SignedIn,
         "DELETE /auth/sessions/{sessionId}"
         | "PATCH /users/{userId}/profile"
         | "GET /users/{userId}/settings"
         | "PUT /users/{userId}/settings"
         | "PATCH /users/{userId}/settings"
         | "POST /looppay/payments/{paymentId}/refund"
-        | "GET /looppay/topups/{topUpId}" => Owner,
+        | "GET /looppay/topups/{topUpId}"
+        | "PATCH /posts/{postId}"
+        | "DELETE /posts/{postId}"
+        | "DELETE /comments/{commentId}"
+        | "PATCH /notifications/{id}/read"
+        | "DELETE /notifications/{id}" => Owner,
         "GET /looppay/ledger/{walletId}/history" | "GET /looppay/payments/{paymentId}" => OwnerOrAuditor,
         "PUT /admin/users/{userId}/role" => Admin,
         _ => return None,
@@ -85,6 +129,11 @@ struct World {
     role_target: User,
     payment_id: String,
     top_up_id: String,
+    /// A public post of the owner's, and the owner's comment on it.
+    post_id: String,
+    comment_id: String,
+    /// A notification of the owner's (the stranger liked the post).
+    notification_id: String,
 }
 
 impl World {
@@ -100,6 +149,13 @@ impl World {
         let mut auditor = app.signup().await;
         app.promote(&mut auditor, Role::Auditor).await;
         let role_target = app.signup().await;
+        let post_id = app.posted(&owner, "Hello from the owner #matrix", "public").await;
+        let comment = app.comment_on(&owner, post_id, "and a comment", None).await;
+        let comment_id = comment.created()["id"].as_str().unwrap().to_owned();
+        app.like(&stranger, Method::PUT, post_id).await.expect(200);
+        app.caught_up().await;
+        let notifications = app.get_as(&owner.token, "/api/notifications").await;
+        let notification_id = notifications.expect(200)["data"][0]["id"].as_str().unwrap().to_owned();
         Self {
             owner,
             payee,
@@ -109,6 +165,9 @@ impl World {
             role_target,
             payment_id: paid["paymentId"].as_str().unwrap().to_owned(),
             top_up_id: top_up["topUpId"].as_str().unwrap().to_owned(),
+            post_id: post_id.to_string(),
+            comment_id,
+            notification_id,
         }
     }
 
@@ -121,7 +180,12 @@ impl World {
     fn parameter(&self, operation: &str, name: &str) -> String {
         match name {
             "userId" if operation.starts_with("PUT /admin/") => self.role_target.id.to_string(),
-            "userId" | "walletId" => self.owner.id.to_string(),
+            "userId" | "walletId" | "friendId" => self.owner.id.to_string(),
+            "postId" => self.post_id.clone(),
+            "commentId" => self.comment_id.clone(),
+            "id" => self.notification_id.clone(),
+            "tag" => "matrix".to_owned(),
+            "handle" => self.owner.handle.clone(),
             "sessionId" => self.owner.session_id.to_string(),
             "paymentId" => self.payment_id.clone(),
             "topUpId" => self.top_up_id.clone(),
@@ -261,7 +325,7 @@ async fn every_operation_answers_each_kind_of_caller_as_its_access_rule_says(poo
         checked += 1;
     }
     assert!(unlisted.is_empty(), "operations missing from the authorization matrix: {unlisted:?}");
-    assert!(checked >= 30, "{checked} operations checked");
+    assert!(checked >= 75, "{checked} operations checked");
     // The admin's change (the documented example's role) went through; nobody else's did.
     let token = app.login_ok(&world.role_target.email, &world.role_target.password).await.token;
     let role = app.get_as(&token, "/api/auth/me").await.expect(200)["role"].clone();

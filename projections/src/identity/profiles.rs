@@ -383,6 +383,25 @@ pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<Option<ProfileRow>,
         .await
 }
 
+/// The account holding `handle` (lowercase, without `@`), if any.
+pub async fn profile_by_handle(pool: &PgPool, handle: &str) -> Result<Option<ProfileRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {PROFILE_FIELDS} FROM {PRIVATE_PROFILES} WHERE handle = $1 LIMIT 1"))
+        .bind(handle)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The accounts holding `handles` (lowercase, without `@`): the users a text mentions.
+pub async fn ids_by_handles(pool: &PgPool, handles: &[String]) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    if handles.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT handle, user_id FROM read_models.user_profiles WHERE handle = ANY($1)")
+        .bind(handles)
+        .fetch_all(pool)
+        .await
+}
+
 /// The privacy setting (`public`, `friends` or `private`) of `user_id`; `None` for a user the
 /// read model does not have.
 pub async fn privacy(pool: &PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
@@ -398,6 +417,16 @@ pub async fn privacies(pool: &PgPool, user_ids: &[Uuid]) -> Result<Vec<(Uuid, St
         .bind(user_ids)
         .fetch_all(pool)
         .await
+}
+
+/// Who the viewer of a search is to others, as the social graph says: whose `friends`
+/// profiles they may find, and who they may not find at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchAudience {
+    /// The viewer's friends.
+    pub friends: Vec<Uuid>,
+    /// Users blocked by the viewer or blocking them.
+    pub hidden: Vec<Uuid>,
 }
 
 /// Most results one search page returns; larger limits are cut to it.
@@ -454,11 +483,14 @@ struct SearchHit {
 /// Pages by keyset: pass the cursor of the last row of a page as `after` for the next page.
 /// `limit` is cut to [`MAX_SEARCH_LIMIT`].
 /// Profiles matching `query` as `viewer` may find them: a profile that is not public is found
-/// only by its exact handle (or by its owner), so private users cannot be discovered by name.
+/// only by its exact handle (or by its owner, or by `audience.friends` when it shows itself to
+/// friends), so private users cannot be discovered by name; and `audience.hidden` (users
+/// blocked either way) are not found at all.
 pub async fn search(
     pool: &PgPool,
     query: &str,
     viewer: Uuid,
+    audience: &SearchAudience,
     after: Option<SearchCursor>,
     limit: i64,
 ) -> Result<Vec<(ProfileRow, SearchCursor)>, sqlx::Error> {
@@ -489,7 +521,9 @@ pub async fn search(
                     OR lower(name) LIKE lower($2) || '%' \
                     OR lower($1) <% handle \
                     OR lower($1) <% lower(name)) \
-                   AND (privacy = 'public' OR handle = lower($1) OR user_id = $6) \
+                   AND (privacy = 'public' OR handle = lower($1) OR user_id = $6 \
+                        OR (privacy = 'friends' AND user_id = ANY ($7))) \
+                   AND user_id <> ALL ($8) \
              ) AS candidates \
              WHERE handle_prefix OR name_prefix OR similarity_points >= {FUZZY_THRESHOLD_POINTS} \
          ) AS matches \
@@ -504,6 +538,8 @@ pub async fn search(
         .bind(after.map(|cursor| cursor.user_id))
         .bind(limit)
         .bind(viewer)
+        .bind(&audience.friends)
+        .bind(&audience.hidden)
         .fetch_all(pool)
         .await?;
     Ok(hits

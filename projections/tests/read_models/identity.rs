@@ -138,14 +138,14 @@ async fn profile(pool: &PgPool, user_id: Uuid) -> ProfileRow {
 }
 
 async fn handles(pool: &PgPool, query: &str) -> Vec<String> {
-    ok(profiles::search(pool, query, Uuid::nil(), None, 100).await)
+    ok(profiles::search(pool, query, Uuid::nil(), &Default::default(), None, 100).await)
         .into_iter()
         .map(|(row, _)| row.handle)
         .collect()
 }
 
 async fn scores(pool: &PgPool, query: &str) -> Vec<(String, i32)> {
-    ok(profiles::search(pool, query, Uuid::nil(), None, 100).await)
+    ok(profiles::search(pool, query, Uuid::nil(), &Default::default(), None, 100).await)
         .into_iter()
         .map(|(row, cursor)| (row.handle, cursor.score))
         .collect()
@@ -324,7 +324,7 @@ async fn search_ranks_handle_prefixes_then_name_prefixes_then_similar_words(pool
     assert!(handles(&pool, "zebra").await.is_empty());
     assert!(handles(&pool, "").await.is_empty());
     assert!(handles(&pool, "  @ ").await.is_empty());
-    assert!(ok(profiles::search(&pool, "ada", Uuid::nil(), None, 0).await).is_empty());
+    assert!(ok(profiles::search(&pool, "ada", Uuid::nil(), &Default::default(), None, 0).await).is_empty());
 }
 
 #[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
@@ -364,13 +364,13 @@ async fn search_pages_by_cursor_without_duplicates_or_gaps(pool: PgPool) {
     commands.register("unrelated", "Nobody Here", day(1)).await;
     generation.catch_up(&pool, 100).await;
 
-    let everything = ok(profiles::search(&pool, "pager", Uuid::nil(), None, 100).await);
+    let everything = ok(profiles::search(&pool, "pager", Uuid::nil(), &Default::default(), None, 100).await);
     assert_eq!(everything.len(), 25, "{everything:?}");
     let mut paged = Vec::new();
     let mut after: Option<SearchCursor> = None;
     let mut pages = 0;
     loop {
-        let page = ok(profiles::search(&pool, "pager", Uuid::nil(), after, 10).await);
+        let page = ok(profiles::search(&pool, "pager", Uuid::nil(), &Default::default(), after, 10).await);
         if page.is_empty() {
             break;
         }
@@ -392,7 +392,10 @@ async fn search_pages_by_cursor_without_duplicates_or_gaps(pool: PgPool) {
     assert!(paged.windows(2).all(|w| (-w[0].1.score, w[0].1.user_id) < (-w[1].1.score, w[1].1.user_id)));
     assert!(paged.iter().take(12).all(|(row, _)| row.handle.starts_with("pager_")));
     // Limits above the maximum are cut to it.
-    assert_eq!(ok(profiles::search(&pool, "pager", Uuid::nil(), None, 10_000).await).len(), 25);
+    assert_eq!(
+        ok(profiles::search(&pool, "pager", Uuid::nil(), &Default::default(), None, 10_000).await).len(),
+        25
+    );
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -564,7 +567,7 @@ async fn search_finds_a_profile_that_is_not_public_only_by_its_exact_handle_or_f
     let found = |viewer: Uuid, query: &'static str| {
         let pool = pool.clone();
         async move {
-            ok(profiles::search(&pool, query, viewer, None, 10).await)
+            ok(profiles::search(&pool, query, viewer, &Default::default(), None, 10).await)
                 .into_iter()
                 .map(|(row, _)| row.handle)
                 .collect::<Vec<_>>()

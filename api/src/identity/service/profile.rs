@@ -109,3 +109,13 @@ impl Identity {
             .await
     }
 }
+
+impl Identity {
+    /// Whether `handle` is held by an account: read from its claim stream (the event store),
+    /// not a read model, so a handle taken a moment ago is already taken here.
+    pub async fn handle_taken(&self, handle: &Handle) -> Result<bool, AuthError> {
+        let stream = StreamName::of::<UniqueClaim>(claim_id(HANDLE, handle.as_str()));
+        let claim = self.pipeline.load_latest::<UniqueClaim>(stream).await?;
+        Ok(claim.state.owner.is_some())
+    }
+}

@@ -163,6 +163,9 @@ fn the_frame_type_lists_are_the_specs() {
             "presence",
             "pong",
             "error",
+            "feed_item",
+            "notification_created",
+            "notification_read",
         ])
     );
     assert_eq!(
