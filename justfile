@@ -131,6 +131,13 @@ bench-ledger *args:
     eval "$(bash scripts/services.sh ensure --database postgres)"
     cargo run --release -p loopync-bench --bin bench-ledger -- "$@"
 
+# Run the social benchmark: 100k users, 1M posts, the feed and a hot post's likes (extra args go to bench-social)
+bench-social *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(bash scripts/services.sh ensure --database postgres)"
+    cargo run --release -p loopync-bench --bin bench-social -- "$@"
+
 # Run the realtime gateway benchmark: idle WebSockets per node, command-to-frame latency, fan-out (server in its own process)
 bench-realtime *args:
     #!/usr/bin/env bash

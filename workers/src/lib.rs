@@ -17,6 +17,7 @@ pub mod lease;
 pub mod looppay;
 pub mod rebuild;
 pub mod runner;
+pub mod social;
 pub mod status;
 
 pub use runner::{ProjectionRunner, RunnerConfig};

@@ -1,11 +1,13 @@
-//! The social core's descriptor: its event types, its read model, and the `feed_item` frame.
+//! The social core's descriptor: its event types, its read model, the `feed_item` frame, and
+//! the expiry of ranking snapshots.
 
-use crate::feature::Feature;
+use crate::feature::{Feature, Job, JobContext};
 use crate::realtime::asyncapi::{Cursor, FrameDoc, Sender};
 use chrono::DateTime;
 use loopync_projections::Projection;
 use loopync_projections::social::{FeedItem, SocialReadModel};
 use loopync_schemas::EventTypeInfo;
+use loopync_workers::social::snapshot_expiry;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -24,6 +26,19 @@ impl Feature for SocialFeature {
 
     fn projections(&self) -> Vec<Arc<dyn Projection>> {
         vec![Arc::new(SocialReadModel)]
+    }
+
+    /// Ranking snapshots older than an hour are dropped, every five minutes, by whichever
+    /// process gets to them (deleting twice deletes nothing).
+    fn jobs(&self, context: &JobContext) -> Vec<Job> {
+        vec![Job::new(
+            "social.snapshot_expiry",
+            snapshot_expiry::run_snapshot_expiry(
+                context.pool.clone(),
+                std::time::Duration::from_secs(300),
+                context.shutdown.child_token(),
+            ),
+        )]
     }
 
     fn live_frames(&self) -> Vec<FrameDoc> {

@@ -141,3 +141,27 @@ async fn a_post_tells_friends_and_followers_but_not_strangers(pool: PgPool) {
     assert!(told(&stranger).await.is_empty());
     assert!(told(&ada).await.is_empty(), "no news of one's own post");
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_ranking_past_its_hour_is_dropped_and_its_cursor_refused(pool: PgPool) {
+    let app = spawn_app(&pool, Options::default()).await;
+    let (ada, _, _) = ada_and_friends(&app, 5).await;
+    let page = read(&app, &ada, "/api/posts?mode=ranked&limit=2").await;
+    let cursor = page["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+    let next = format!("/api/posts?mode=ranked&limit=2&cursor={cursor}");
+    app.get_as(&ada.token, &next).await.expect(200);
+    let retention = loopync_workers::social::snapshot_expiry::SNAPSHOT_RETENTION;
+    assert_eq!(
+        loopync_workers::social::snapshot_expiry::expire_snapshots(&pool, retention).await.unwrap(),
+        0
+    );
+    sqlx::query("UPDATE feed_snapshots SET created_at = now() - interval '61 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        loopync_workers::social::snapshot_expiry::expire_snapshots(&pool, retention).await.unwrap(),
+        1
+    );
+    app.get_as(&ada.token, &next).await.field_problem(400, "invalid_request", "cursor");
+}
