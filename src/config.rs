@@ -285,6 +285,12 @@ impl Config {
         Ok(Delivery { mailer: mailer.build()?, sms: sms.build()? })
     }
 
+    /// Where push notifications go: the outbox (`<outbox>/push`), one file per push, until a
+    /// provider's sender is configured.
+    pub fn push_sender(&self) -> std::sync::Arc<dyn loopync_delivery::PushSender> {
+        std::sync::Arc::new(loopync_delivery::OutboxPushSender::new(self.outbox_dir.join("push")))
+    }
+
     /// The API's configuration: the platform's part from these settings, each feature's part
     /// from its own.
     pub fn api_config(&self) -> Result<ApiConfig, SettingsError> {

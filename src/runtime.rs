@@ -125,6 +125,7 @@ fn spawn_workers(
         pool: pool.clone(),
         pipeline,
         config: api_config.clone(),
+        push: config.push_sender(),
         shutdown: shutdown.child_token(),
     };
     for feature in features::all() {

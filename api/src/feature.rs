@@ -66,6 +66,8 @@ pub struct JobContext {
     pub pipeline: Arc<CommandPipeline>,
     /// The features' configuration (e.g. how often LoopPay sweeps expired holds).
     pub config: ApiConfig,
+    /// Where push notifications go (the development outbox, or a provider).
+    pub push: Arc<dyn loopync_delivery::PushSender>,
     /// Cancelled when the process shuts down: a job finishes its step and returns.
     pub shutdown: CancellationToken,
 }

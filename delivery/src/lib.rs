@@ -8,6 +8,7 @@
 //! - [`smtp`]: [`SmtpMailer`] over lettre, plain, STARTTLS or TLS.
 //! - [`webhook`]: [`WebhookSmsSender`], a JSON POST to an SMS gateway.
 //! - [`recording`]: [`RecordingMailer`], [`RecordingSmsSender`] — in memory, for other crates' tests.
+//! - [`push`]: [`Push`] and [`PushSender`], with the development outbox and the recorder.
 //! - [`config`]: [`MailerConfig`], [`SmsConfig`] — which sender the binary builds.
 //!
 //! Bodies carry one-time codes and reset tokens, so no sender logs a body or a subject, no error
@@ -22,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod message;
 pub mod outbox;
+pub mod push;
 pub mod recording;
 pub mod smtp;
 pub mod webhook;
@@ -30,6 +32,7 @@ pub use config::{MailerConfig, SmsConfig};
 pub use error::DeliveryError;
 pub use message::{Mail, Mailer, Sms, SmsSender};
 pub use outbox::{OutboxMailer, OutboxSmsSender};
+pub use push::{OutboxPushSender, Push, PushSender, RecordingPushSender};
 pub use recording::{RecordingMailer, RecordingSmsSender};
 pub use smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
 pub use webhook::WebhookSmsSender;

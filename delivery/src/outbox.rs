@@ -63,7 +63,7 @@ impl SmsSender for OutboxSmsSender {
 }
 
 /// Writes one message file and returns its path.
-async fn write_message(dir: &Path, kind: &str, contents: &str) -> Result<PathBuf, DeliveryError> {
+pub(crate) async fn write_message(dir: &Path, kind: &str, contents: &str) -> Result<PathBuf, DeliveryError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DeliveryError::Io { path, source }

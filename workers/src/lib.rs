@@ -15,6 +15,7 @@ pub mod dead_letters;
 pub mod housekeeping;
 pub mod lease;
 pub mod looppay;
+pub mod notifications;
 pub mod rebuild;
 pub mod runner;
 pub mod social;

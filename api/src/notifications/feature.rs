@@ -1,12 +1,13 @@
-//! The notifications' descriptor: the inbox's event types, the notifications read model and
-//! its frames.
+//! The notifications' descriptor: the inbox's event types, the notifications read model, its
+//! frames, and the push job.
 
-use crate::feature::Feature;
+use crate::feature::{Feature, Job, JobContext};
 use crate::realtime::asyncapi::{Cursor, FrameDoc, Sender};
 use chrono::DateTime;
 use loopync_projections::Projection;
 use loopync_projections::notifications::{NotificationCreated, NotificationRead, NotificationsReadModel};
 use loopync_schemas::EventTypeInfo;
+use loopync_workers::notifications::push;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -25,6 +26,20 @@ impl Feature for NotificationsFeature {
 
     fn projections(&self) -> Vec<Arc<dyn Projection>> {
         vec![Arc::new(NotificationsReadModel)]
+    }
+
+    /// New notifications are pushed to their recipients' devices, every two seconds, by
+    /// whichever process claims them first.
+    fn jobs(&self, context: &JobContext) -> Vec<Job> {
+        vec![Job::new(
+            "notifications.push",
+            push::run_push(
+                context.pool.clone(),
+                context.push.clone(),
+                std::time::Duration::from_secs(2),
+                context.shutdown.child_token(),
+            ),
+        )]
     }
 
     fn live_frames(&self) -> Vec<FrameDoc> {

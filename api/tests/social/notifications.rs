@@ -192,3 +192,30 @@ async fn a_push_device_lasts_as_long_as_its_session(pool: PgPool) {
     app.caught_up().await;
     assert!(devices().await.is_empty(), "signed out: the device gets nothing more");
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn new_notifications_are_pushed_once_to_live_devices(pool: PgPool) {
+    use loopync_delivery::RecordingPushSender;
+    use loopync_workers::notifications::push::{PUSH_WINDOW, push_new};
+    let app = spawn_app(&pool, Options::default()).await;
+    let (ada, bob) = (app.signup().await, app.signup().await);
+    let register = json!({"token": "fcm:ada-phone-0001", "platform": "android"});
+    app.command(&ada.token, "/api/notifications/register", &register, None).await.expect(204);
+    let post = app.posted(&ada, "push me", "public").await;
+    app.like(&bob, Method::PUT, post).await.expect(200);
+    app.caught_up().await;
+
+    let pushes = RecordingPushSender::new();
+    assert_eq!(push_new(&pool, &pushes, PUSH_WINDOW, 100).await.unwrap(), 1);
+    assert_eq!(push_new(&pool, &pushes, PUSH_WINDOW, 100).await.unwrap(), 0, "never twice");
+    let sent = pushes.messages();
+    assert_eq!((sent[0].token.as_str(), sent[0].platform.as_str()), ("fcm:ada-phone-0001", "android"));
+    assert_eq!(sent[0].body, format!("{} liked your post", bob.handle));
+
+    // Signed out: the device gets nothing more.
+    app.call(Method::POST, "/api/auth/logout", Some(&ada.token), None, None).await.expect(204);
+    app.comment_on(&bob, post, "hello?", None).await.created();
+    app.caught_up().await;
+    assert_eq!(push_new(&pool, &pushes, PUSH_WINDOW, 100).await.unwrap(), 0);
+    assert_eq!(pushes.messages().len(), 1);
+}

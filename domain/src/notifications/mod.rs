@@ -62,9 +62,46 @@ impl NotificationKind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
+    /// What the actor did, as a summary says it: "liked your post".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Self::FriendRequest => "asked to be your friend",
+            Self::FriendAccepted => "accepted your friend request",
+            Self::Like => "liked your post",
+            Self::Comment => "commented on your post",
+            Self::Reply => "replied to your comment",
+            Self::Mention => "mentioned you",
+            Self::Repost => "shared your post",
+        }
+    }
+
     /// Whether notifications of this kind about one post are shown as one ("Ada and 3 others
     /// liked your post").
     pub fn groups(self) -> bool {
         matches!(self, Self::Like | Self::Repost)
+    }
+}
+
+/// How an entry reads: "Ada liked your post", "Ada and 1 other …", "Ada and 3 others …", for
+/// `actors` different users of whom `first` is the latest.
+pub fn summary(first: &str, actors: i64, kind: NotificationKind) -> String {
+    let what = kind.phrase();
+    match actors {
+        ..=1 => format!("{first} {what}"),
+        2 => format!("{first} and 1 other {what}"),
+        n => format!("{first} and {} others {what}", n - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_name_the_latest_actor_and_count_the_others() {
+        assert_eq!(summary("Ada", 1, NotificationKind::Like), "Ada liked your post");
+        assert_eq!(summary("Ada", 2, NotificationKind::Repost), "Ada and 1 other shared your post");
+        assert_eq!(summary("Ada", 4, NotificationKind::Like), "Ada and 3 others liked your post");
+        assert_eq!(summary("Ada", 1, NotificationKind::FriendRequest), "Ada asked to be your friend");
     }
 }
