@@ -13,6 +13,7 @@
 
 pub mod frames;
 pub mod graph;
+pub mod likes;
 pub mod posts;
 pub mod read_model;
 
@@ -32,5 +33,10 @@ fn before_everything() -> (DateTime<Utc>, Uuid) {
 
 /// A keyset cursor after no row of an oldest-first list: the first page's.
 fn after_nothing() -> (DateTime<Utc>, Uuid) {
-    (Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC), Uuid::nil())
+    (after_nothing_date(), Uuid::nil())
+}
+
+/// A date before every row, within what PostgreSQL stores.
+fn after_nothing_date() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

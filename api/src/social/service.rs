@@ -123,11 +123,8 @@ impl Social {
         let Some(author) = post.state.author.filter(|_| post.state.is_live()) else {
             return Err(SocialApiError::PostNotFound);
         };
-        if author != viewer {
-            let relation = graph::relation(&self.pool, viewer, author).await?;
-            if !relation.may_see(post.state.visibility) {
-                return Err(SocialApiError::PostNotFound);
-            }
+        if !graph::may_see(&self.pool, viewer, author, post.state.visibility).await? {
+            return Err(SocialApiError::PostNotFound);
         }
         Ok(PostFacts {
             post_id,

@@ -98,8 +98,14 @@ impl Projection for NotificationsReadModel {
         events: &[RecordedEvent],
     ) -> Result<Vec<LiveUpdate>, ProjectionError> {
         let mut updates = Vec::new();
+        let mut run: Vec<(String, LikeEvent)> = Vec::new();
         for recorded in events {
             let (category, id) = recorded.stream_name.split_once('-').unwrap_or(("", ""));
+            if category == Like::CATEGORY {
+                run.push((recorded.stream_name.clone(), recorded.decode()?));
+                continue;
+            }
+            likes(conn, &std::mem::take(&mut run), &mut updates).await?;
             let cause = recorded.event_id.to_string();
             match category {
                 Relationship::CATEGORY => {
@@ -109,7 +115,6 @@ impl Projection for NotificationsReadModel {
                     let Ok(post_id) = Uuid::parse_str(id) else { continue };
                     post(conn, &cause, post_id, recorded.decode()?, &mut updates).await?;
                 }
-                Like::CATEGORY => like(conn, &recorded.stream_name, recorded.decode()?, &mut updates).await?,
                 Comment::CATEGORY => {
                     let Ok(comment_id) = Uuid::parse_str(id) else { continue };
                     comment(conn, &cause, comment_id, recorded.decode()?, &mut updates).await?;
@@ -130,6 +135,7 @@ impl Projection for NotificationsReadModel {
                 _ => {}
             }
         }
+        likes(conn, &run, &mut updates).await?;
         Ok(updates)
     }
 }
@@ -364,35 +370,63 @@ async fn post(
     Ok(())
 }
 
-async fn like(
+/// Applies a run of like events (`social::likes`): every like the run touched loses its
+/// notification, and those that stand after it get one as their last `added` made it — what
+/// applying them one by one leaves, in three statements for the whole run. One notification
+/// per like, whatever its history: liking again after taking it back brings the same one back.
+async fn likes(
     conn: &mut PgConnection,
-    stream: &str,
-    event: LikeEvent,
+    run: &[(String, LikeEvent)],
     updates: &mut Vec<LiveUpdate>,
 ) -> Result<(), ProjectionError> {
-    let change = event.change().clone();
-    // One notification per like, whatever its history: liking again after taking it back
-    // brings the same one back.
-    let id = notification_id(stream, change.post_author, NotificationKind::Like);
-    match event {
-        LikeEvent::Added(_) => {
-            let new = New {
-                id,
-                recipient: change.post_author,
-                kind: NotificationKind::Like,
-                actor: change.user,
-                post_id: Some(change.post),
-                comment_id: None,
-                at: change.at,
-            };
-            notify(conn, new, updates).await?;
-        }
-        LikeEvent::Removed(_) => {
-            sqlx::query("DELETE FROM notifications WHERE notification_id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
+    if run.is_empty() {
+        return Ok(());
+    }
+    let net = crate::social::likes::fold(run);
+    let id = |like: &crate::social::likes::NetLike| {
+        notification_id(&like.stream, like.last.post_author, NotificationKind::Like)
+    };
+    let touched: Vec<Uuid> = net.iter().map(id).collect();
+    sqlx::query("DELETE FROM notifications WHERE notification_id = ANY ($1)")
+        .bind(&touched)
+        .execute(&mut *conn)
+        .await?;
+    let standing: Vec<&crate::social::likes::NetLike> =
+        net.iter().filter(|like| like.after && like.last.user != like.last.post_author).collect();
+    if standing.is_empty() {
+        return Ok(());
+    }
+    let made: Vec<(Uuid, Uuid, Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "INSERT INTO notifications (notification_id, recipient, kind, actor, post_id, group_key, created_at) \
+         SELECT t.id, t.recipient, 'like', t.actor, t.post_id, 'like:' || t.post_id, t.at \
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[]) AS t(id, recipient, actor, post_id, at) \
+          WHERE NOT EXISTS (SELECT 1 FROM notification_blocks \
+                             WHERE (blocker_id = t.recipient AND blocked_id = t.actor) \
+                                OR (blocker_id = t.actor AND blocked_id = t.recipient)) \
+            AND NOT EXISTS (SELECT 1 FROM notification_settings WHERE user_id = t.recipient AND 'like' = ANY (muted)) \
+         ON CONFLICT (notification_id) DO NOTHING \
+         RETURNING notification_id, recipient, actor, post_id, created_at",
+    )
+    .bind(standing.iter().map(|like| id(like)).collect::<Vec<_>>())
+    .bind(standing.iter().map(|like| like.last.post_author).collect::<Vec<_>>())
+    .bind(standing.iter().map(|like| like.last.user).collect::<Vec<_>>())
+    .bind(standing.iter().map(|like| like.last.post).collect::<Vec<_>>())
+    .bind(standing.iter().map(|like| like.last.at).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    // In the run's order, for a deterministic order of live updates.
+    let mut made = made;
+    made.sort_by_key(|(id, ..)| touched.iter().position(|t| t == id));
+    for (notification_id, recipient, actor_id, post_id, created_at) in made {
+        let frame = NotificationCreated {
+            notification_id,
+            kind: NotificationKind::Like.as_str().to_owned(),
+            actor_id,
+            post_id: Some(post_id),
+            comment_id: None,
+            created_at,
+        };
+        updates.push(LiveUpdate::new(recipient, &frame)?);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! after the last row of the previous page). Each row carries the other user's public card.
 
 use crate::identity::profiles::SearchAudience;
-use loopync_domain::social::Relation;
+use loopync_domain::social::{Relation, Visibility};
 use sqlx::PgPool;
 use sqlx::types::Uuid;
 use sqlx::types::chrono::{DateTime, Utc};
@@ -15,6 +15,32 @@ use std::collections::HashMap;
 /// What `owner` is to `viewer` (see [`Relation`]): one round trip.
 pub async fn relation(pool: &PgPool, viewer: Uuid, owner: Uuid) -> Result<Relation, sqlx::Error> {
     Ok(relations(pool, viewer, &[owner]).await?.remove(&owner).unwrap_or_default())
+}
+
+/// Whether `viewer` may see what `owner` shares with `visibility` ([`Relation::may_see`]),
+/// asking only what that visibility needs: one or two primary-key probes (a like or a
+/// comment asks this on every request).
+pub async fn may_see(
+    pool: &PgPool,
+    viewer: Uuid,
+    owner: Uuid,
+    visibility: Visibility,
+) -> Result<bool, sqlx::Error> {
+    if viewer == owner {
+        return Ok(true);
+    }
+    let sql = match visibility {
+        Visibility::Public => {
+            "SELECT NOT EXISTS (SELECT 1 FROM read_models.blocks WHERE blocker_id = $1 AND blocked_id = $2) \
+                AND NOT EXISTS (SELECT 1 FROM read_models.blocks WHERE blocker_id = $2 AND blocked_id = $1)"
+        }
+        // Friends are never blocked: a block ends the friendship.
+        Visibility::Friends => {
+            "SELECT EXISTS (SELECT 1 FROM read_models.friendships WHERE user_id = $1 AND friend_id = $2)"
+        }
+        Visibility::Private => return Ok(false),
+    };
+    sqlx::query_scalar(sql).bind(viewer).bind(owner).fetch_one(pool).await
 }
 
 /// What each of `owners` is to `viewer`: one round trip whatever their number.

@@ -16,6 +16,7 @@
 //! an author's audience, and a new friendship, block or deleted post shows in the very next read.
 //! See the README ("The feed") for the measurements behind the choice.
 
+use chrono::TimeDelta;
 use loopync_domain::social::Relation;
 use sqlx::PgPool;
 use sqlx::types::Uuid;
@@ -169,8 +170,18 @@ const FEED_AUTHORS: &str = "SELECT $1::uuid AS author_id, true AS friend \
      UNION ALL SELECT followee_id, false FROM read_models.follows fo WHERE fo.follower_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM read_models.friendships x WHERE x.user_id = $1 AND x.friend_id = fo.followee_id)";
 
+/// How far back the feed looks first, then on widening: most pages are found among the last
+/// day's posts of a viewer's friends (a few index entries per author instead of a page's worth),
+/// and a page that is not full there is looked for again further back, to the beginning.
+const FEED_WINDOWS: [Option<i64>; 4] = [Some(1), Some(7), Some(60), None];
+
 /// A page of `viewer`'s feed, newest first: their own posts, their friends' (public and
 /// friends-only), and the public posts of those they follow.
+///
+/// Each author's newest posts before the cursor are one short range of `posts_by_author`;
+/// the range is first bounded to the day before the cursor (or now), and widened while the
+/// page is not full. A full page within a bound is exact: every post above the bound is newer
+/// than every post below it.
 pub async fn feed_latest(
     pool: &PgPool,
     viewer: Uuid,
@@ -178,25 +189,35 @@ pub async fn feed_latest(
     limit: i64,
 ) -> Result<Vec<PostRow>, sqlx::Error> {
     let (at, id) = after.unwrap_or_else(super::before_everything);
-    sqlx::query_as(&format!(
-        "WITH authors AS ({FEED_AUTHORS}), \
-         page AS ( \
-             SELECT c.post_id, c.created_at FROM authors a CROSS JOIN LATERAL ( \
-                 SELECT q.post_id, q.created_at FROM read_models.posts q \
-                  WHERE q.author_id = a.author_id AND q.deleted_at IS NULL \
-                    AND (q.visibility = 'public' OR (a.friend AND q.visibility = 'friends') OR q.author_id = $1) \
-                    AND (q.created_at, q.post_id) < ($2, $3) \
-                  ORDER BY q.created_at DESC, q.post_id DESC LIMIT $4) c \
-             ORDER BY c.created_at DESC, c.post_id DESC LIMIT $4) \
-         SELECT {POST_FIELDS} FROM page JOIN {POSTS} ON p.post_id = page.post_id \
-          ORDER BY p.created_at DESC, p.post_id DESC"
-    ))
-    .bind(viewer)
-    .bind(at)
-    .bind(id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    let newest = at.min(Utc::now());
+    let mut rows = Vec::new();
+    for window in FEED_WINDOWS {
+        let since = window.map_or_else(super::after_nothing_date, |days| newest - TimeDelta::days(days));
+        rows = sqlx::query_as(&format!(
+            "WITH authors AS ({FEED_AUTHORS}), \
+             page AS ( \
+                 SELECT c.post_id, c.created_at FROM authors a CROSS JOIN LATERAL ( \
+                     SELECT q.post_id, q.created_at FROM read_models.posts q \
+                      WHERE q.author_id = a.author_id AND q.deleted_at IS NULL \
+                        AND (q.visibility = 'public' OR (a.friend AND q.visibility = 'friends') OR q.author_id = $1) \
+                        AND (q.created_at, q.post_id) < ($2, $3) AND q.created_at >= $5 \
+                      ORDER BY q.created_at DESC, q.post_id DESC LIMIT $4) c \
+                 ORDER BY c.created_at DESC, c.post_id DESC LIMIT $4) \
+             SELECT {POST_FIELDS} FROM page JOIN {POSTS} ON p.post_id = page.post_id \
+              ORDER BY p.created_at DESC, p.post_id DESC"
+        ))
+        .bind(viewer)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        if rows.len() as i64 >= limit {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 /// The ranking score of a post with these counts, `age_hours` old at the ranking:
@@ -207,29 +228,44 @@ pub const SCORE: &str = "ln(1 + p.likes + 2 * p.comments + 3 * p.shares) \
 /// Posts each author contributes to a ranking at most (their newest).
 pub const RANKED_PER_AUTHOR: i64 = 20;
 
+/// How far back the ranked feed looks: engagement decays with `(age_hours + 2)^1.5`, so a
+/// week-old post scores a hundredth of a new one with the same engagement.
+pub const RANKED_WINDOW_DAYS: i64 = 7;
+
 /// `viewer`'s feed ranked at `now` ([`SCORE`], ties newest first): the ids of the first
-/// `limit`, to be kept as the snapshot later pages continue.
+/// `limit`, to be kept as the snapshot later pages continue. Candidates are each author's
+/// newest [`RANKED_PER_AUTHOR`] posts of the last [`RANKED_WINDOW_DAYS`] days; when that is
+/// less than a page, of any age.
 pub async fn feed_ranking(
     pool: &PgPool,
     viewer: Uuid,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "WITH authors AS ({FEED_AUTHORS}) \
-         SELECT p.post_id FROM authors a CROSS JOIN LATERAL ( \
-             SELECT q.* FROM read_models.posts q \
-              WHERE q.author_id = a.author_id AND q.deleted_at IS NULL \
-                AND (q.visibility = 'public' OR (a.friend AND q.visibility = 'friends') OR q.author_id = $1) \
-                AND q.created_at <= $2 \
-              ORDER BY q.created_at DESC, q.post_id DESC LIMIT {RANKED_PER_AUTHOR}) p \
-          ORDER BY {SCORE} DESC, p.created_at DESC, p.post_id DESC LIMIT $3"
-    ))
-    .bind(viewer)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    let mut ranked = Vec::new();
+    for since in [now - TimeDelta::days(RANKED_WINDOW_DAYS), super::after_nothing_date()] {
+        ranked = sqlx::query_scalar(&format!(
+            "WITH authors AS ({FEED_AUTHORS}) \
+             SELECT p.post_id FROM authors a CROSS JOIN LATERAL ( \
+                 SELECT q.* FROM read_models.posts q \
+                  WHERE q.author_id = a.author_id AND q.deleted_at IS NULL \
+                    AND (q.visibility = 'public' OR (a.friend AND q.visibility = 'friends') OR q.author_id = $1) \
+                    AND q.created_at <= $2 AND q.created_at >= $4 \
+                  ORDER BY q.created_at DESC, q.post_id DESC LIMIT {RANKED_PER_AUTHOR}) p \
+              ORDER BY {SCORE} DESC, p.created_at DESC, p.post_id DESC LIMIT $3"
+        ))
+        .bind(viewer)
+        .bind(now)
+        .bind(limit)
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        // Less than a page (20) in the window: a quiet feed ranks what there is.
+        if ranked.len() >= 20 {
+            break;
+        }
+    }
+    Ok(ranked)
 }
 
 /// Everyone's public posts of the last `window_hours` ranked at `now` ([`SCORE`]), without

@@ -8,6 +8,7 @@
 //! applies a batch in one transaction with its checkpoint, so a batch is never half-applied.
 
 use super::frames::FeedItem;
+use super::likes::NetLike;
 use crate::projection::{LiveUpdate, Projection, ProjectionError};
 use async_trait::async_trait;
 use loopync_domain::Aggregate;
@@ -63,15 +64,20 @@ impl Projection for SocialReadModel {
         events: &[RecordedEvent],
     ) -> Result<Vec<LiveUpdate>, ProjectionError> {
         let mut updates = Vec::new();
+        let mut run: Vec<(String, LikeEvent)> = Vec::new();
         for recorded in events {
             let category = recorded.stream_name.split_once('-').map_or("", |(category, _)| category);
+            if category == Like::CATEGORY {
+                run.push((recorded.stream_name.clone(), recorded.decode()?));
+                continue;
+            }
+            likes(conn, &std::mem::take(&mut run)).await?;
             match category {
                 Relationship::CATEGORY => relationship(conn, recorded.decode()?).await?,
                 Post::CATEGORY => {
                     let Some(post_id) = stream_uuid(recorded) else { continue };
                     post(conn, post_id, recorded.decode()?, &mut updates).await?;
                 }
-                Like::CATEGORY => like(conn, recorded.decode()?).await?,
                 Bookmark::CATEGORY => bookmark(conn, recorded.decode()?).await?,
                 Comment::CATEGORY => {
                     let Some(comment_id) = stream_uuid(recorded) else { continue };
@@ -80,6 +86,7 @@ impl Projection for SocialReadModel {
                 _ => {}
             }
         }
+        likes(conn, &run).await?;
         Ok(updates)
     }
 }
@@ -342,29 +349,47 @@ async fn feed_audience(
     .await
 }
 
-async fn like(conn: &mut PgConnection, event: LikeEvent) -> Result<(), sqlx::Error> {
-    let (changed, delta) = match &event {
-        LikeEvent::Added(change) => {
-            let query = sqlx::query("INSERT INTO post_likes VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(change.post)
-                .bind(change.user)
-                .bind(change.at);
-            (query.execute(&mut *conn).await?.rows_affected(), 1)
-        }
-        LikeEvent::Removed(change) => {
-            let query = sqlx::query("DELETE FROM post_likes WHERE post_id = $1 AND user_id = $2")
-                .bind(change.post)
-                .bind(change.user);
-            (query.execute(&mut *conn).await?.rows_affected(), -1)
-        }
-    };
-    if changed > 0 {
-        sqlx::query("UPDATE posts SET likes = likes + $2 WHERE post_id = $1")
-            .bind(event.change().post)
-            .bind(delta)
-            .execute(&mut *conn)
-            .await?;
+/// Applies a run of like events ([`super::likes`]): the likes that stand after it upserted as
+/// their last `added` wrote them, those taken back deleted, and each post's count moved by
+/// what changed — three statements for the whole run.
+async fn likes(conn: &mut PgConnection, run: &[(String, LikeEvent)]) -> Result<(), sqlx::Error> {
+    if run.is_empty() {
+        return Ok(());
     }
+    let net = super::likes::fold(run);
+    let (liked, unliked): (Vec<&NetLike>, Vec<&NetLike>) = net.iter().partition(|like| like.after);
+    sqlx::query(
+        "INSERT INTO post_likes (post_id, user_id, liked_at) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) \
+         ON CONFLICT (post_id, user_id) DO UPDATE SET liked_at = excluded.liked_at",
+    )
+    .bind(liked.iter().map(|like| like.last.post).collect::<Vec<_>>())
+    .bind(liked.iter().map(|like| like.last.user).collect::<Vec<_>>())
+    .bind(liked.iter().map(|like| like.last.at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM post_likes WHERE (post_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
+    )
+    .bind(unliked.iter().map(|like| like.last.post).collect::<Vec<_>>())
+    .bind(unliked.iter().map(|like| like.last.user).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    let mut deltas: std::collections::BTreeMap<Uuid, i32> = std::collections::BTreeMap::new();
+    for like in &net {
+        let delta = i32::from(like.after) - i32::from(like.before);
+        if delta != 0 {
+            *deltas.entry(like.last.post).or_default() += delta;
+        }
+    }
+    sqlx::query(
+        "UPDATE posts SET likes = likes + d.delta FROM unnest($1::uuid[], $2::int[]) AS d(post_id, delta) \
+          WHERE posts.post_id = d.post_id",
+    )
+    .bind(deltas.keys().copied().collect::<Vec<_>>())
+    .bind(deltas.values().copied().collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
