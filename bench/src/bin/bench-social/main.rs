@@ -11,6 +11,7 @@
 //! | `GET /api/posts?mode=ranked`, page 1 | the same SQL: ranking (`feed_ranking`) + page rows      |
 //! | `GET /api/posts?mode=ranked`, page 3 | the same SQL: the snapshot's ids + page rows            |
 //! | `PUT`/`DELETE .../like`, one hot post, C = 32 | pgbench: one durable one-row insert per commit |
+//! | the like in process, its append alone, its visibility check alone | the like over HTTP (breakdown) |
 //!
 //! The SQL baselines run the product's own queries through the same pool without HTTP, JSON,
 //! authentication or read-your-writes: their ratio is what serving the query costs on top of
@@ -29,7 +30,9 @@ use loopync_bench::machine::Machine;
 use loopync_bench::scratch::Server;
 use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
-use loopync_projections::social::posts;
+use loopync_commands::CommandContext;
+use loopync_domain::social::{Like, Mark, MarkCommand, Visibility, reaction_id};
+use loopync_projections::social::{graph, posts};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
 use loopync_workers::{ProjectionRunner, RunnerConfig};
 use rand::Rng;
@@ -60,8 +63,11 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     viewers: usize,
     /// Concurrent readers.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Concurrent readers of the low-concurrency latency row.
+    #[arg(long, default_value_t = 2)]
+    latency_clients: usize,
     /// Concurrent likers of the hot post (and pgbench's connections for its ceiling).
     #[arg(long, default_value_t = 32)]
     like_clients: usize,
@@ -345,6 +351,21 @@ async fn main() -> Result<()> {
         .await?
     };
     rows.push((http_latest, Some(rows.len() - 1)));
+    // The same page at low concurrency: its latency without the queueing of C readers on
+    // two cores.
+    let http_latest_low = {
+        let (http, base, viewers) = (http.clone(), base.clone(), viewers.clone());
+        let name = format!("GET /api/posts (latest) p1, C = {}", args.latency_clients);
+        closed_loop(args.latency_clients, warmup, duration, &name, move |_, _| {
+            let (http, url, viewer) = (http.clone(), format!("{base}/api/posts"), pick(&viewers));
+            async move {
+                get(&http, &url, &viewer.token).await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    rows.push((http_latest_low, None));
 
     // Latest, page 3: cursors taken over HTTP first.
     let mut latest_cursors = Vec::new();
@@ -529,6 +550,63 @@ async fn main() -> Result<()> {
         }
         None => rows.push((likes, None)),
     }
+    let like_row = rows.len() - 1;
+
+    // Where a like's time goes: the same like in process (the service, no HTTP), its stream's
+    // append alone (no visibility check), and the visibility check alone.
+    let hot_author = viewers[0].id;
+    let in_process = {
+        let (social, viewers) = (state.social.clone(), viewers.clone());
+        closed_loop(args.like_clients, warmup, duration, "  in process: Social::mark (no HTTP)", move |client, i| {
+            let social = social.clone();
+            let caller = loopync_api::auth::Caller {
+                user_id: viewers[client].id,
+                session_id: Uuid::nil(),
+                role: loopync_domain::identity::Role::User,
+            };
+            let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
+            async move {
+                social
+                    .mark::<Like>(&caller, hot, mark, CommandContext::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    rows.push((in_process, Some(like_row)));
+    let append_only = {
+        let (pipeline, viewers) = (state.pipeline.clone(), viewers.clone());
+        closed_loop(args.like_clients, warmup, duration, "  the like's append alone (pipeline)", move |client, i| {
+            let pipeline = pipeline.clone();
+            let user = viewers[client].id;
+            let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
+            let command = MarkCommand { post: hot, user, mark, post_author: hot_author, at: chrono::Utc::now() };
+            async move {
+                pipeline
+                    .execute::<Like>(reaction_id(hot, user), command, &CommandContext::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    rows.push((append_only, Some(like_row)));
+    let probe = {
+        let (pool, viewers) = (pool.clone(), viewers.clone());
+        closed_loop(args.like_clients, warmup, duration, "  the visibility check alone (SQL)", move |client, _| {
+            // Never the author (viewer 0), whose check asks nothing.
+            let (pool, user) = (pool.clone(), viewers[1 + client % (viewers.len() - 1)].id);
+            async move {
+                graph::may_see(&pool, user, hot_author, Visibility::Public).await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    rows.push((probe, Some(like_row)));
 
     let header = "| row                                                  |     per s |  p50 ms |  p99 ms | errors |  ratio |\n\
                   |------------------------------------------------------|----------:|--------:|--------:|-------:|-------:|";
