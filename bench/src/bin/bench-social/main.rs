@@ -28,9 +28,9 @@ use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
 use loopync_bench::ceiling::{self, Pgbench};
 use loopync_bench::machine::Machine;
 use loopync_bench::scratch::Server;
+use loopync_commands::CommandContext;
 use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
 use loopync_delivery::{RecordingMailer, RecordingSmsSender};
-use loopync_commands::CommandContext;
 use loopync_domain::social::{Like, Mark, MarkCommand, Visibility, reaction_id};
 use loopync_projections::social::{graph, posts};
 use loopync_projections::{CheckpointBoard, LogWaker, Projection};
@@ -557,53 +557,72 @@ async fn main() -> Result<()> {
     let hot_author = viewers[0].id;
     let in_process = {
         let (social, viewers) = (state.social.clone(), viewers.clone());
-        closed_loop(args.like_clients, warmup, duration, "  in process: Social::mark (no HTTP)", move |client, i| {
-            let social = social.clone();
-            let caller = loopync_api::auth::Caller {
-                user_id: viewers[client].id,
-                session_id: Uuid::nil(),
-                role: loopync_domain::identity::Role::User,
-            };
-            let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
-            async move {
-                social
-                    .mark::<Like>(&caller, hot, mark, CommandContext::default())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(())
-            }
-        })
+        closed_loop(
+            args.like_clients,
+            warmup,
+            duration,
+            "  in process: Social::mark (no HTTP)",
+            move |client, i| {
+                let social = social.clone();
+                let caller = loopync_api::auth::Caller {
+                    user_id: viewers[client].id,
+                    session_id: Uuid::nil(),
+                    role: loopync_domain::identity::Role::User,
+                };
+                let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
+                async move {
+                    social
+                        .mark::<Like>(&caller, hot, mark, CommandContext::default())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Ok(())
+                }
+            },
+        )
         .await?
     };
     rows.push((in_process, Some(like_row)));
     let append_only = {
         let (pipeline, viewers) = (state.pipeline.clone(), viewers.clone());
-        closed_loop(args.like_clients, warmup, duration, "  the like's append alone (pipeline)", move |client, i| {
-            let pipeline = pipeline.clone();
-            let user = viewers[client].id;
-            let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
-            let command = MarkCommand { post: hot, user, mark, post_author: hot_author, at: chrono::Utc::now() };
-            async move {
-                pipeline
-                    .execute::<Like>(reaction_id(hot, user), command, &CommandContext::default())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(())
-            }
-        })
+        closed_loop(
+            args.like_clients,
+            warmup,
+            duration,
+            "  the like's append alone (pipeline)",
+            move |client, i| {
+                let pipeline = pipeline.clone();
+                let user = viewers[client].id;
+                let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
+                let command =
+                    MarkCommand { post: hot, user, mark, post_author: hot_author, at: chrono::Utc::now() };
+                async move {
+                    pipeline
+                        .execute::<Like>(reaction_id(hot, user), command, &CommandContext::default())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Ok(())
+                }
+            },
+        )
         .await?
     };
     rows.push((append_only, Some(like_row)));
     let probe = {
         let (pool, viewers) = (pool.clone(), viewers.clone());
-        closed_loop(args.like_clients, warmup, duration, "  the visibility check alone (SQL)", move |client, _| {
-            // Never the author (viewer 0), whose check asks nothing.
-            let (pool, user) = (pool.clone(), viewers[1 + client % (viewers.len() - 1)].id);
-            async move {
-                graph::may_see(&pool, user, hot_author, Visibility::Public).await?;
-                Ok(())
-            }
-        })
+        closed_loop(
+            args.like_clients,
+            warmup,
+            duration,
+            "  the visibility check alone (SQL)",
+            move |client, _| {
+                // Never the author (viewer 0), whose check asks nothing.
+                let (pool, user) = (pool.clone(), viewers[1 + client % (viewers.len() - 1)].id);
+                async move {
+                    graph::may_see(&pool, user, hot_author, Visibility::Public).await?;
+                    Ok(())
+                }
+            },
+        )
         .await?
     };
     rows.push((probe, Some(like_row)));
