@@ -191,6 +191,23 @@ payment="$(http POST "$base/api/looppay/pay" \
     "{\"to\":\"$LOOPYNC_FUZZ_USER_ID\",\"amount\":50000,\"reference\":\"order:fuzz\"}" "$bob_token")" ||
     die "the payment failed"
 LOOPYNC_FUZZ_PAYMENT_ID="$(field paymentId <<<"$payment")"
+# A post of the first user's, the second's comment on it and like of it (a notification for
+# the first), for the operations that name a post, a comment or a notification.
+export LOOPYNC_FUZZ_POST_ID LOOPYNC_FUZZ_COMMENT_ID LOOPYNC_FUZZ_NOTIFICATION_ID LOOPYNC_FUZZ_HANDLE
+LOOPYNC_FUZZ_HANDLE="$(field user handle <<<"$ada")"
+post="$(http POST "$base/api/posts" '{"text": "fuzzing #fuzz", "visibility": "public"}' "$LOOPYNC_FUZZ_TOKEN")" ||
+    die "the post failed"
+LOOPYNC_FUZZ_POST_ID="$(field id <<<"$post")"
+comment="$(http POST "$base/api/posts/$LOOPYNC_FUZZ_POST_ID/comment" '{"text": "a comment"}' "$bob_token")" ||
+    die "the comment failed"
+LOOPYNC_FUZZ_COMMENT_ID="$(field id <<<"$comment")"
+for _ in $(seq 1 50); do
+    notifications="$(http GET "$base/api/notifications" "" "$LOOPYNC_FUZZ_TOKEN")" || die "the notifications failed"
+    LOOPYNC_FUZZ_NOTIFICATION_ID="$("$PYTHON" -c 'import json, sys; d = json.load(sys.stdin)["data"]; print(d[0]["id"] if d else "")' <<<"$notifications")"
+    [[ -n "$LOOPYNC_FUZZ_NOTIFICATION_ID" ]] && break
+    sleep 0.1
+done
+[[ -n "$LOOPYNC_FUZZ_NOTIFICATION_ID" ]] || die "no notification came"
 
 # ------------------------------------------------------------------ fuzz
 st_run() { # st_run REPORT-NAME [options]: one schemathesis run against the server
