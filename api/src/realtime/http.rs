@@ -146,8 +146,9 @@ impl PresenceApi {
 impl PresenceApi {
     /// Whether a user is online, and when they were last seen.
     ///
-    /// Your own presence, or that of a user whose privacy is `public` (403
-    /// `presence_forbidden` otherwise; 404 `user_not_found` for no such user). Presence is
+    /// Your own presence, or that of a user whose privacy setting shows them to you (`public`,
+    /// or `friends` when you are friends; never across a block either way): 403
+    /// `presence_forbidden` otherwise, 404 `user_not_found` for no such user. Presence is
     /// shared across devices and nodes; a user counts as offline a few seconds after their
     /// last device disconnects.
     #[oai(path = "/users/:userId/presence", method = "get")]

@@ -179,3 +179,22 @@ async fn a_handle_is_checked_against_its_claim_and_a_profile_is_found_by_it(pool
     assert_eq!(profile["id"], ada.id.to_string());
     app.get_as(&bob.token, "/api/users/handle/nobody_has_this").await.problem(404, "user_not_found");
 }
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn presence_follows_the_relation_friends_see_friends_only_profiles_and_blocks_hide(pool: PgPool) {
+    let options = Options::default()
+        .with_nats(loopync_testkit::nats().await)
+        .with_realtime(loopync_api::realtime::RealtimeConfig::default());
+    let app = spawn_app(&pool, options).await;
+    let (ada, friend, stranger) = (app.signup().await, app.signup().await, app.signup().await);
+    app.befriend(&ada, &friend).await;
+    let settings = json!({"privacy": "friends", "notifications": true, "darkMode": false});
+    app.put_as(&ada.token, &format!("/api/users/{}/settings", ada.id), &settings).await.expect(200);
+    app.caught_up().await;
+    let presence = format!("/api/users/{}/presence", ada.id);
+    assert_eq!(app.get_as(&friend.token, &presence).await.expect(200)["status"], "offline");
+    app.get_as(&stranger.token, &presence).await.problem(403, "presence_forbidden");
+    app.friends(&ada, "block", &friend).await.expect(204);
+    app.caught_up().await;
+    app.get_as(&friend.token, &presence).await.problem(403, "presence_forbidden");
+}
