@@ -372,7 +372,8 @@ async fn post(
 
 /// Applies a run of like events (`social::likes`): every like the run touched loses its
 /// notification, and those that stand after it get one as their last `added` made it — what
-/// applying them one by one leaves, in three statements for the whole run. One notification
+/// applying them one by one leaves, in three statements for the whole run. A like that lands
+/// after its post was deleted (they raced) notifies nobody. One notification
 /// per like, whatever its history: liking again after taking it back brings the same one back.
 async fn likes(
     conn: &mut PgConnection,
@@ -404,6 +405,7 @@ async fn likes(
                              WHERE (blocker_id = t.recipient AND blocked_id = t.actor) \
                                 OR (blocker_id = t.actor AND blocked_id = t.recipient)) \
             AND NOT EXISTS (SELECT 1 FROM notification_settings WHERE user_id = t.recipient AND 'like' = ANY (muted)) \
+            AND EXISTS (SELECT 1 FROM notification_posts WHERE post_id = t.post_id) \
          ON CONFLICT (notification_id) DO NOTHING \
          RETURNING notification_id, recipient, actor, post_id, created_at",
     )

@@ -255,21 +255,22 @@ impl PostsApi {
         #[oai(name = "Loopync-Position")] position: Header<Option<String>>,
     ) -> Result<ReadResponse<PostPage>, Refused<FeedRefusals>> {
         let viewer = auth.0.user_id;
-        let page = match mode.0.unwrap_or(FeedMode::Latest) {
-            FeedMode::Latest => {
-                let after = cursor.decode(decode_dated)?;
-                let freshness =
-                    self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), READ_MODELS).await?;
-                let rows = posts::feed_latest(&self.state.pool, viewer, after, limit.get()).await?;
-                return Ok(ReadResponse::ok(Self::dated_page(limit, rows), freshness));
-            }
-            FeedMode::Ranked => {
-                let freshness =
-                    self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), READ_MODELS).await?;
-                (self.ranked_page(viewer, Ranking::Feed, &cursor, limit).await?, freshness)
-            }
+        let mode = mode.0.unwrap_or(FeedMode::Latest);
+        // The cursor is checked before waiting: a bad one is answered at once.
+        let after = match mode {
+            FeedMode::Latest => cursor.decode(decode_dated)?,
+            FeedMode::Ranked => None,
         };
-        Ok(ReadResponse::ok(page.0, page.1))
+        let freshness =
+            self.state.wait_for_position(Some(&auth.0), position.0.as_deref(), READ_MODELS).await?;
+        let page = match mode {
+            FeedMode::Latest => {
+                let rows = posts::feed_latest(&self.state.pool, viewer, after, limit.get()).await?;
+                Self::dated_page(limit, rows)
+            }
+            FeedMode::Ranked => self.ranked_page(viewer, Ranking::Feed, &cursor, limit).await?,
+        };
+        Ok(ReadResponse::ok(page, freshness))
     }
 
     /// A post, when you may see it (`post_not_found`, 404, otherwise).
