@@ -266,3 +266,86 @@ async fn sign_ups_for_one_email_on_two_nodes_conflict_and_let_exactly_one_win(po
     }
     assert!(conflicts() > 0, "{rounds} rounds of sign-ups on two nodes never conflicted");
 }
+
+/// A node deciding again on conflict for at least `budget`, however few attempts that is.
+fn node_with_budget(pool: &PgPool, max_retries: u32, budget: std::time::Duration) -> Arc<CommandPipeline> {
+    let store =
+        PgEventStore::new(pool.clone(), GroupCommit { enabled: true, max_batch: 64, max_in_flight: 2 });
+    let config = PipelineConfig { max_retries, retry_budget: budget, ..PipelineConfig::default() };
+    Arc::new(CommandPipeline::new(Arc::new(store), config))
+}
+
+/// The transfers of [`transfers`], keeping each outcome rather than expecting success.
+async fn attempted_transfers(
+    node: Arc<CommandPipeline>,
+    start: Arc<Barrier>,
+    from: LedgerAccount,
+    to: LedgerAccount,
+    count: usize,
+) -> Vec<Result<u32, String>> {
+    start.wait().await;
+    let sent = (0..count).map(|_| {
+        let node = node.clone();
+        async move {
+            let transfer = Transfer {
+                entry_id: Uuid::now_v7(),
+                from,
+                to,
+                amount: credits(1),
+                note: None,
+                now: Utc::now(),
+            };
+            match node.decide(&transfer, &context()).await {
+                Ok(outcome) => Ok(outcome.conflicts),
+                Err(CommandError::Conflict { attempts }) => {
+                    Err(format!("conflict after {attempts} attempts"))
+                }
+                Err(other) => panic!("transfer: {other}"),
+            }
+        }
+    });
+    join_all(sent).await
+}
+
+/// Crossing transfers on two nodes until they conflict, each node giving up after its first
+/// attempt unless `budget` lets it go on: the outcomes, and how many rounds it took.
+async fn race_with_budget(pool: &PgPool, budget: std::time::Duration) -> (Vec<Result<u32, String>>, usize) {
+    let (east, west) = (node_with_budget(pool, 0, budget), node_with_budget(pool, 0, budget));
+    let (ada, bob) = (LedgerAccount::User(Uuid::now_v7()), LedgerAccount::User(Uuid::now_v7()));
+    fund(&east, ada, 10_000).await;
+    fund(&east, bob, 10_000).await;
+    let mut outcomes = Vec::new();
+    for round in 1..=MOST_ROUNDS {
+        let start = Arc::new(Barrier::new(2));
+        let eastward = tokio::spawn(attempted_transfers(east.clone(), start.clone(), ada, bob, 40));
+        let westward = tokio::spawn(attempted_transfers(west.clone(), start, bob, ada, 40));
+        for side in [eastward, westward] {
+            outcomes.extend(side.await.unwrap());
+        }
+        let raced = outcomes.iter().any(|outcome| !matches!(outcome, Ok(0)));
+        if raced {
+            return (outcomes, round);
+        }
+    }
+    (outcomes, MOST_ROUNDS)
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn a_loser_keeps_deciding_again_for_its_time_budget_however_few_attempts_that_is(pool: PgPool) {
+    // No retry counted in attempts, ten seconds in time: every transfer lands.
+    let (outcomes, rounds) = race_with_budget(&pool, std::time::Duration::from_secs(10)).await;
+    let conflicts: u32 = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).sum();
+    assert!(conflicts > 0, "{rounds} rounds of crossing transfers on two nodes never conflicted");
+    let failed: Vec<&String> = outcomes.iter().filter_map(|outcome| outcome.as_ref().err()).collect();
+    assert!(failed.is_empty(), "conflicts reached the caller within the budget: {failed:?}");
+}
+
+#[sqlx::test(migrator = "loopync_schemas::MIGRATOR")]
+async fn with_neither_attempts_nor_time_left_a_conflict_is_answered(pool: PgPool) {
+    // The bound still holds: no retry and no time, and the first lost race is the answer.
+    let (outcomes, rounds) = race_with_budget(&pool, std::time::Duration::ZERO).await;
+    assert!(
+        outcomes.iter().any(Result::is_err),
+        "{rounds} rounds without retries never answered a conflict: {outcomes:?}"
+    );
+}
