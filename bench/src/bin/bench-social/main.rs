@@ -11,7 +11,7 @@
 //! | `GET /api/posts?mode=ranked`, page 1 | the same SQL: ranking (`feed_ranking`) + page rows      |
 //! | `GET /api/posts?mode=ranked`, page 3 | the same SQL: the snapshot's ids + page rows            |
 //! | `PUT`/`DELETE .../like`, one hot post, C = 32 | pgbench: one durable one-row insert per commit |
-//! | the like in process, its append alone, its visibility check alone | the like over HTTP (breakdown) |
+//! | the like in process, its append alone (with and without the read models running), its visibility check alone | the like over HTTP (breakdown) |
 //!
 //! The SQL baselines run the product's own queries through the same pool without HTTP, JSON,
 //! authentication or read-your-writes: their ratio is what serving the query costs on top of
@@ -256,7 +256,9 @@ async fn main() -> Result<()> {
         None,
         RunnerConfig::default(),
     );
-    tokio::spawn(runner.run(shutdown.clone()));
+    // Its own token: the last row stops it, to measure the append without the read models.
+    let runner_stop = shutdown.child_token();
+    let runner_task = tokio::spawn(runner.run(runner_stop.clone()));
     for _ in 0..600 {
         let missing: i64 =
             sqlx::query_scalar("SELECT count(*) FROM unnest($1::text[]) v WHERE to_regclass(v) IS NULL")
@@ -626,6 +628,35 @@ async fn main() -> Result<()> {
         .await?
     };
     rows.push((probe, Some(like_row)));
+    // The same appends with no projection runner: what the read models (and the live updates
+    // they write) cost the likes on these two cores.
+    runner_stop.cancel();
+    let _ = runner_task.await;
+    let bare_append = {
+        let (pipeline, viewers) = (state.pipeline.clone(), viewers.clone());
+        closed_loop(
+            args.like_clients,
+            warmup,
+            duration,
+            "  the like's append alone, no read models running",
+            move |client, i| {
+                let pipeline = pipeline.clone();
+                let user = viewers[client].id;
+                let mark = if i % 2 == 1 { Mark::Set } else { Mark::Clear };
+                let command =
+                    MarkCommand { post: hot, user, mark, post_author: hot_author, at: chrono::Utc::now() };
+                async move {
+                    pipeline
+                        .execute::<Like>(reaction_id(hot, user), command, &CommandContext::default())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Ok(())
+                }
+            },
+        )
+        .await?
+    };
+    rows.push((bare_append, Some(like_row)));
 
     let header = "| row                                                  |     per s |  p50 ms |  p99 ms | errors |  ratio |\n\
                   |------------------------------------------------------|----------:|--------:|--------:|-------:|-------:|";
