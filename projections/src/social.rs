@@ -19,7 +19,7 @@ pub mod read_model;
 
 pub use frames::FeedItem;
 pub use graph::{EdgeCursor, EdgeList, SocialCounts, Suggestion, UserEdge, relation, relations};
-pub use posts::{CommentRow, PostCursor, PostFacts, PostRow};
+pub use posts::{CommentRow, PostCursor, PostRow};
 pub use read_model::SocialReadModel;
 
 use sqlx::types::Uuid;

@@ -15,7 +15,7 @@ use loopync_domain::social::{
 };
 use loopync_domain::{Aggregate, StreamName};
 use loopync_projections::identity::profiles;
-use loopync_projections::social::{PostFacts, graph};
+use loopync_projections::social::graph;
 use loopync_schemas::Position;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -25,6 +25,13 @@ use uuid::Uuid;
 pub struct Social {
     pipeline: Arc<CommandPipeline>,
     pool: PgPool,
+}
+
+/// A post a caller may see: who wrote it and who may see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisiblePost {
+    pub author: Uuid,
+    pub visibility: Visibility,
 }
 
 /// A new post as the client asked for it.
@@ -114,7 +121,7 @@ impl Social {
     /// post made a moment ago, on any node, is there): its cached state when that has it
     /// live — a hot post costs no read — and the stream caught up otherwise. Whether the
     /// caller may see it is the social read model's relation.
-    pub async fn visible_post(&self, viewer: Uuid, post_id: Uuid) -> Result<PostFacts, SocialApiError> {
+    pub async fn visible_post(&self, viewer: Uuid, post_id: Uuid) -> Result<VisiblePost, SocialApiError> {
         let stream = StreamName::of::<Post>(post_id);
         let mut post = self.pipeline.load::<Post>(stream.clone()).await?;
         if !post.state.is_live() {
@@ -126,12 +133,7 @@ impl Social {
         if !graph::may_see(&self.pool, viewer, author, post.state.visibility).await? {
             return Err(SocialApiError::PostNotFound);
         }
-        Ok(PostFacts {
-            post_id,
-            author_id: author,
-            visibility: post.state.visibility.as_str().to_owned(),
-            deleted: false,
-        })
+        Ok(VisiblePost { author, visibility: post.state.visibility })
     }
 
     /// The users `text` mentions, as the profiles read model knows their handles, in the order
@@ -167,8 +169,8 @@ impl Social {
             })?)
         };
         if let Some(original) = input.repost_of {
-            let facts = self.visible_post(caller.user_id, original).await?;
-            if facts.visibility != Visibility::Public.as_str() {
+            let original = self.visible_post(caller.user_id, original).await?;
+            if original.visibility != Visibility::Public {
                 return Err(SocialApiError::NotShareable);
             }
         }
@@ -245,12 +247,12 @@ impl Social {
     where
         A: Aggregate<Command = MarkCommand, Error = loopync_domain::social::SocialError>,
     {
-        let facts = self.visible_post(caller.user_id, post_id).await?;
+        let post = self.visible_post(caller.user_id, post_id).await?;
         let command = MarkCommand {
             post: post_id,
             user: caller.user_id,
             mark,
-            post_author: facts.author_id,
+            post_author: post.author,
             at: chrono::Utc::now(),
         };
         let id = reaction_id(post_id, caller.user_id);
@@ -271,7 +273,7 @@ impl Social {
         reply_to: Option<Uuid>,
         context: CommandContext,
     ) -> Result<CommentAddedOutcome, SocialApiError> {
-        let facts = self.visible_post(caller.user_id, post_id).await?;
+        let post = self.visible_post(caller.user_id, post_id).await?;
         let text = CommentText::parse(text).map_err(|error| SocialApiError::Text {
             field: "text",
             empty_code: social_codes::EMPTY_COMMENT,
@@ -294,7 +296,7 @@ impl Social {
             author: caller.user_id,
             text,
             reply_to,
-            post_author: facts.author_id,
+            post_author: post.author,
             reply_to_author,
             mentions,
             at: chrono::Utc::now(),

@@ -17,7 +17,6 @@
 //! See the README ("The feed") for the measurements behind the choice.
 
 use chrono::TimeDelta;
-use loopync_domain::social::Relation;
 use sqlx::PgPool;
 use sqlx::types::Uuid;
 use sqlx::types::chrono::{DateTime, Utc};
@@ -66,31 +65,6 @@ const POSTS: &str = "read_models.posts p LEFT JOIN read_models.user_profiles u O
 
 /// Where a page of posts starts: strictly after this `(created_at, post_id)`.
 pub type PostCursor = (DateTime<Utc>, Uuid);
-
-/// A post as the social rules need it to decide a command on it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct PostFacts {
-    pub post_id: Uuid,
-    pub author_id: Uuid,
-    pub visibility: String,
-    pub deleted: bool,
-}
-
-/// The facts of a post, deleted or not, visible or not: callers apply [`Relation::may_see`].
-pub async fn post_facts(pool: &PgPool, post_id: Uuid) -> Result<Option<PostFacts>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT post_id, author_id, visibility, deleted_at IS NOT NULL AS deleted \
-           FROM read_models.posts WHERE post_id = $1",
-    )
-    .bind(post_id)
-    .fetch_optional(pool)
-    .await
-}
-
-/// Whether `relation`'s viewer may see a post of `visibility` (as stored).
-pub fn may_see(relation: &Relation, visibility: &str) -> bool {
-    loopync_domain::social::Visibility::parse(visibility).is_some_and(|v| relation.may_see(v))
-}
 
 /// One post, when `viewer` may see it.
 pub async fn post(pool: &PgPool, viewer: Uuid, post_id: Uuid) -> Result<Option<PostRow>, sqlx::Error> {
@@ -355,19 +329,6 @@ pub async fn comments(
     .bind(id)
     .bind(limit)
     .fetch_all(pool)
-    .await
-}
-
-/// A comment as the rules need it: its post, its author, whether it is deleted.
-pub async fn comment_facts(
-    pool: &PgPool,
-    comment_id: Uuid,
-) -> Result<Option<(Uuid, Uuid, bool)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT post_id, author_id, deleted_at IS NOT NULL FROM read_models.comments WHERE comment_id = $1",
-    )
-    .bind(comment_id)
-    .fetch_optional(pool)
     .await
 }
 
