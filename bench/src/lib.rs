@@ -23,6 +23,7 @@
 
 pub mod breakdown;
 pub mod ceiling;
+pub mod closed_loop;
 pub mod cpu;
 pub mod driver;
 pub mod loopync;

@@ -21,10 +21,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use hdrhistogram::Histogram;
 use hmac::{Hmac, Mac};
 use loopync_api::identity::{AdminApi, AuthApi, AuthConfig, UsersApi};
 use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
+use loopync_bench::closed_loop::{HEADER, closed_loop, line};
 use loopync_bench::machine::Machine;
 use loopync_bench::scratch::Server;
 use loopync_commands::{CommandPipeline, GroupCommit, PgEventStore, PipelineConfig};
@@ -32,7 +32,6 @@ use loopync_delivery::{RecordingMailer, RecordingSmsSender};
 use loopync_projections::CheckpointBoard;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -61,85 +60,6 @@ struct Args {
     write_markdown: Option<std::path::PathBuf>,
 }
 
-/// What one row measured.
-struct Row {
-    name: String,
-    per_second: f64,
-    p50_micros: u64,
-    p99_micros: u64,
-    errors: u64,
-}
-
-/// Runs `op(client)` back to back on `clients` tasks: a warm-up, then the measured window.
-async fn closed_loop<F, Fut>(
-    clients: usize,
-    warmup: Duration,
-    duration: Duration,
-    name: &str,
-    op: F,
-) -> Result<Row>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let end = measure_from + duration;
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let op = op.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-            let (mut ok, mut errors, mut last_end) = (0u64, 0u64, measure_from);
-            let mut first_error = None;
-            loop {
-                let started = Instant::now();
-                if started >= end {
-                    break;
-                }
-                let outcome = op(client).await;
-                let finished = Instant::now();
-                if started < measure_from {
-                    continue;
-                }
-                last_end = last_end.max(finished);
-                match outcome {
-                    Ok(()) => {
-                        ok += 1;
-                        latency.saturating_record(finished.duration_since(started).as_micros() as u64);
-                    }
-                    Err(error) => {
-                        errors += 1;
-                        first_error.get_or_insert(error.to_string());
-                    }
-                }
-            }
-            anyhow::Ok((latency, ok, errors, last_end, first_error))
-        }));
-    }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let (mut ok, mut errors, mut last_end) = (0, 0, measure_from);
-    for task in tasks {
-        let (histogram, client_ok, client_errors, client_end, first_error) = task.await??;
-        latency.add(histogram)?;
-        ok += client_ok;
-        errors += client_errors;
-        last_end = last_end.max(client_end);
-        if let Some(error) = first_error {
-            eprintln!("{name}: first error: {error}");
-        }
-    }
-    let elapsed = last_end.duration_since(measure_from).as_secs_f64().max(1e-9);
-    Ok(Row {
-        name: name.to_owned(),
-        per_second: ok as f64 / elapsed,
-        p50_micros: latency.value_at_quantile(0.5),
-        p99_micros: latency.value_at_quantile(0.99),
-        errors,
-    })
-}
-
 /// Nanoseconds per call of `op`, over `iterations` calls on this thread.
 fn nanos_per_op(iterations: u32, mut op: impl FnMut()) -> f64 {
     let started = Instant::now();
@@ -147,19 +67,6 @@ fn nanos_per_op(iterations: u32, mut op: impl FnMut()) -> f64 {
         op();
     }
     started.elapsed().as_nanos() as f64 / f64::from(iterations)
-}
-
-fn line(row: &Row, baseline: Option<&Row>) -> String {
-    let ratio = baseline.map_or_else(|| "—".to_owned(), |b| format!("{:.2}", row.per_second / b.per_second));
-    format!(
-        "| {:<46} | {:>10.1} | {:>9.2} | {:>9.2} | {:>6} | {:>6} |",
-        row.name,
-        row.per_second,
-        row.p50_micros as f64 / 1000.0,
-        row.p99_micros as f64 / 1000.0,
-        row.errors,
-        ratio
-    )
 }
 
 #[tokio::main]
@@ -238,18 +145,19 @@ async fn main() -> Result<()> {
     // Baseline of logins: bcrypt alone, one verification per client at a time, on the
     // blocking pool like the API does (and without its semaphore: the ceiling of the CPU).
     let hash = Arc::new(bcrypt::hash(password, args.bcrypt_cost)?);
-    let bcrypt_row = closed_loop(clients, warmup, duration, "bcrypt::verify alone (baseline)", move |_| {
-        let hash = hash.clone();
-        async move {
-            let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await??;
-            if ok { Ok(()) } else { bail!("bcrypt said no") }
-        }
-    })
-    .await?;
+    let bcrypt_row =
+        closed_loop(clients, warmup, duration, "bcrypt::verify alone (baseline)", move |_, _| {
+            let hash = hash.clone();
+            async move {
+                let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await??;
+                if ok { Ok(()) } else { bail!("bcrypt said no") }
+            }
+        })
+        .await?;
     let login_row = {
         let http = http.clone();
         let base = base.clone();
-        closed_loop(clients, warmup, duration, "POST /api/auth/login", move |client| {
+        closed_loop(clients, warmup, duration, "POST /api/auth/login", move |client, _| {
             let request = http
                 .post(format!("{base}/api/auth/login"))
                 .json(&json!({"email": format!("bench{client}@example.com"), "password": password}));
@@ -266,7 +174,7 @@ async fn main() -> Result<()> {
     let health_row = {
         let http = http.clone();
         let base = base.clone();
-        closed_loop(clients, warmup, duration, "GET /health (baseline)", move |_| {
+        closed_loop(clients, warmup, duration, "GET /health (baseline)", move |_, _| {
             let request = http.get(format!("{base}/health"));
             async move {
                 let response = request.send().await?;
@@ -283,7 +191,7 @@ async fn main() -> Result<()> {
         let http = http.clone();
         let base = base.clone();
         let tokens = access_tokens.clone();
-        closed_loop(clients, warmup, duration, "GET /api/auth/me", move |client| {
+        closed_loop(clients, warmup, duration, "GET /api/auth/me", move |client, _| {
             let request = http.get(format!("{base}/api/auth/me")).bearer_auth(&tokens[client]);
             async move {
                 let response = request.send().await?;
@@ -299,7 +207,7 @@ async fn main() -> Result<()> {
         let http = http.clone();
         let base = base.clone();
         let tokens = refresh_tokens.clone();
-        closed_loop(clients, warmup, duration, "POST /api/auth/refresh", move |client| {
+        closed_loop(clients, warmup, duration, "POST /api/auth/refresh", move |client, _| {
             let http = http.clone();
             let base = base.clone();
             let tokens = tokens.clone();
@@ -358,10 +266,8 @@ async fn main() -> Result<()> {
     // CPU per authenticated read, counting every core as busy (client and server share them).
     let read_cpu_nanos = machine.cores as f64 * 1e9 / me_row.per_second.max(1.0);
 
-    let header = "| row                                            |  per second |  p50 (ms) |  p99 (ms) | errors |  ratio |\n\
-                  |------------------------------------------------|------------:|----------:|----------:|-------:|-------:|";
     let table = [
-        header.to_owned(),
+        HEADER.to_owned(),
         line(&bcrypt_row, None),
         line(&login_row, Some(&bcrypt_row)),
         line(&health_row, None),

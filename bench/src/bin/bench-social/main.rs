@@ -22,10 +22,10 @@ mod seed;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use hdrhistogram::Histogram;
 use loopync_api::identity::AuthConfig;
 use loopync_api::{ApiConfig, AppState, Delivery, RateLimitConfig};
 use loopync_bench::ceiling::{self, Pgbench};
+use loopync_bench::closed_loop::{HEADER, Row, closed_loop, line};
 use loopync_bench::machine::Machine;
 use loopync_bench::scratch::Server;
 use loopync_commands::CommandContext;
@@ -37,7 +37,6 @@ use loopync_projections::{CheckpointBoard, LogWaker, Projection};
 use loopync_workers::{ProjectionRunner, RunnerConfig};
 use rand::Rng;
 use serde_json::{Value, json};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,100 +85,6 @@ struct Args {
     /// Keep the scratch database afterwards (to look at plans).
     #[arg(long)]
     keep_database: bool,
-}
-
-/// What one row measured.
-struct Row {
-    name: String,
-    per_second: f64,
-    p50_micros: u64,
-    p99_micros: u64,
-    errors: u64,
-}
-
-/// Runs `op(client, i)` back to back on `clients` tasks: a warm-up, then the measured window.
-async fn closed_loop<F, Fut>(
-    clients: usize,
-    warmup: Duration,
-    duration: Duration,
-    name: &str,
-    op: F,
-) -> Result<Row>
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    let measure_from = Instant::now() + warmup;
-    let end = measure_from + duration;
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let op = op.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-            let (mut ok, mut errors, mut last_end, mut i) = (0u64, 0u64, measure_from, 0u64);
-            let mut first_error = None;
-            loop {
-                let started = Instant::now();
-                if started >= end {
-                    break;
-                }
-                i += 1;
-                let outcome = op(client, i).await;
-                let finished = Instant::now();
-                if started < measure_from {
-                    continue;
-                }
-                last_end = last_end.max(finished);
-                match outcome {
-                    Ok(()) => {
-                        ok += 1;
-                        latency.saturating_record(finished.duration_since(started).as_micros() as u64);
-                    }
-                    Err(error) => {
-                        errors += 1;
-                        first_error.get_or_insert(error.to_string());
-                    }
-                }
-            }
-            anyhow::Ok((latency, ok, errors, last_end, first_error))
-        }));
-    }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let (mut ok, mut errors, mut last_end) = (0, 0, measure_from);
-    for task in tasks {
-        let (histogram, client_ok, client_errors, client_end, first_error) = task.await??;
-        latency.add(histogram)?;
-        ok += client_ok;
-        errors += client_errors;
-        last_end = last_end.max(client_end);
-        if let Some(error) = first_error {
-            eprintln!("{name}: first error: {error}");
-        }
-    }
-    let elapsed = last_end.duration_since(measure_from).as_secs_f64().max(1e-9);
-    let row = Row {
-        name: name.to_owned(),
-        per_second: ok as f64 / elapsed,
-        p50_micros: latency.value_at_quantile(0.5),
-        p99_micros: latency.value_at_quantile(0.99),
-        errors,
-    };
-    eprintln!("{}", line(&row, None));
-    Ok(row)
-}
-
-fn line(row: &Row, baseline: Option<&Row>) -> String {
-    let ratio = baseline.map_or_else(|| "—".to_owned(), |b| format!("{:.2}", row.per_second / b.per_second));
-    format!(
-        "| {:<52} | {:>9.1} | {:>8.2} | {:>8.2} | {:>6} | {:>6} |",
-        row.name,
-        row.per_second,
-        row.p50_micros as f64 / 1000.0,
-        row.p99_micros as f64 / 1000.0,
-        row.errors,
-        ratio
-    )
 }
 
 /// A signed-up reader.
@@ -658,9 +563,7 @@ async fn main() -> Result<()> {
     };
     rows.push((bare_append, Some(like_row)));
 
-    let header = "| row                                                  |     per s |  p50 ms |  p99 ms | errors |  ratio |\n\
-                  |------------------------------------------------------|----------:|--------:|--------:|-------:|-------:|";
-    let mut table = vec![header.to_owned()];
+    let mut table = vec![HEADER.to_owned()];
     for (row, baseline) in &rows {
         table.push(line(row, baseline.map(|i| &rows[i].0)));
     }
