@@ -77,22 +77,36 @@ impl NotificationsApi {
         let mut actors: Vec<Uuid> = groups.iter().flat_map(|group| group.actors.iter().copied()).collect();
         actors.sort();
         actors.dedup();
-        let mut cards: HashMap<Uuid, AuthorView> = HashMap::new();
-        for id in actors {
-            let profile = profiles::profile(&self.state.pool, id).await?;
-            let card = AuthorView {
-                id,
-                handle: profile.as_ref().map(|p| p.handle.clone()),
-                name: profile.as_ref().map(|p| p.name.clone()),
-                avatar: profile.and_then(|p| p.avatar),
-            };
-            cards.insert(id, card);
-        }
+        // One query for every actor of the page.
+        let cards: HashMap<Uuid, AuthorView> = profiles::profiles(&self.state.pool, &actors)
+            .await?
+            .into_iter()
+            .map(|p| {
+                let card = AuthorView {
+                    id: p.user_id,
+                    handle: Some(p.handle),
+                    name: Some(p.name),
+                    avatar: p.avatar,
+                };
+                (card.id, card)
+            })
+            .collect();
         Ok(groups
             .into_iter()
             .map(|group| {
-                let actors: Vec<AuthorView> =
-                    group.actors.iter().filter_map(|id| cards.get(id).cloned()).collect();
+                // An actor the profiles do not show yet is named by id alone.
+                let actors: Vec<AuthorView> = group
+                    .actors
+                    .iter()
+                    .map(|id| {
+                        cards.get(id).cloned().unwrap_or(AuthorView {
+                            id: *id,
+                            handle: None,
+                            name: None,
+                            avatar: None,
+                        })
+                    })
+                    .collect();
                 let first =
                     actors.first().and_then(|a| a.name.clone()).unwrap_or_else(|| "Someone".to_owned());
                 NotificationView {

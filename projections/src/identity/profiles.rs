@@ -383,6 +383,14 @@ pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<Option<ProfileRow>,
         .await
 }
 
+/// The profiles of `user_ids` that the read model has, in no particular order.
+pub async fn profiles(pool: &PgPool, user_ids: &[Uuid]) -> Result<Vec<ProfileRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {PROFILE_FIELDS} FROM {PRIVATE_PROFILES} WHERE user_id = ANY($1)"))
+        .bind(user_ids)
+        .fetch_all(pool)
+        .await
+}
+
 /// The account holding `handle` (lowercase, without `@`), if any.
 pub async fn profile_by_handle(pool: &PgPool, handle: &str) -> Result<Option<ProfileRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {PROFILE_FIELDS} FROM {PRIVATE_PROFILES} WHERE handle = $1 LIMIT 1"))

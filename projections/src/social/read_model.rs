@@ -117,6 +117,21 @@ async fn count(conn: &mut PgConnection, user: Uuid, column: &str, delta: i32) ->
     Ok(())
 }
 
+/// Adds `delta` to one of a post's counts (a post this read model does not have is left alone).
+async fn post_count(
+    conn: &mut PgConnection,
+    post_id: Uuid,
+    column: &str,
+    delta: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("UPDATE posts SET {column} = {column} + $2 WHERE post_id = $1"))
+        .bind(post_id)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 async fn end_requests(conn: &mut PgConnection, a: Uuid, b: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) OR (from_id = $2 AND to_id = $1)",
@@ -275,10 +290,7 @@ async fn post(
             replace_hashtags(conn, post_id, &created.hashtags, created.created_at).await?;
             count(conn, created.author, "posts", 1).await?;
             if let Some(original) = created.repost_of {
-                sqlx::query("UPDATE posts SET shares = shares + 1 WHERE post_id = $1")
-                    .bind(original)
-                    .execute(&mut *conn)
-                    .await?;
+                post_count(conn, original, "shares", 1).await?;
             }
             if created.visibility != Visibility::Private {
                 let item = FeedItem { post_id, author_id: created.author, created_at: created.created_at };
@@ -319,10 +331,7 @@ async fn post(
                 .await?;
             count(conn, author, "posts", -1).await?;
             if let Some(original) = repost_of {
-                sqlx::query("UPDATE posts SET shares = shares - 1 WHERE post_id = $1")
-                    .bind(original)
-                    .execute(&mut *conn)
-                    .await?;
+                post_count(conn, original, "shares", -1).await?;
             }
         }
     }
@@ -442,11 +451,7 @@ async fn comment(conn: &mut PgConnection, comment_id: Uuid, event: CommentEvent)
         }
     };
     if changed > 0 {
-        sqlx::query("UPDATE posts SET comments = comments + $2 WHERE post_id = $1")
-            .bind(post_id)
-            .bind(delta)
-            .execute(&mut *conn)
-            .await?;
+        post_count(conn, post_id, "comments", delta).await?;
     }
     Ok(())
 }
